@@ -1,0 +1,35 @@
+"""djredis: Redis for Django — cache, sessions, rate limiting and channels on one connection layer.
+
+Public API: ``get_redis_connection`` and ``__version__``; the components are reached by
+their settings paths (``djredis.cache.RedisCache``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis.client import Redis
+
+__all__ = ["__version__", "get_redis_connection"]
+
+__version__ = "0.1.0.dev0"
+
+
+def get_redis_connection(alias: str = "default", write: bool = True) -> Redis:
+    """Return the redis-py client behind the djredis cache ``alias``.
+
+    ``write=True`` gives the primary; ``write=False`` a read replica when LOCATION lists
+    some. Same name and arguments as ``django_redis.get_redis_connection``.
+    """
+    from django.core.cache import caches
+
+    from .cache import RedisCache
+
+    backend = caches[alias]
+    if not isinstance(backend, RedisCache):
+        raise NotImplementedError(
+            f"CACHES[{alias!r}] uses {type(backend).__module__}.{type(backend).__qualname__}; "
+            "get_redis_connection() needs 'BACKEND': 'djredis.cache.RedisCache'."
+        )
+    return backend.client.get_client(write=write)

@@ -1,0 +1,100 @@
+"""Describe Redis I/O as data, so each operation is written once for sync and async.
+
+An operation is a generator: it yields the command(s) it needs (``Call``, ``Batch`` or
+``Eval``), receives each reply, and returns its result. A *runner* does the I/O; the sync
+runner lives here, the async one next to the asyncio connection code. Server errors
+(``ResponseError``) are thrown back into the generator, which may handle them (e.g. turn
+``RENAME``'s "no such key" into ``ValueError``) or let them surface; connection and timeout
+errors go to the component's ``ErrorPolicy`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar, Union
+
+from redis.client import Redis
+from redis.exceptions import NoScriptError, ResponseError
+
+from ._connections import ServerGroup
+from ._errors import CONNECTION_ERRORS, ErrorPolicy
+from ._scripts import LuaScript
+
+__all__ = ["Batch", "Call", "Command", "Eval", "Operation", "run_sync"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Redis command; ``write=False`` lets it go to a read replica."""
+
+    args: tuple[Any, ...]
+    write: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Several commands in one round trip, optionally as one MULTI/EXEC transaction."""
+
+    calls: tuple[tuple[Any, ...], ...]
+    write: bool = True
+    transaction: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Eval:
+    """A Lua script from ``djredis/lua``, by SHA (EVAL once if the server lacks it)."""
+
+    script: LuaScript
+    keys: tuple[Any, ...]
+    args: tuple[Any, ...] = ()
+    write: bool = True
+
+
+Command = Union[Call, Batch, Eval]
+Operation = Generator[Command, Any, T]
+
+
+def execute_sync(client: Redis, command: Command) -> Any:
+    """Send one command description over a sync redis-py client and return the reply."""
+    if type(command) is Call:
+        return client.execute_command(*command.args)
+    if type(command) is Eval:
+        script = command.script
+        try:
+            return client.execute_command(
+                "EVALSHA", script.sha, len(command.keys), *command.keys, *command.args
+            )
+        except NoScriptError:
+            return client.execute_command(
+                "EVAL", script.source, len(command.keys), *command.keys, *command.args
+            )
+    if type(command) is not Batch:
+        raise TypeError(f"not a djredis command: {command!r}")
+    pipe = client.pipeline(transaction=command.transaction)
+    for args in command.calls:
+        pipe.execute_command(*args)
+    return pipe.execute()
+
+
+def run_sync(
+    group: ServerGroup, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
+) -> T:
+    """Drive ``operation`` to completion with blocking I/O; apply ``policy`` on errors."""
+    try:
+        command = next(operation)
+        while True:
+            try:
+                reply = execute_sync(group.client(command.write), command)
+            except ResponseError as exc:
+                command = operation.throw(exc)
+            else:
+                command = operation.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    except CONNECTION_ERRORS as exc:
+        operation.close()
+        return policy.handle(exc, name, fallback)
