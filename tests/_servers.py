@@ -31,7 +31,9 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process owned by the test suite."""
 
-    def __init__(self, *, tcp: bool = True, unix: bool = False, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, *, tcp: bool = True, unix: bool = False, extra: tuple[str, ...] = ()
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="djredis-test-"))
         self.port = free_port() if tcp else 0
         self.socket_path = str(self.dir / "redis.sock") if unix else None
@@ -41,13 +43,20 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         args = [
             REDIS_SERVER,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.dir),
-            "--logfile", str(self.dir / "redis.log"),
-            "--databases", "16",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+            "--logfile",
+            str(self.dir / "redis.log"),
+            "--databases",
+            "16",
         ]
         if self.socket_path:
             args += ["--unixsocket", self.socket_path, "--unixsocketperm", "700"]

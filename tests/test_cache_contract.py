@@ -171,7 +171,9 @@ def test_set_many_with_timeout_is_one_command(
     before = stats()
     assert cache.set_many({f"k{i}": i for i in range(100)}, 30) == []
     after = stats()
-    changed = {cmd: after[cmd] - before.get(cmd, 0) for cmd in after if after[cmd] != before.get(cmd, 0)}
+    changed = {
+        cmd: after[cmd] - before.get(cmd, 0) for cmd in after if after[cmd] != before.get(cmd, 0)
+    }
     changed.pop("info", None)  # the stats() call itself
     assert changed == {"evalsha": 1, "set": 100}  # one command; the script's SETs run server-side
     assert 29_000 < cache.pttl("k99") <= 30_000
@@ -346,8 +348,10 @@ def test_clear_with_a_prefix_deletes_only_its_keys(
     assert bare.get("k") == "kept too"
     assert redis_client.get("session:abc") == b"not a cache key"
     counts = stats()
-    assert counts.get("keys", 0) == 0 and counts.get("flushdb", 0) == 0
-    assert counts["scan"] >= 1 and counts["unlink"] >= 3  # batches of at most 1000
+    assert counts.get("keys", 0) == 0
+    assert counts.get("flushdb", 0) == 0
+    assert counts["scan"] >= 1
+    assert counts["unlink"] >= 3  # batches of at most 1000
 
 
 def test_clear_without_a_prefix_empties_the_database(

@@ -60,7 +60,12 @@ def test_location_scheme_picks_the_connection_class() -> None:
         ["redis://a", "rediss://b", "unix:///c.sock", "/d.sock"], None, setting="x"
     )
     classes = [s.connection_class for s in (settings.primary, *settings.replicas)]
-    assert classes == [Connection, SSLConnection, UnixDomainSocketConnection, UnixDomainSocketConnection]
+    assert classes == [
+        Connection,
+        SSLConnection,
+        UnixDomainSocketConnection,
+        UnixDomainSocketConnection,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -132,7 +137,9 @@ def test_ssl_option_on_plain_url_says_it_needs_rediss() -> None:
 
 def test_same_knob_with_two_values_is_an_error() -> None:
     with pytest.raises(ImproperlyConfigured, match="max_connections"):
-        kwargs_of("redis://h", {"MAX_CONNECTIONS": 5, "CONNECTION_POOL_KWARGS": {"max_connections": 6}})
+        kwargs_of(
+            "redis://h", {"MAX_CONNECTIONS": 5, "CONNECTION_POOL_KWARGS": {"max_connections": 6}}
+        )
     with pytest.raises(ImproperlyConfigured, match="db"):
         kwargs_of("redis://h/1", {"DB": 2})
     assert kwargs_of("redis://h/1", {"DB": 1})["db"] == 1
@@ -144,9 +151,7 @@ def test_nonsense_timeouts_are_rejected(bad: Any) -> None:
         kwargs_of("redis://h", {"SOCKET_TIMEOUT": bad})
 
 
-@pytest.mark.parametrize(
-    "location", ["ftp://h", "redis://h:notaport", "h:port", "", [], " , "]
-)
+@pytest.mark.parametrize("location", ["ftp://h", "redis://h:notaport", "h:port", "", [], " , "])
 def test_bad_locations_are_improperly_configured(location: Any) -> None:
     with pytest.raises(ImproperlyConfigured):
         parse_locations(location) if location != "redis://h:notaport" else kwargs_of(location)
@@ -155,8 +160,11 @@ def test_bad_locations_are_improperly_configured(location: Any) -> None:
 def test_pool_class_by_dotted_path() -> None:
     settings = parse_connection_settings(
         "redis://h",
-        {"CONNECTION_POOL_CLASS": "redis.connection.BlockingConnectionPool",
-         "CONNECTION_POOL_KWARGS": {"timeout": 3}, "MAX_CONNECTIONS": 7},
+        {
+            "CONNECTION_POOL_CLASS": "redis.connection.BlockingConnectionPool",
+            "CONNECTION_POOL_KWARGS": {"timeout": 3},
+            "MAX_CONNECTIONS": 7,
+        },
         setting="x",
     )
     assert settings.primary.pool_class is BlockingConnectionPool
@@ -188,7 +196,9 @@ def test_identical_configurations_share_a_pool_and_different_ones_do_not() -> No
     assert pool(a) is not pool(c)
 
 
-def test_nothing_connects_when_a_cache_is_built(redis_server: RedisServer, redis_client: Any) -> None:
+def test_nothing_connects_when_a_cache_is_built(
+    redis_server: RedisServer, redis_client: Any
+) -> None:
     before = redis_client.info("stats")["total_connections_received"]
     RedisCache(redis_server.url(), {"OPTIONS": {"SOCKET_TIMEOUT": 4}})
     assert redis_client.info("stats")["total_connections_received"] == before
@@ -202,14 +212,15 @@ def test_a_bare_socket_path_location_works(redis_unix_server: RedisServer) -> No
 
 
 def test_acl_credentials_in_the_url(redis_server: RedisServer, redis_client: Any) -> None:
-    redis_client.acl_setuser("djredis_user", enabled=True, passwords=["+pw1"],
-                             keys=["*"], commands=["+@all"])
+    redis_client.acl_setuser(
+        "djredis_user", enabled=True, passwords=["+pw1"], keys=["*"], commands=["+@all"]
+    )
     try:
         cache = RedisCache(f"redis://djredis_user:pw1@127.0.0.1:{redis_server.port}/0", {})
         cache.set("acl", 1)
         assert cache.get("acl") == 1
         bad = RedisCache(f"redis://djredis_user:wrong@127.0.0.1:{redis_server.port}/0", {})
-        with pytest.raises(Exception, match="(?i)invalid|WRONGPASS"):
+        with pytest.raises(Exception, match=r"(?i)invalid|WRONGPASS"):
             bad.get("acl")
     finally:
         redis_client.acl_deluser("djredis_user")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from redis.client import Redis
 from redis.exceptions import NoScriptError, ResponseError
@@ -53,29 +53,29 @@ class Eval:
     write: bool = True
 
 
-Command = Union[Call, Batch, Eval]
+Command = Call | Batch | Eval
 Operation = Generator[Command, Any, T]
 
 
 def execute_sync(client: Redis, command: Command) -> Any:
     """Send one command description over a sync redis-py client and return the reply."""
     if type(command) is Call:
-        return client.execute_command(*command.args)
+        return client.execute_command(*command.args)  # type: ignore[no-untyped-call]
     if type(command) is Eval:
         script = command.script
         try:
-            return client.execute_command(
+            return client.execute_command(  # type: ignore[no-untyped-call]
                 "EVALSHA", script.sha, len(command.keys), *command.keys, *command.args
             )
         except NoScriptError:
-            return client.execute_command(
+            return client.execute_command(  # type: ignore[no-untyped-call]
                 "EVAL", script.source, len(command.keys), *command.keys, *command.args
             )
     if type(command) is not Batch:
         raise TypeError(f"not a djredis command: {command!r}")
     pipe = client.pipeline(transaction=command.transaction)
     for args in command.calls:
-        pipe.execute_command(*args)
+        pipe.execute_command(*args)  # type: ignore[no-untyped-call]
     return pipe.execute()
 
 
@@ -97,4 +97,5 @@ def run_sync(
         return result
     except CONNECTION_ERRORS as exc:
         operation.close()
-        return policy.handle(exc, name, fallback)
+        handled: T = policy.handle(exc, name, fallback)
+        return handled

@@ -15,7 +15,6 @@ import inspect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -194,9 +193,11 @@ def _parse_one(item: str) -> dict[str, Any]:
                 "use redis://, rediss:// or unix://."
             )
         try:
-            kwargs = parse_url(item)
+            kwargs: dict[str, Any] = parse_url(item)  # type: ignore[no-untyped-call]
         except ValueError as exc:
-            raise ImproperlyConfigured(f"LOCATION {item!r} is not a valid Redis URL: {exc}") from exc
+            raise ImproperlyConfigured(
+                f"LOCATION {item!r} is not a valid Redis URL: {exc}"
+            ) from exc
         kwargs.setdefault("connection_class", Connection)
         return kwargs
     if item.startswith(("/", "./", "~")) or item.endswith(".sock"):
@@ -219,22 +220,26 @@ def _port(item: str, raw: str) -> int:
         raise ImproperlyConfigured(f"LOCATION {item!r} has an invalid port {raw!r}.") from None
 
 
-@cache
+_init_parameter_cache: dict[type, frozenset[str]] = {}
+
+
 def _init_parameters(cls: type) -> frozenset[str]:
     """Return the keyword arguments a class's ``__init__`` accepts along its MRO."""
+    known = _init_parameter_cache.get(cls)
+    if known is not None:
+        return known
     names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
             continue
         params = inspect.signature(init).parameters.values()
-        names.update(
-            p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        )
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
     names.discard("self")
-    return frozenset(names)
+    result = _init_parameter_cache[cls] = frozenset(names)
+    return result
 
 
 def _import(value: Any, setting: str) -> Any:
@@ -256,8 +261,9 @@ def parse_connection_settings(
     """Validate LOCATION + OPTIONS and return the complete connection settings.
 
     Uppercase OPTIONS in ``component_options`` belong to the calling component (which reads
-    them itself); every other key must be a connection option. ``setting`` names where the OPTIONS came from (``"CACHES['default']['OPTIONS']"``) so
-    every error can point at the exact place to fix.
+    them itself); every other key must be a connection option. ``setting`` names where
+    the OPTIONS came from (``"CACHES['default']['OPTIONS']"``) so every error can point at
+    the exact place to fix.
     """
     options = dict(options or {})
     accepted_upper = set(_UPPER_TO_KWARG) | _POOL_OPTIONS | component_options
@@ -309,7 +315,9 @@ def parse_connection_settings(
             put(name, value, f"OPTIONS[{name!r}]")
     parser = options.get("PARSER_CLASS", options.get("parser_class"))
     if parser is not None:
-        put("parser_class", _import(parser, f"{setting}['PARSER_CLASS']"), "OPTIONS['PARSER_CLASS']")
+        put(
+            "parser_class", _import(parser, f"{setting}['PARSER_CLASS']"), "OPTIONS['PARSER_CLASS']"
+        )
 
     servers = []
     for url_kwargs in parse_locations(location):
@@ -323,7 +331,9 @@ def parse_connection_settings(
                 )
             merged[name] = value
         merged.update({name: value for name, (value, _) in explicit.items()})
-        servers.append(_server(connection_class, pool_class, client_class, client_kwargs, merged, setting))
+        servers.append(
+            _server(connection_class, pool_class, client_class, client_kwargs, merged, setting)
+        )
 
     return ConnectionSettings(primary=servers[0], replicas=tuple(servers[1:]))
 
@@ -376,8 +386,12 @@ def _check_timeout(kwargs: dict[str, Any], name: str, setting: str) -> None:
     value = kwargs.get(name)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ImproperlyConfigured(
             f"{setting}: {name} must be a positive number of seconds or None, got {value!r}."
         )
-

@@ -33,7 +33,9 @@ def _new_pool(config: ServerConfig) -> ConnectionPool:
     if "retry" not in kwargs:
         # Only connection errors are retried by default; redis-py adds TimeoutError itself
         # when retry_on_timeout=True (RETRY_ON_TIMEOUT).
-        kwargs["retry"] = Retry(NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,))
+        kwargs["retry"] = Retry(
+            NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,)
+        )
     pool: ConnectionPool = config.pool_class(connection_class=config.connection_class, **kwargs)
     return pool
 

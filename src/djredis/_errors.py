@@ -35,7 +35,9 @@ class BurstLogger:
         self._last = -window
         self._suppressed = 0
 
-    def log(self, level: int, message: str, *args: object, exc_info: BaseException | None = None) -> bool:
+    def log(
+        self, level: int, message: str, *args: object, exc_info: BaseException | None = None
+    ) -> bool:
         """Log unless another event was logged less than ``window`` seconds ago."""
         now = time.monotonic()
         with self._lock:

@@ -136,7 +136,8 @@ class RedisCache(BaseCache):
             return None
         if timeout <= 0:
             return 0
-        return max(1, round(timeout * 1000))
+        ms: int = max(1, round(timeout * 1000))
+        return ms
 
     def _decode(self, raw: bytes, key: str, miss: Any) -> Any:
         try:
@@ -168,7 +169,7 @@ class RedisCache(BaseCache):
         self,
         key: Any,
         value: Any,
-        timeout: float | None = DEFAULT_TIMEOUT,  # type: ignore[assignment]
+        timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
         nx: bool = False,
         xx: bool = False,
@@ -197,7 +198,7 @@ class RedisCache(BaseCache):
         self,
         key: Any,
         value: Any,
-        timeout: float | None = DEFAULT_TIMEOUT,  # type: ignore[assignment]
+        timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
@@ -209,7 +210,7 @@ class RedisCache(BaseCache):
         self,
         key: Any,
         default: Any,
-        timeout: float | None = DEFAULT_TIMEOUT,  # type: ignore[assignment]
+        timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> Any:
         """Return the cached value, or store ``default`` (called if callable) and return it.
@@ -241,7 +242,7 @@ class RedisCache(BaseCache):
     def touch(
         self,
         key: Any,
-        timeout: float | None = DEFAULT_TIMEOUT,  # type: ignore[assignment]
+        timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> bool:
         """Give ``key`` a new timeout; return whether the key exists."""
@@ -281,7 +282,7 @@ class RedisCache(BaseCache):
     def _get_many(self, made: dict[str, Any]) -> Operation[dict[Any, Any]]:
         raws = yield Call(("MGET", *made), False)
         result = {}
-        for (full, key), raw in zip(made.items(), raws):
+        for (full, key), raw in zip(made.items(), raws, strict=True):
             if raw is not None:
                 value = self._decode(raw, full, _MISSING)
                 if value is not _MISSING:
@@ -291,7 +292,7 @@ class RedisCache(BaseCache):
     def set_many(
         self,
         data: Mapping[Any, Any],
-        timeout: float | None = DEFAULT_TIMEOUT,  # type: ignore[assignment]
+        timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> list[Any]:
         """Store every item in one command; return the keys that failed (Django's contract)."""
@@ -467,7 +468,7 @@ class RedisCache(BaseCache):
         full = self.make_and_validate_key(key, version=version)
         policy = self._policy
         lock_class = _IgnoringLock if policy.ignore else Lock
-        lock = self._group.client(True).lock(
+        lock: Lock = self._group.client(True).lock(
             full,
             timeout=timeout,
             sleep=sleep,
@@ -481,11 +482,12 @@ class RedisCache(BaseCache):
         return lock
 
     def _pattern(self, search: str, version: int | None, prefix: str | None = None) -> str:
-        return self.key_func(
+        pattern: str = self.key_func(
             search,
             _glob_escape(self.key_prefix if prefix is None else prefix),
             _glob_escape(str(self.version if version is None else version)),
         )
+        return pattern
 
     def iter_keys(
         self, search: str, itersize: int | None = None, version: int | None = None
@@ -528,9 +530,15 @@ class _IgnoringLock(Lock):
 
     policy: ErrorPolicy
 
-    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+    def acquire(
+        self,
+        sleep: float | None = None,
+        blocking: bool | None = None,
+        blocking_timeout: float | None = None,
+        token: str | None = None,
+    ) -> bool:
         try:
-            return bool(super().acquire(*args, **kwargs))
+            return bool(super().acquire(sleep, blocking, blocking_timeout, token))
         except CONNECTION_ERRORS as exc:
             return self.policy.handle(exc, "lock.acquire", False)
 
