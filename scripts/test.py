@@ -2,7 +2,7 @@
 """Run the djredis test suite on a fresh machine: install what is missing, then pytest.
 
     python3 scripts/test.py                      # .venv with this python3, newest Django
-    python3 scripts/test.py --django "django>=4.2,<5" --venv .ci/work/venv-dj42
+    python3 scripts/test.py --require "django>=4.2,<5" --venv .ci/work/venv-dj42
     python3 scripts/test.py -- -k contract -x    # anything after -- goes to pytest
 
 It installs redis-server (and Chromium, for the reference-site browser tests) with
@@ -48,14 +48,14 @@ def ensure_system_packages(browser: bool) -> None:
         apt_install(*missing)
 
 
-def ensure_venv(venv: Path, python: str, django: str | None, browser: bool) -> Path:
+def ensure_venv(venv: Path, python: str, requirements: list[str], browser: bool) -> Path:
     """Create ``venv`` if needed and install djredis with its test extras into it."""
     venv_python = venv / "bin" / "python"
     if not venv_python.exists():
         run(python, "-m", "venv", str(venv))
     extras = "test,browser" if browser else "test"
     pip = [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    run(*pip, "-e", f"{ROOT}[{extras}]", *([django] if django else []))
+    run(*pip, "-e", f"{ROOT}[{extras}]", *requirements)
     return venv_python
 
 
@@ -64,7 +64,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--python", default=sys.executable, help="interpreter for the venv")
     parser.add_argument("--venv", default=str(ROOT / ".venv"), help="virtualenv directory")
-    parser.add_argument("--django", help="pip requirement for Django, e.g. 'django>=4.2,<5'")
+    parser.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        help="extra pip requirement, repeatable, e.g. --require 'django>=4.2,<5'",
+    )
     parser.add_argument(
         "--no-browser", action="store_true", help="skip the headless-Chromium page tests"
     )
@@ -72,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     browser = not args.no_browser
     ensure_system_packages(browser)
-    venv_python = ensure_venv(Path(args.venv), args.python, args.django, browser)
+    venv_python = ensure_venv(Path(args.venv), args.python, args.require, browser)
     run(str(venv_python), "-c", "import django, redis; print('Django', django.__version__, "
         "'redis-py', redis.__version__)")
     pytest_args = list(args.pytest_args)
