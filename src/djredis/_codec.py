@@ -59,6 +59,14 @@ _VIEW_SAFE: frozenset[type[Any]] = frozenset(
 _VIEW_THRESHOLD = 16 * 1024
 
 
+class UnserializableValue(TypeError, pickle.PicklingError):
+    """A value the serializer cannot encode.
+
+    A ``TypeError`` naming the type, as djredis documents, and a ``pickle.PicklingError``,
+    as Django's cache contract expects from ``set()``/``add()`` of an unpicklable value.
+    """
+
+
 class UndecodableValue(Exception):
     """A stored value that this process cannot turn back into a Python object."""
 
@@ -219,13 +227,15 @@ class Codec:
         compressor = decompressor_for(cid)
         return None if compressor is None else compressor.decompress
 
-    def _unserializable(self, value: object, exc: Exception) -> TypeError:
+    def _unserializable(self, value: object, exc: Exception) -> UnserializableValue:
         tp = type(value)
         name = (
             tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
         )
-        return TypeError(
-            f"djredis cannot serialize a value of type {name} with {self._serializer_name}: {exc}"
+        reason = str(exc) or type(exc).__name__
+        return UnserializableValue(
+            f"djredis cannot serialize a value of type {name} with {self._serializer_name}: "
+            f"{reason}"
         )
 
     @staticmethod
