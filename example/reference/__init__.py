@@ -1,0 +1,1 @@
+"""The djredis reference site: small pages that show each caching feature at work."""

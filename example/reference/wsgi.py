@@ -1,0 +1,11 @@
+"""Expose the reference site as a WSGI application."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reference.settings")
+
+application = get_wsgi_application()
