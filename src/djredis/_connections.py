@@ -84,11 +84,15 @@ class ServerGroup:
         self.primary = settings.primary
         self.replicas = settings.replicas
 
-    def client(self, write: bool = True) -> Redis:
-        """Return the client for writes (the primary) or for reads (a random replica)."""
+    def config(self, write: bool = True) -> ServerConfig:
+        """Return the server for writes (the primary) or for reads (a random replica)."""
         if write or not self.replicas:
-            return get_client(self.primary)
-        return get_client(random.choice(self.replicas))
+            return self.primary
+        return random.choice(self.replicas)
+
+    def client(self, write: bool = True) -> Redis:
+        """Return the sync client for writes (the primary) or for reads (a replica)."""
+        return get_client(self.config(write))
 
     def all_configs(self) -> tuple[ServerConfig, ...]:
         """Return the primary followed by every replica."""

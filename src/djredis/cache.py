@@ -2,7 +2,8 @@
 
 The backend normalises keys, versions and timeouts and encodes values; each operation is a
 generator of command descriptions (``djredis._commands``), so the same logic serves the
-sync API here and the async one. Beyond Django's contract it keeps what django-redis users
+sync API (redis-py's pooled clients) and the native ``a*`` API (one multiplexed connection
+per event loop; never a thread hop). Beyond Django's contract it keeps what django-redis users
 rely on: ``ttl``/``pttl``/``expire``/``persist``/``lock``/``iter_keys``/``keys``/
 ``delete_pattern`` and ``cache.client.get_client()``.
 
@@ -16,8 +17,9 @@ Behaviour worth knowing (README, "Cache"):
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,14 +27,16 @@ from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from redis.asyncio.lock import Lock as AsyncLock
 from redis.exceptions import ResponseError
 from redis.lock import Lock
 
 from ._codec import Codec, UndecodableValue
-from ._commands import Batch, Call, Eval, Operation, run_sync
+from ._commands import Batch, Call, Eval, Operation, run_async, run_sync
 from ._config import parse_connection_settings
 from ._connections import ServerGroup
 from ._errors import CONNECTION_ERRORS, BurstLogger, ErrorPolicy
+from ._loops import loop_state
 from ._scripts import lua
 from .client import CacheClient, check_client_class
 from .compressors import resolve_compressor
@@ -152,12 +156,24 @@ class RedisCache(BaseCache):
             )
             return miss
 
-    # -- Django's cache API -----------------------------------------------------------------
+    def _arun(self, operation: Operation[Any], name: str, fallback: Any) -> Awaitable[Any]:
+        return run_async(self._group, operation, self._policy, name, fallback)
+
+    # Each operation below is a generator written once (``_op_*``); the sync method runs it
+    # with blocking I/O, its ``a*`` twin on the event loop's multiplexed connection.
+
+    # -- get / set / add / get_or_set -------------------------------------------------------
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
-        key = self.make_and_validate_key(key, version=version)
-        return self._run(self._get(key, default), "get", default)
+        return self._run(self._op_get(key, default, version), "get", default)
+
+    async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        """Return the value at ``key``, or ``default`` when it is missing."""
+        return await self._arun(self._op_get(key, default, version), "get", default)
+
+    def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
+        return self._get(self.make_and_validate_key(key, version=version), default)
 
     def _get(self, key: str, default: Any) -> Operation[Any]:
         raw = yield Call(("GET", key), False)
@@ -175,24 +191,20 @@ class RedisCache(BaseCache):
         xx: bool = False,
     ) -> bool:
         """Store ``value``; with ``nx``/``xx`` (django-redis) only if absent/present."""
-        key = self.make_and_validate_key(key, version=version)
-        data = self._codec.encode(value)
-        return bool(self._run(self._set(key, data, self._ms(timeout), nx, xx), "set", False))
+        return bool(self._run(self._op_set(key, value, timeout, version, nx, xx), "set", False))
 
-    def _set(self, key: str, data: Any, ms: int | None, nx: bool, xx: bool) -> Operation[bool]:
-        if ms == 0:
-            # Django: a non-positive timeout means "expire now"; the old value goes too.
-            if nx:
-                return not (yield Call(("EXISTS", key)))
-            return bool((yield Call(("DEL", key)))) or not xx
-        args: tuple[Any, ...] = ("SET", key, data)
-        if ms is not None:
-            args += ("PX", ms)
-        if nx:
-            args += ("NX",)
-        elif xx:
-            args += ("XX",)
-        return bool((yield Call(args)))
+    async def aset(  # type: ignore[override]
+        self,
+        key: Any,
+        value: Any,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        version: int | None = None,
+        nx: bool = False,
+        xx: bool = False,
+    ) -> bool:
+        """Store ``value``; with ``nx``/``xx`` (django-redis) only if absent/present."""
+        op = self._op_set(key, value, timeout, version, nx, xx)
+        return bool(await self._arun(op, "set", False))
 
     def add(
         self,
@@ -202,9 +214,40 @@ class RedisCache(BaseCache):
         version: int | None = None,
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
-        key = self.make_and_validate_key(key, version=version)
-        data = self._codec.encode(value)
-        return bool(self._run(self._set(key, data, self._ms(timeout), True, False), "add", False))
+        return bool(
+            self._run(self._op_set(key, value, timeout, version, True, False), "add", False)
+        )
+
+    async def aadd(
+        self,
+        key: Any,
+        value: Any,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> bool:
+        """Store ``value`` only if ``key`` is absent; return whether it was stored."""
+        op = self._op_set(key, value, timeout, version, True, False)
+        return bool(await self._arun(op, "add", False))
+
+    def _op_set(
+        self, key: Any, value: Any, timeout: Any, version: int | None, nx: bool, xx: bool
+    ) -> Operation[bool]:
+        full = self.make_and_validate_key(key, version=version)
+        data = self._codec.encode(value)  # a TypeError here happens before any I/O
+        ms = self._ms(timeout)
+        if ms == 0:
+            # Django: a non-positive timeout means "expire now"; the old value goes too.
+            if nx:
+                return not (yield Call(("EXISTS", full)))
+            return bool((yield Call(("DEL", full)))) or not xx
+        args: tuple[Any, ...] = ("SET", full, data)
+        if ms is not None:
+            args += ("PX", ms)
+        if nx:
+            args += ("NX",)
+        elif xx:
+            args += ("XX",)
+        return bool((yield Call(args)))
 
     def get_or_set(
         self,
@@ -218,19 +261,38 @@ class RedisCache(BaseCache):
         On a miss the add and the read-back share one round trip; the value returned is
         whatever won, as in Django when another client added a value meanwhile.
         """
-        key = self.make_and_validate_key(key, version=version)
-        value = self._run(self._get(key, _MISSING), "get_or_set", _MISSING)
+        full = self.make_and_validate_key(key, version=version)
+        value = self._run(self._get(full, _MISSING), "get_or_set", _MISSING)
         if value is not _MISSING:
             return value
         if callable(default):
             default = default()
+        return self._run(self._add_and_get(full, default, timeout), "get_or_set", default)
+
+    async def aget_or_set(
+        self,
+        key: Any,
+        default: Any,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> Any:
+        """Return the cached value, or store ``default`` (a sync or async callable is
+        called) and return it."""
+        full = self.make_and_validate_key(key, version=version)
+        value = await self._arun(self._get(full, _MISSING), "get_or_set", _MISSING)
+        if value is not _MISSING:
+            return value
+        if callable(default):
+            default = default()
+        if inspect.isawaitable(default):
+            default = await default
+        return await self._arun(self._add_and_get(full, default, timeout), "get_or_set", default)
+
+    def _add_and_get(self, key: str, default: Any, timeout: Any) -> Operation[Any]:
+        data = self._codec.encode(default)
         ms = self._ms(timeout)
         if ms == 0:
             return default
-        data = self._codec.encode(default)
-        return self._run(self._add_and_get(key, data, ms, default), "get_or_set", default)
-
-    def _add_and_get(self, key: str, data: Any, ms: int | None, default: Any) -> Operation[Any]:
         add: tuple[Any, ...] = ("SET", key, data, "NX")
         if ms is not None:
             add += ("PX", ms)
@@ -239,47 +301,73 @@ class RedisCache(BaseCache):
             return default
         return self._decode(raw, key, default)
 
+    # -- touch / delete / has_key -----------------------------------------------------------
+
     def touch(
-        self,
-        key: Any,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        version: int | None = None,
+        self, key: Any, timeout: float | None = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
         """Give ``key`` a new timeout; return whether the key exists."""
-        key = self.make_and_validate_key(key, version=version)
-        return bool(self._run(self._touch(key, self._ms(timeout)), "touch", False))
+        return bool(self._run(self._op_touch(key, timeout, version), "touch", False))
 
-    def _touch(self, key: str, ms: int | None) -> Operation[bool]:
+    async def atouch(
+        self, key: Any, timeout: float | None = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        """Give ``key`` a new timeout; return whether the key exists."""
+        return bool(await self._arun(self._op_touch(key, timeout, version), "touch", False))
+
+    def _op_touch(self, key: Any, timeout: Any, version: int | None) -> Operation[bool]:
+        full = self.make_and_validate_key(key, version=version)
+        ms = self._ms(timeout)
         if ms is None:
             # PERSIST answers 0 for a key without a TTL, so existence is asked separately.
-            _, exists = yield Batch((("PERSIST", key), ("EXISTS", key)), transaction=True)
+            _, exists = yield Batch((("PERSIST", full), ("EXISTS", full)), transaction=True)
             return bool(exists)
         if ms == 0:
-            return bool((yield Call(("DEL", key))))
-        return bool((yield Call(("PEXPIRE", key, ms))))
+            return bool((yield Call(("DEL", full))))
+        return bool((yield Call(("PEXPIRE", full, ms))))
 
     def delete(self, key: Any, version: int | None = None) -> bool:
         """Delete ``key``; return whether it existed."""
-        key = self.make_and_validate_key(key, version=version)
-        return bool(self._run(self._call(("DEL", key)), "delete", False))
+        return bool(self._run(self._op_one("DEL", key, version), "delete", False))
 
-    def _call(self, args: tuple[Any, ...], write: bool = True) -> Operation[Any]:
-        return (yield Call(args, write))
+    async def adelete(self, key: Any, version: int | None = None) -> bool:
+        """Delete ``key``; return whether it existed."""
+        return bool(await self._arun(self._op_one("DEL", key, version), "delete", False))
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         """Return whether ``key`` exists (and has not expired)."""
-        key = self.make_and_validate_key(key, version=version)
-        return bool(self._run(self._call(("EXISTS", key), False), "has_key", False))
+        op = self._op_one("EXISTS", key, version, write=False)
+        return bool(self._run(op, "has_key", False))
+
+    async def ahas_key(self, key: Any, version: int | None = None) -> bool:
+        """Return whether ``key`` exists (and has not expired)."""
+        op = self._op_one("EXISTS", key, version, write=False)
+        return bool(await self._arun(op, "has_key", False))
+
+    def _op_one(
+        self, command: str, key: Any, version: int | None, *args: Any, write: bool = True
+    ) -> Operation[Any]:
+        """Run ``command key *args`` on one cache key and return the raw reply."""
+        return (
+            yield Call((command, self.make_and_validate_key(key, version=version), *args), write)
+        )
+
+    # -- get_many / set_many / delete_many --------------------------------------------------
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
+        result: dict[Any, Any] = self._run(self._op_get_many(keys, version), "get_many", {})
+        return result
+
+    async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        """Return a dict of the keys that exist, in one MGET."""
+        result: dict[Any, Any] = await self._arun(self._op_get_many(keys, version), "get_many", {})
+        return result
+
+    def _op_get_many(self, keys: Iterable[Any], version: int | None) -> Operation[dict[Any, Any]]:
         made = {self.make_and_validate_key(key, version=version): key for key in keys}
         if not made:
             return {}
-        result: dict[Any, Any] = self._run(self._get_many(made), "get_many", {})
-        return result
-
-    def _get_many(self, made: dict[str, Any]) -> Operation[dict[Any, Any]]:
         raws = yield Call(("MGET", *made), False)
         result = {}
         for (full, key), raw in zip(made.items(), raws, strict=True):
@@ -296,16 +384,32 @@ class RedisCache(BaseCache):
         version: int | None = None,
     ) -> list[Any]:
         """Store every item in one command; return the keys that failed (Django's contract)."""
-        if not data:
-            return []
+        return (
+            []
+            if self._run(self._op_set_many(data, timeout, version), "set_many", False)
+            else list(data)
+        )
+
+    async def aset_many(
+        self,
+        data: Mapping[Any, Any],
+        timeout: float | None = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> list[Any]:
+        """Store every item in one command; return the keys that failed (Django's contract)."""
+        stored = await self._arun(self._op_set_many(data, timeout, version), "set_many", False)
+        return [] if stored else list(data)
+
+    def _op_set_many(
+        self, data: Mapping[Any, Any], timeout: Any, version: int | None
+    ) -> Operation[bool]:
         encoded = {
             self.make_and_validate_key(key, version=version): self._codec.encode(value)
             for key, value in data.items()
         }
-        stored = self._run(self._set_many(encoded, self._ms(timeout)), "set_many", False)
-        return [] if stored else list(data)
-
-    def _set_many(self, encoded: dict[str, Any], ms: int | None) -> Operation[bool]:
+        if not encoded:
+            return True
+        ms = self._ms(timeout)
         if ms == 0:
             yield Call(("DEL", *encoded))
         elif ms is None:
@@ -316,21 +420,41 @@ class RedisCache(BaseCache):
 
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
         """Delete every key in one DEL."""
+        self._run(self._op_delete_many(keys, version), "delete_many", None)
+
+    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+        """Delete every key in one DEL."""
+        await self._arun(self._op_delete_many(keys, version), "delete_many", None)
+
+    def _op_delete_many(self, keys: Iterable[Any], version: int | None) -> Operation[None]:
         made = [self.make_and_validate_key(key, version=version) for key in keys]
         if made:
-            self._run(self._call(("DEL", *made)), "delete_many", None)
+            yield Call(("DEL", *made))
+
+    # -- incr / decr / versions -------------------------------------------------------------
 
     def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing."""
-        full = self.make_and_validate_key(key, version=version)
-        result: int = self._run(self._incr(full, key, delta), "incr", None)
+        result: int = self._run(self._op_incr(key, delta, version), "incr", None)
+        return result
+
+    async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing."""
+        result: int = await self._arun(self._op_incr(key, delta, version), "incr", None)
         return result
 
     def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Subtract ``delta`` atomically, keeping the TTL."""
-        return self.incr(key, -delta, version=version)
+        result: int = self._run(self._op_incr(key, -delta, version), "decr", None)
+        return result
 
-    def _incr(self, full: str, key: Any, delta: Any) -> Operation[Any]:
+    async def adecr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Subtract ``delta`` atomically, keeping the TTL."""
+        result: int = await self._arun(self._op_incr(key, -delta, version), "decr", None)
+        return result
+
+    def _op_incr(self, key: Any, delta: Any, version: int | None) -> Operation[Any]:
+        full = self.make_and_validate_key(key, version=version)
         reply = yield Eval(lua("incr"), (full,), (delta,))
         while isinstance(reply, list):
             # Not a raw integer (a float, an int beyond 64 bits, or not a number at all):
@@ -350,37 +474,56 @@ class RedisCache(BaseCache):
 
     def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Move ``key`` to version + ``delta`` atomically (RENAME keeps the TTL)."""
-        if version is None:
-            version = self.version
-        old = self.make_and_validate_key(key, version=version)
-        new = self.make_and_validate_key(key, version=version + delta)
-        result: int = self._run(self._rename(old, new, key, version + delta), "incr_version", None)
+        result: int = self._run(self._op_incr_version(key, delta, version), "incr_version", None)
+        return result
+
+    async def aincr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Move ``key`` to version + ``delta`` atomically (RENAME keeps the TTL)."""
+        op = self._op_incr_version(key, delta, version)
+        result: int = await self._arun(op, "incr_version", None)
         return result
 
     def decr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Move ``key`` to version - ``delta``."""
         return self.incr_version(key, -delta, version)
 
-    def _rename(self, old: str, new: str, key: Any, new_version: int) -> Operation[int]:
+    async def adecr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        """Move ``key`` to version - ``delta``."""
+        return await self.aincr_version(key, -delta, version)
+
+    def _op_incr_version(self, key: Any, delta: int, version: int | None) -> Operation[int]:
+        if version is None:
+            version = self.version
+        old = self.make_and_validate_key(key, version=version)
+        new = self.make_and_validate_key(key, version=version + delta)
         if old == new:
             if not (yield Call(("EXISTS", old))):
                 raise ValueError(f"Key '{key}' not found.")
-            return new_version
+            return version + delta
         try:
             yield Call(("RENAME", old, new))
         except ResponseError as exc:
             if "no such key" in str(exc).lower():
                 raise ValueError(f"Key '{key}' not found.") from None
             raise
-        return new_version
+        return version + delta
+
+    # -- clear / close ----------------------------------------------------------------------
 
     def clear(self) -> None:
         """Delete this cache's keys (its KEY_PREFIX); FLUSHDB when it has no prefix."""
+        self._run(self._op_clear(), "clear", None)
+
+    async def aclear(self) -> None:
+        """Delete this cache's keys (its KEY_PREFIX); FLUSHDB when it has no prefix."""
+        await self._arun(self._op_clear(), "clear", None)
+
+    def _op_clear(self) -> Operation[None]:
         pattern = self._prefix_pattern()
         if pattern is None:
-            self._run(self._call(("FLUSHDB",)), "clear", None)
+            yield Call(("FLUSHDB",))
         else:
-            self._run(self._scan_delete(pattern, DEFAULT_SCAN_COUNT), "clear", 0)
+            yield from self._scan_delete(pattern, DEFAULT_SCAN_COUNT)
 
     def _prefix_pattern(self) -> str | None:
         """Return a SCAN pattern matching every key this cache can make, or None."""
@@ -408,51 +551,100 @@ class RedisCache(BaseCache):
         if self._close_connection:
             self._group.disconnect()
 
-    # -- django-redis extras ----------------------------------------------------------------
+    async def aclose(self, **kwargs: Any) -> None:
+        """Keep this loop's connection open unless ``CLOSE_CONNECTION`` is on."""
+        if self._close_connection:
+            state = loop_state()
+            for config in self._group.all_configs():
+                conn = state.multiplexed.pop(config, None)
+                if conn is not None:
+                    conn.close()
+
+    # -- django-redis extras: TTLs ----------------------------------------------------------
 
     def ttl(self, key: Any, version: int | None = None) -> int | None:
         """Return seconds to live: None if the key never expires, 0 if it does not exist."""
-        return self._ttl("TTL", key, version)
+        return self._run(self._op_ttl("TTL", key, version), "ttl", 0)  # type: ignore[no-any-return]
+
+    async def attl(self, key: Any, version: int | None = None) -> int | None:
+        """Return seconds to live: None if the key never expires, 0 if it does not exist."""
+        return await self._arun(self._op_ttl("TTL", key, version), "ttl", 0)  # type: ignore[no-any-return]
 
     def pttl(self, key: Any, version: int | None = None) -> int | None:
         """Return milliseconds to live: None if the key never expires, 0 if it is missing."""
-        return self._ttl("PTTL", key, version)
+        return self._run(self._op_ttl("PTTL", key, version), "pttl", 0)  # type: ignore[no-any-return]
 
-    def _ttl(self, command: str, key: Any, version: int | None) -> int | None:
-        full = self.make_and_validate_key(key, version=version)
-        left: int | None = self._run(self._call((command, full), False), command.lower(), 0)
-        if left is None or left == -2:
+    async def apttl(self, key: Any, version: int | None = None) -> int | None:
+        """Return milliseconds to live: None if the key never expires, 0 if it is missing."""
+        return await self._arun(self._op_ttl("PTTL", key, version), "pttl", 0)  # type: ignore[no-any-return]
+
+    def _op_ttl(self, command: str, key: Any, version: int | None) -> Operation[int | None]:
+        left = yield from self._op_one(command, key, version, write=False)
+        if left == -2:
             return 0
-        return None if left == -1 else left
+        return None if left == -1 else int(left)
 
     def expire(self, key: Any, timeout: float | timedelta, version: int | None = None) -> bool:
         """Set a timeout in seconds (fractions kept, via PEXPIRE); return whether it exists."""
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-        return self._expire("PEXPIRE", key, round(seconds * 1000), version)
+        return bool(self._run(self._op_expire(key, timeout, 1000, version), "expire", False))
+
+    async def aexpire(
+        self, key: Any, timeout: float | timedelta, version: int | None = None
+    ) -> bool:
+        """Set a timeout in seconds (fractions kept, via PEXPIRE); return whether it exists."""
+        return bool(await self._arun(self._op_expire(key, timeout, 1000, version), "expire", False))
 
     def pexpire(self, key: Any, timeout: int | timedelta, version: int | None = None) -> bool:
         """Set a timeout in milliseconds; return whether the key exists."""
-        ms = timeout.total_seconds() * 1000 if isinstance(timeout, timedelta) else timeout
-        return self._expire("PEXPIRE", key, round(ms), version)
+        return bool(self._run(self._op_expire(key, timeout, 1, version), "pexpire", False))
+
+    async def apexpire(
+        self, key: Any, timeout: int | timedelta, version: int | None = None
+    ) -> bool:
+        """Set a timeout in milliseconds; return whether the key exists."""
+        return bool(await self._arun(self._op_expire(key, timeout, 1, version), "pexpire", False))
+
+    def _op_expire(
+        self, key: Any, timeout: float | timedelta, unit_ms: int, version: int | None
+    ) -> Operation[Any]:
+        ms = timeout.total_seconds() * 1000 if isinstance(timeout, timedelta) else timeout * unit_ms
+        return (yield from self._op_one("PEXPIRE", key, version, round(ms)))
 
     def expire_at(self, key: Any, when: datetime | float, version: int | None = None) -> bool:
         """Expire at a datetime or Unix timestamp; return whether the key exists."""
-        stamp = when.timestamp() if isinstance(when, datetime) else when
-        return self._expire("PEXPIREAT", key, round(stamp * 1000), version)
+        return bool(self._run(self._op_expire_at(key, when, 1000, version), "expire_at", False))
+
+    async def aexpire_at(
+        self, key: Any, when: datetime | float, version: int | None = None
+    ) -> bool:
+        """Expire at a datetime or Unix timestamp; return whether the key exists."""
+        op = self._op_expire_at(key, when, 1000, version)
+        return bool(await self._arun(op, "expire_at", False))
 
     def pexpire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
         """Expire at a datetime or a Unix timestamp in milliseconds."""
-        ms = when.timestamp() * 1000 if isinstance(when, datetime) else when
-        return self._expire("PEXPIREAT", key, round(ms), version)
+        return bool(self._run(self._op_expire_at(key, when, 1, version), "pexpire_at", False))
 
-    def _expire(self, command: str, key: Any, value: int, version: int | None) -> bool:
-        full = self.make_and_validate_key(key, version=version)
-        return bool(self._run(self._call((command, full, value)), command.lower(), False))
+    async def apexpire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
+        """Expire at a datetime or a Unix timestamp in milliseconds."""
+        op = self._op_expire_at(key, when, 1, version)
+        return bool(await self._arun(op, "pexpire_at", False))
+
+    def _op_expire_at(
+        self, key: Any, when: datetime | float, unit_ms: int, version: int | None
+    ) -> Operation[Any]:
+        ms = when.timestamp() * 1000 if isinstance(when, datetime) else when * unit_ms
+        return (yield from self._op_one("PEXPIREAT", key, version, round(ms)))
 
     def persist(self, key: Any, version: int | None = None) -> bool:
         """Remove the key's timeout; return whether a timeout was removed (Redis PERSIST)."""
-        full = self.make_and_validate_key(key, version=version)
-        return bool(self._run(self._call(("PERSIST", full)), "persist", False))
+        return bool(self._run(self._op_one("PERSIST", key, version), "persist", False))
+
+    async def apersist(self, key: Any, version: int | None = None) -> bool:
+        """Remove the key's timeout; return whether a timeout was removed (Redis PERSIST)."""
+        return bool(await self._arun(self._op_one("PERSIST", key, version), "persist", False))
+
+    # -- django-redis extras: locks ---------------------------------------------------------
 
     def lock(
         self,
@@ -466,8 +658,6 @@ class RedisCache(BaseCache):
     ) -> Lock:
         """Return a redis-py lock on ``key`` (a context manager), held on the primary."""
         full = self.make_and_validate_key(key, version=version)
-        policy = self._policy
-        lock_class = _IgnoringLock if policy.ignore else Lock
         lock: Lock = self._group.client(True).lock(
             full,
             timeout=timeout,
@@ -475,11 +665,42 @@ class RedisCache(BaseCache):
             blocking=blocking,
             blocking_timeout=blocking_timeout,
             thread_local=thread_local,
-            lock_class=lock_class,
+            lock_class=_IgnoringLock if self._policy.ignore else Lock,
         )
         if isinstance(lock, _IgnoringLock):
-            lock.policy = policy
+            lock.policy = self._policy
         return lock
+
+    def alock(
+        self,
+        key: Any,
+        version: int | None = None,
+        timeout: float | None = None,
+        sleep: float = 0.1,
+        blocking: bool = True,
+        blocking_timeout: float | None = None,
+        thread_local: bool = True,
+    ) -> AsyncLock:
+        """Return a ``redis.asyncio`` lock on ``key``: ``async with cache.alock("k"):``.
+
+        Call it from a coroutine: the lock uses the running loop's own client.
+        """
+        full = self.make_and_validate_key(key, version=version)
+        client = loop_state().client(self._group.config(True))
+        lock: AsyncLock = client.lock(
+            full,
+            timeout=timeout,
+            sleep=sleep,
+            blocking=blocking,
+            blocking_timeout=blocking_timeout,
+            thread_local=thread_local,
+            lock_class=_AsyncIgnoringLock if self._policy.ignore else AsyncLock,
+        )
+        if isinstance(lock, _AsyncIgnoringLock):
+            lock.policy = self._policy
+        return lock
+
+    # -- django-redis extras: key scans -----------------------------------------------------
 
     def _pattern(self, search: str, version: int | None, prefix: str | None = None) -> str:
         pattern: str = self.key_func(
@@ -489,25 +710,47 @@ class RedisCache(BaseCache):
         )
         return pattern
 
+    def _op_scan_page(
+        self, cursor: int, pattern: str, count: int
+    ) -> Operation[tuple[int, list[str]]]:
+        # SCAN cursors belong to one server, so the whole scan stays on the primary.
+        next_cursor, raws = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", count))
+        keys = [self._reverse_key(raw.decode() if isinstance(raw, bytes) else raw) for raw in raws]
+        return int(next_cursor), keys
+
     def iter_keys(
         self, search: str, itersize: int | None = None, version: int | None = None
     ) -> Iterator[str]:
         """Yield the cache keys (as the user wrote them) matching a glob, via SCAN."""
-        pattern = self._pattern(search, version)
-        count = itersize or DEFAULT_SCAN_COUNT
-        cursor = 0
+        pattern, count, cursor = self._pattern(search, version), itersize or DEFAULT_SCAN_COUNT, 0
         while True:
             cursor, keys = self._run(
-                self._call(("SCAN", cursor, "MATCH", pattern, "COUNT", count)), "iter_keys", (0, [])
+                self._op_scan_page(cursor, pattern, count), "iter_keys", (0, [])
             )
-            for raw in keys:
-                yield self._reverse_key(raw.decode() if isinstance(raw, bytes) else raw)
-            if not int(cursor):
+            yield from keys
+            if not cursor:
+                return
+
+    async def aiter_keys(
+        self, search: str, itersize: int | None = None, version: int | None = None
+    ) -> AsyncIterator[str]:
+        """Yield the cache keys matching a glob, via SCAN: ``async for key in ...``."""
+        pattern, count, cursor = self._pattern(search, version), itersize or DEFAULT_SCAN_COUNT, 0
+        while True:
+            op = self._op_scan_page(cursor, pattern, count)
+            cursor, keys = await self._arun(op, "iter_keys", (0, []))
+            for key in keys:
+                yield key
+            if not cursor:
                 return
 
     def keys(self, search: str, version: int | None = None) -> list[str]:
         """Return every cache key matching a glob (SCAN, never the blocking KEYS)."""
         return list(self.iter_keys(search, version=version))
+
+    async def akeys(self, search: str, version: int | None = None) -> list[str]:
+        """Return every cache key matching a glob (SCAN, never the blocking KEYS)."""
+        return [key async for key in self.aiter_keys(search, version=version)]
 
     def delete_pattern(
         self,
@@ -517,10 +760,24 @@ class RedisCache(BaseCache):
         itersize: int | None = None,
     ) -> int:
         """Delete the keys matching a glob, a SCAN page at a time; return how many."""
-        glob = self._pattern(pattern, version, prefix)
-        deleted: int = self._run(
-            self._scan_delete(glob, itersize or DEFAULT_SCAN_COUNT), "delete_pattern", 0
+        op = self._scan_delete(
+            self._pattern(pattern, version, prefix), itersize or DEFAULT_SCAN_COUNT
         )
+        deleted: int = self._run(op, "delete_pattern", 0)
+        return deleted
+
+    async def adelete_pattern(
+        self,
+        pattern: str,
+        version: int | None = None,
+        prefix: str | None = None,
+        itersize: int | None = None,
+    ) -> int:
+        """Delete the keys matching a glob, a SCAN page at a time; return how many."""
+        op = self._scan_delete(
+            self._pattern(pattern, version, prefix), itersize or DEFAULT_SCAN_COUNT
+        )
+        deleted: int = await self._arun(op, "delete_pattern", 0)
         return deleted
 
 
@@ -545,5 +802,28 @@ class _IgnoringLock(Lock):
     def release(self) -> None:
         try:
             super().release()
+        except CONNECTION_ERRORS as exc:
+            self.policy.handle(exc, "lock.release", None)
+
+
+class _AsyncIgnoringLock(AsyncLock):
+    """The asyncio twin of ``_IgnoringLock``."""
+
+    policy: ErrorPolicy
+
+    async def acquire(
+        self,
+        blocking: bool | None = None,
+        blocking_timeout: float | None = None,
+        token: str | bytes | None = None,
+    ) -> bool:
+        try:
+            return bool(await super().acquire(blocking, blocking_timeout, token))
+        except CONNECTION_ERRORS as exc:
+            return self.policy.handle(exc, "lock.acquire", False)
+
+    async def release(self) -> None:
+        try:
+            await super().release()
         except CONNECTION_ERRORS as exc:
             self.policy.handle(exc, "lock.release", None)

@@ -1,0 +1,120 @@
+"""Keep async connections per running event loop, and close them when the loop shuts down.
+
+An asyncio connection belongs to the loop that opened it. Django code meets many loops:
+uvicorn/daphne run one per worker, ``async_to_sync`` makes a new one per call, test runners
+one per test. So every loop gets its own multiplexed connections (and its own
+``redis.asyncio`` clients), created on first use and closed from inside that loop when it
+shuts down: each loop holds one parked async generator, and ``loop.shutdown_asyncgens()``
+— which ``asyncio.run``, asgiref, uvicorn and pytest-asyncio call before closing a loop —
+runs its ``finally`` block while the loop can still await. Nothing patches the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from redis import asyncio as aioredis
+from redis.asyncio import connection as aioconnection
+from redis.backoff import NoBackoff
+from redis.connection import SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
+
+from ._config import DEFAULT_RETRIES, ServerConfig
+from ._multiplex import MultiplexedConnection
+
+__all__ = ["LoopState", "loop_state"]
+
+
+class LoopState:
+    """The async connections and clients one event loop owns."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.multiplexed: dict[ServerConfig, MultiplexedConnection] = {}
+        self.clients: dict[ServerConfig, aioredis.Redis] = {}
+        self._guard: AsyncGenerator[None, None] | None = None
+
+    def connection(self, config: ServerConfig) -> MultiplexedConnection:
+        """Return this loop's multiplexed connection to ``config`` (not yet connected)."""
+        conn = self.multiplexed.get(config)
+        if conn is None:
+            conn = self.multiplexed[config] = MultiplexedConnection(config, self.loop)
+        return conn
+
+    def client(self, config: ServerConfig) -> aioredis.Redis:
+        """Return this loop's ``redis.asyncio`` client for ``config`` (for pub/sub etc.)."""
+        client = self.clients.get(config)
+        if client is None:
+            client = self.clients[config] = _async_client(config)
+        return client
+
+    def watch_shutdown(self) -> None:
+        """Park a generator whose ``finally`` closes everything when the loop shuts down."""
+        if self._guard is None:
+            guard = self._guard = self._closer()
+
+            async def park() -> None:
+                await guard.__anext__()
+
+            self.loop.create_task(park())
+
+    async def _closer(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection this loop holds."""
+        multiplexed, self.multiplexed = self.multiplexed, {}
+        clients, self.clients = self.clients, {}
+        for conn in multiplexed.values():
+            conn.close()
+        for client in clients.values():
+            await client.aclose() if hasattr(client, "aclose") else await client.close()
+        # Let the transports run their close callbacks before the loop goes away.
+        await asyncio.sleep(0)
+
+
+_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_state() -> LoopState:
+    """Return the running loop's state, creating it (and its shutdown hook) on first use.
+
+    Raises RuntimeError when no event loop is running.
+    """
+    loop = asyncio.get_running_loop()
+    state = _states.get(loop)
+    if state is None:
+        state = _states[loop] = LoopState(loop)
+        state.watch_shutdown()
+    return state
+
+
+def _async_client(config: ServerConfig) -> aioredis.Redis:
+    kwargs = config.kwargs()
+    if config.connection_class is UnixDomainSocketConnection:
+        connection_class: type[Any] = aioconnection.UnixDomainSocketConnection
+    elif issubclass(config.connection_class, SSLConnection):
+        connection_class = aioconnection.SSLConnection
+    else:
+        connection_class = aioconnection.Connection
+    kwargs.pop("parser_class", None)  # sync parser classes do not fit asyncio connections
+    if "retry" not in kwargs:
+        kwargs["retry"] = Retry(
+            NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,)
+        )
+    if config.pool_class.__name__ == "BlockingConnectionPool":
+        pool: aioconnection.ConnectionPool = aioconnection.BlockingConnectionPool(
+            connection_class=connection_class, **kwargs
+        )
+    else:
+        pool = aioconnection.ConnectionPool(connection_class=connection_class, **kwargs)
+    return aioredis.Redis(connection_pool=pool)
