@@ -1,4 +1,12 @@
-"""Fixtures: real redis-server processes, and caches pointed at them."""
+"""Fixtures: real redis-server processes, and caches pointed at them.
+
+Behaviour tests run on every topology when their module opts in with
+``pytestmark = pytest.mark.topologies``: the ``topology`` fixture (and with it
+``redis_client``, ``make_cache``, ``cache`` and ``stats``) is then parametrized over the
+standalone server, a primary with a replica, Sentinel and Cluster; the last three are
+marked ``slow``, so ``-m "not slow"`` runs the standalone case only. Every other test gets
+the standalone server, as before.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,34 @@ from django.core.cache import caches
 
 from djredis.cache import RedisCache
 
-from ._servers import RedisServer, commandstats
+from ._servers import RedisServer
+from ._topologies import Cluster, Replicated, Sentinels, Standalone, Topology, started
+
+TOPOLOGIES = ("standalone", "replicas", "sentinel", "cluster")
+_TOPOLOGY_FIXTURES = {
+    "replicas": "replicated_topology",
+    "sentinel": "sentinel_topology",
+    "cluster": "cluster_topology",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "topologies: run the module's behaviour tests on every topology (see tests/conftest.py)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "topology" in metafunc.fixturenames and metafunc.definition.get_closest_marker("topologies"):
+        metafunc.parametrize(
+            "topology",
+            [
+                pytest.param(name, id=name, marks=() if name == "standalone" else pytest.mark.slow)
+                for name in TOPOLOGIES
+            ],
+            indirect=True,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -29,29 +64,79 @@ def redis_unix_server() -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def replicated_topology() -> Iterator[Replicated]:
+    """A primary with one replica, for the whole session."""
+    yield from started(Replicated())
+
+
+@pytest.fixture(scope="session")
+def sentinel_topology() -> Iterator[Sentinels]:
+    """A primary, a replica and three Sentinels, for the whole session."""
+    yield from started(Sentinels())
+
+
+@pytest.fixture(scope="session")
+def cluster_topology() -> Iterator[Cluster]:
+    """A Redis Cluster of three primaries with a replica each, for the whole session."""
+    yield from started(Cluster())
+
+
+@pytest.fixture(scope="session")
+def standalone_topology(redis_server: RedisServer) -> Iterator[Standalone]:
+    topology = Standalone(redis_server)
+    yield topology
+    topology.stop()
+
+
 @pytest.fixture
-def redis_client(redis_server: RedisServer) -> Iterator[Any]:
-    """A plain redis-py client on db 0 of a freshly emptied server; stats reset."""
-    client = redis_server.client()
-    client.flushall()
-    client.config_resetstat()
+def topology(request: pytest.FixtureRequest, standalone_topology: Standalone) -> Topology:
+    """The deployment the test's caches use: standalone unless the module opts in."""
+    name = getattr(request, "param", "standalone")
+    if name == "standalone":
+        return standalone_topology
+    found: Topology = request.getfixturevalue(_TOPOLOGY_FIXTURES[name])
+    return found
+
+
+@pytest.fixture
+def redis_client(topology: Topology) -> Iterator[Any]:
+    """A plain redis-py client on db 0 of freshly emptied servers; stats reset.
+
+    A ``redis.cluster.RedisCluster`` on the Cluster; the primary's client elsewhere.
+    """
+    topology.flush()
+    client = topology.client()
     yield client
     client.close()
 
 
 @pytest.fixture
-def make_cache(redis_server: RedisServer, redis_client: Any) -> Iterator[Callable[..., RedisCache]]:
-    """Build djredis caches on the test server: ``make_cache(OPTIONS={...}, KEY_PREFIX=...)``."""
+def make_sync_cache(topology: Topology, redis_client: Any) -> Iterator[Callable[..., RedisCache]]:
+    """Build djredis caches on the test topology: ``make_sync_cache(OPTIONS={...}, ...)``.
+
+    Caches on a topology that reads from replicas wait for replication after every call
+    (``ReadYourWrites``), so that tests may read what they just wrote.
+    """
     made: list[RedisCache] = []
 
     def factory(location: Any = None, **params: Any) -> RedisCache:
-        cache = RedisCache(location or redis_server.url(), params)
+        if location is None:
+            location = topology.location
+            params["OPTIONS"] = {**topology.options, **(params.get("OPTIONS") or {})}
+        cache = RedisCache(location, params)
         made.append(cache)
-        return cache
+        return topology.read_your_writes(cache)  # type: ignore[no-any-return]
 
     yield factory
     for cache in made:
         cache.close()
+
+
+@pytest.fixture
+def make_cache(make_sync_cache: Callable[..., RedisCache]) -> Callable[..., RedisCache]:
+    """Build djredis caches: ``make_cache(OPTIONS={...}, KEY_PREFIX=...)``."""
+    return make_sync_cache
 
 
 @pytest.fixture
@@ -61,9 +146,9 @@ def cache(make_cache: Callable[..., RedisCache]) -> RedisCache:
 
 
 @pytest.fixture
-def stats(redis_client: Any) -> Callable[[], dict[str, int]]:
-    """Return a function giving the server's command counts since the test started."""
-    return lambda: commandstats(redis_client)
+def stats(topology: Topology, redis_client: Any) -> Callable[[], dict[str, int]]:
+    """Return a function giving the servers' command counts since the test started."""
+    return topology.commandstats
 
 
 @pytest.fixture

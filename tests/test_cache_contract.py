@@ -18,6 +18,12 @@ from redis.exceptions import ResponseError
 
 from djredis.cache import RedisCache
 
+from ._api import api, api_loop, make_cache  # noqa: F401  (fixtures: every test runs sync and async)
+from ._topologies import Topology
+
+# Every test here runs on each topology (tests/conftest.py).
+pytestmark = pytest.mark.topologies
+
 CODECS = [
     pytest.param({}, id="pickle"),
     pytest.param({"SERIALIZER": "json", "COMPRESSOR": "zlib"}, id="json-zlib"),
@@ -155,44 +161,62 @@ def test_has_key(cache: RedisCache) -> None:
     assert cache.has_key("k") is True
 
 
-def test_get_many_is_one_mget(cache: RedisCache, stats: Callable[[], dict[str, int]]) -> None:
-    cache.set_many({f"k{i}": i for i in range(100)})
+# The bulk operations are one command each; Redis Cluster cannot mix hash slots in one
+# command, so there it is one command per slot (``topology.slots``), sent to every node in
+# one round trip.
+
+
+def test_get_many_is_one_mget(
+    cache: RedisCache, stats: Callable[[], dict[str, int]], topology: Topology
+) -> None:
+    keys = [f"k{i}" for i in range(100)]
+    cache.set_many({key: i for i, key in enumerate(keys)})
     before = stats()
-    assert cache.get_many([f"k{i}" for i in range(100)]) == {f"k{i}": i for i in range(100)}
+    assert cache.get_many(keys) == {f"k{i}": i for i in range(100)}
     after = stats()
-    assert after.get("mget", 0) - before.get("mget", 0) == 1
+    mgets = topology.slots([cache.make_key(key) for key in keys])
+    assert after.get("mget", 0) - before.get("mget", 0) == mgets
     assert after.get("get", 0) == before.get("get", 0)
 
 
 def test_set_many_with_timeout_is_one_command(
-    cache: RedisCache, stats: Callable[[], dict[str, int]]
+    cache: RedisCache, stats: Callable[[], dict[str, int]], topology: Topology
 ) -> None:
-    cache.set_many({"warm": 1}, 30)  # loads the script once
+    data = {f"k{i}": i for i in range(100)}
+    cache.set_many(data, 30)  # loads the script on every server
     before = stats()
-    assert cache.set_many({f"k{i}": i for i in range(100)}, 30) == []
+    assert cache.set_many(data, 30) == []
     after = stats()
     changed = {
         cmd: after[cmd] - before.get(cmd, 0) for cmd in after if after[cmd] != before.get(cmd, 0)
     }
     changed.pop("info", None)  # the stats() call itself
-    assert changed == {"evalsha": 1, "set": 100}  # one command; the script's SETs run server-side
+    scripts = topology.slots([cache.make_key(key) for key in data])
+    # One command (per slot); the script's SETs run server-side.
+    assert changed == {"evalsha": scripts, "set": 100}
     assert 29_000 < cache.pttl("k99") <= 30_000
 
 
 def test_set_many_without_timeout_is_one_mset(
-    cache: RedisCache, stats: Callable[[], dict[str, int]]
+    cache: RedisCache, stats: Callable[[], dict[str, int]], topology: Topology
 ) -> None:
+    data = {f"k{i}": i for i in range(10)}
     before = stats()
-    cache.set_many({f"k{i}": i for i in range(10)}, None)
-    assert stats().get("mset", 0) - before.get("mset", 0) == 1
+    cache.set_many(data, None)
+    msets = topology.slots([cache.make_key(key) for key in data])
+    assert stats().get("mset", 0) - before.get("mset", 0) == msets
 
 
-def test_delete_many_is_one_del(cache: RedisCache, stats: Callable[[], dict[str, int]]) -> None:
-    cache.set_many({f"k{i}": i for i in range(10)})
+def test_delete_many_is_one_del(
+    cache: RedisCache, stats: Callable[[], dict[str, int]], topology: Topology
+) -> None:
+    keys = [f"k{i}" for i in range(10)]
+    cache.set_many(dict.fromkeys(keys, 1))
     before = stats()
-    assert cache.delete_many([f"k{i}" for i in range(10)]) is None
-    assert stats().get("del", 0) - before.get("del", 0) == 1
-    assert cache.get_many([f"k{i}" for i in range(10)]) == {}
+    assert cache.delete_many(keys) is None
+    dels = topology.slots([cache.make_key(key) for key in keys])
+    assert stats().get("del", 0) - before.get("del", 0) == dels
+    assert cache.get_many(keys) == {}
 
 
 def test_incr_and_decr(cache: RedisCache) -> None:
@@ -242,7 +266,8 @@ def test_incr_works_on_floats_and_ints_beyond_64_bits_keeping_ttl(cache: RedisCa
     assert 99_000 < cache.pttl("big") <= 100_000
 
 
-def test_incr_is_atomic_across_threads(cache: RedisCache) -> None:
+def test_incr_is_atomic_across_threads(make_sync_cache: Callable[..., RedisCache]) -> None:
+    cache = make_sync_cache()  # threads: the sync API only
     cache.set("hits", 0, 300)
 
     def worker() -> None:
@@ -285,14 +310,14 @@ def custom_key_func(key: str, key_prefix: str, version: int) -> str:
 
 
 def test_key_prefix_and_key_function(
-    make_cache: Callable[..., RedisCache], redis_client: Any
+    make_cache: Callable[..., RedisCache], redis_client: Any, topology: Topology
 ) -> None:
     prefixed = make_cache(KEY_PREFIX="site")
     prefixed.set("k", 1)
-    assert redis_client.exists("site:1:k")
+    assert redis_client.exists(f"site:1:{topology.tagged('k')}")
     custom = make_cache(KEY_FUNCTION=custom_key_func, KEY_PREFIX="cp")
     custom.set("k", 2)
-    assert redis_client.exists("CUSTOM-cp-1-k")
+    assert redis_client.exists(f"CUSTOM-cp-1-{topology.tagged('k')}")
     dotted = make_cache(KEY_FUNCTION="tests.test_cache_contract.custom_key_func")
     assert dotted.get("k", version=1) is None
     assert custom.get("k") == 2
@@ -324,12 +349,14 @@ def test_get_or_set(cache: RedisCache) -> None:
     assert cache.has_key("none")
 
 
-def test_get_or_set_returns_the_value_another_client_added_first(cache: RedisCache) -> None:
-    def slow_default() -> str:
-        cache.add("race", "winner")  # another request fills the key meanwhile
-        return "loser"
+def test_get_or_set_returns_the_value_another_client_added_first(
+    cache: RedisCache, redis_client: Any
+) -> None:
+    def slow_default() -> int:
+        redis_client.set(cache.make_key("race"), 7)  # another request fills the key meanwhile
+        return 1
 
-    assert cache.get_or_set("race", slow_default) == "winner"
+    assert cache.get_or_set("race", slow_default) == 7
 
 
 def test_clear_with_a_prefix_deletes_only_its_keys(
@@ -354,33 +381,43 @@ def test_clear_with_a_prefix_deletes_only_its_keys(
     assert counts["unlink"] >= 3  # batches of at most 1000
 
 
-def test_clear_without_a_prefix_empties_the_database(
-    cache: RedisCache, redis_client: Any, redis_server: Any
-) -> None:
+def test_clear_without_a_prefix_empties_the_database(cache: RedisCache, redis_client: Any) -> None:
     redis_client.set("anything", 1)
-    other_db = redis_server.client(1)
-    other_db.set("elsewhere", 1)
+    redis_client.set("other", 1)
     cache.clear()
     assert redis_client.dbsize() == 0
+
+
+def test_clear_without_a_prefix_keeps_other_databases(
+    cache: RedisCache, topology: Topology
+) -> None:
+    if not topology.has_databases:
+        pytest.skip("Redis Cluster has only database 0")
+    other_db = topology.primaries()[0].client(1)
+    other_db.set("elsewhere", 1)
+    cache.clear()
     assert other_db.get("elsewhere") == b"1"
     other_db.flushdb()
+    other_db.close()
 
 
 def test_close_keeps_pooled_connections_unless_asked(
-    make_cache: Callable[..., RedisCache], redis_client: Any
+    make_cache: Callable[..., RedisCache], topology: Topology
 ) -> None:
     kept = make_cache(OPTIONS={"SOCKET_TIMEOUT": 3})
     kept.set("k", 1)
-    before = redis_client.info("stats")["total_connections_received"]
+    kept.get("k")
+    before = topology.connections_received()
     kept.close()
     kept.get("k")
-    assert redis_client.info("stats")["total_connections_received"] == before
+    assert topology.connections_received() == before
     closing = make_cache(OPTIONS={"CLOSE_CONNECTION": True, "SOCKET_TIMEOUT": 4})
     closing.set("k", 1)
-    closing.close()
-    before = redis_client.info("stats")["total_connections_received"]
     closing.get("k")
-    assert redis_client.info("stats")["total_connections_received"] == before + 1
+    closing.close()
+    before = topology.connections_received()
+    closing.get("k")
+    assert topology.connections_received() == before + 1
 
 
 def test_memcached_unsafe_keys_warn_like_django(cache: RedisCache) -> None:

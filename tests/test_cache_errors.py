@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis.cache import RedisCache
 
+from ._api import API_PARAMS, as_api, shutdown
 from ._servers import RedisServer, free_port
 
 # Every public operation, with what it must return when IGNORE_EXCEPTIONS hides an error.
@@ -71,26 +73,38 @@ def black_hole() -> Iterator[int]:
     listener.close()
 
 
-def dead_cache(**options: Any) -> RedisCache:
-    return RedisCache(f"redis://127.0.0.1:{free_port()}/0", {"KEY_PREFIX": "x", "OPTIONS": options})
+@pytest.fixture(params=API_PARAMS)
+def build(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Build caches behind the sync or the async API (one event loop per test)."""
+    loop = asyncio.new_event_loop()
+    yield lambda location, params: as_api(RedisCache(location, params), request.param, loop)
+    shutdown(loop)
+
+
+@pytest.fixture
+def dead_cache(build: Callable[..., Any]) -> Callable[..., Any]:
+    """Build caches pointed at a port where nothing listens."""
+    return lambda **options: build(
+        f"redis://127.0.0.1:{free_port()}/0", {"KEY_PREFIX": "x", "OPTIONS": options}
+    )
 
 
 @pytest.mark.parametrize(("name", "call", "fallback"), OPERATIONS, ids=[op[0] for op in OPERATIONS])
 def test_ignored_connection_errors_become_misses_and_no_ops(
-    name: str, call: Callable[[RedisCache], Any], fallback: Any
+    name: str, call: Callable[[RedisCache], Any], fallback: Any, dead_cache: Callable[..., Any]
 ) -> None:
     assert call(dead_cache(IGNORE_EXCEPTIONS=True)) == fallback
 
 
 @pytest.mark.parametrize(("name", "call", "fallback"), OPERATIONS, ids=[op[0] for op in OPERATIONS])
 def test_connection_errors_raise_by_default(
-    name: str, call: Callable[[RedisCache], Any], fallback: Any
+    name: str, call: Callable[[RedisCache], Any], fallback: Any, dead_cache: Callable[..., Any]
 ) -> None:
     with pytest.raises(RedisConnectionError):
         call(dead_cache())
 
 
-def test_a_burst_of_errors_is_logged_once(caplog: Any) -> None:
+def test_a_burst_of_errors_is_logged_once(caplog: Any, dead_cache: Callable[..., Any]) -> None:
     cache = dead_cache(IGNORE_EXCEPTIONS=True)
     with caplog.at_level("WARNING", logger="djredis.cache"):
         for _ in range(20):
@@ -100,26 +114,30 @@ def test_a_burst_of_errors_is_logged_once(caplog: Any) -> None:
     assert "get on" in caplog.text
 
 
-def test_global_django_redis_setting_turns_on_ignore_exceptions(settings: Any) -> None:
+def test_global_django_redis_setting_turns_on_ignore_exceptions(
+    settings: Any, dead_cache: Callable[..., Any]
+) -> None:
     settings.DJANGO_REDIS_IGNORE_EXCEPTIONS = True
     assert dead_cache().get("k", "fallback") == "fallback"
 
 
-def test_a_hanging_redis_times_out_after_socket_timeout(black_hole: int) -> None:
+def test_a_hanging_redis_times_out_after_socket_timeout(
+    black_hole: int, build: Callable[..., Any]
+) -> None:
     options = {"SOCKET_TIMEOUT": 0.2, "SOCKET_CONNECT_TIMEOUT": 0.2}
-    hanging = RedisCache(f"redis://127.0.0.1:{black_hole}/0", {"OPTIONS": options})
+    hanging = build(f"redis://127.0.0.1:{black_hole}/0", {"OPTIONS": options})
     with pytest.raises(RedisTimeoutError):
         hanging.get("k")
-    ignoring = RedisCache(
+    ignoring = build(
         f"redis://127.0.0.1:{black_hole}/0", {"OPTIONS": {**options, "IGNORE_EXCEPTIONS": True}}
     )
     assert ignoring.get("k", "default") == "default"
 
 
-def test_a_restarted_redis_is_reconnected_transparently() -> None:
+def test_a_restarted_redis_is_reconnected_transparently(build: Callable[..., Any]) -> None:
     server = RedisServer().start()
     try:
-        cache = RedisCache(server.url(), {})
+        cache = build(server.url(), {})
         cache.set("before", 1)
         assert cache.get("before") == 1  # the pool now holds an open connection
         server.restart()  # that connection is now dead; nothing was persisted

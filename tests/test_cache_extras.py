@@ -14,6 +14,10 @@ from django.core.cache import caches
 from djredis import get_redis_connection
 from djredis.cache import RedisCache
 
+from ._api import api, api_loop, make_cache  # noqa: F401  (fixtures: every test runs sync and async)
+
+# Every test here runs on each topology (tests/conftest.py).
+pytestmark = pytest.mark.topologies
 
 def test_ttl_and_pttl_follow_django_redis(cache: RedisCache) -> None:
     assert cache.ttl("missing") == 0
@@ -75,7 +79,8 @@ def test_lock_is_exclusive_and_a_context_manager(cache: RedisCache, redis_client
     assert cache.lock("job").acquire(blocking=False) is True
 
 
-def test_lock_serialises_threads(cache: RedisCache) -> None:
+def test_lock_serialises_threads(make_sync_cache: Callable[..., RedisCache]) -> None:
+    cache = make_sync_cache()  # threads: the sync API only
     cache.set("shared", 0)
 
     def unsafe_increment() -> None:

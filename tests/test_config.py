@@ -112,7 +112,7 @@ def test_lowercase_redis_py_arguments_pass_through() -> None:
         ({"socket_timout": 1}, "socket_timout"),
         ({"CONNECTION_POOL_KWARGS": {"max_conections": 3}}, "max_conections"),
         ({"MAX_ENTRIES": 1000}, "maxmemory"),
-        ({"SENTINELS": [("h", 26379)]}, "Sentinel"),
+        ({"SENTINEL_KWARGS": {"password": "pw"}}, "redis\\+sentinel://"),
     ],
 )
 def test_unknown_or_misspelled_option_is_improperly_configured(

@@ -1,47 +1,88 @@
 """Describe Redis I/O as data, so each operation is written once for sync and async.
 
-An operation is a generator: it yields the command(s) it needs (``Call``, ``Batch`` or
-``Eval``), receives each reply, and returns its result. A *runner* does the I/O: the sync
-one over redis-py's pooled clients, the async one over the running loop's multiplexed
-connection. Replies are what Redis sent (operations normalise them with ``bool``/``int``),
-so both runners feed an operation the same values. Server errors
-(``ResponseError``) are thrown back into the generator, which may handle them (e.g. turn
-``RENAME``'s "no such key" into ``ValueError``) or let them surface; connection and timeout
-errors go to the component's ``ErrorPolicy`` instead.
+An operation is a generator: it yields the command(s) it needs (``Call``, ``Batch``,
+``Eval`` or ``Primaries``), receives each reply, and returns its result. A *runner* does
+the I/O through a ``Topology`` (one server, a primary with replicas, Sentinel, Cluster),
+which decides where each command goes: the sync runner over redis-py's pooled
+connections, the async one over the running loop's multiplexed connections. Replies are
+what Redis sent (operations normalise them with ``bool``/``int``), so both runners feed an
+operation the same values. Server errors (``ResponseError``) are thrown back into the
+generator, which may handle them (e.g. turn ``RENAME``'s "no such key" into ``ValueError``)
+or let them surface; connection and timeout errors go to the component's ``ErrorPolicy``
+instead.
+
+What an operation must do so that it works on every topology:
+
+- name the key of every command as its first argument (``GET key``), or list the keys of a
+  script in ``Eval.keys``; in Redis Cluster the key's hash slot picks the node;
+- multi-key commands (``MGET``, ``MSET``, ``DEL``, ``UNLINK``, ``EXISTS``, ``TOUCH``) may
+  name keys of any slot: Cluster splits them by slot and merges the replies, in order;
+- a script over independent keys passes one value per key in ``Eval.per_key`` and returns a
+  count (Cluster splits it by slot and adds the counts); any other script keeps its keys in
+  one slot;
+- per-server commands without a key (``SCAN``, ``FLUSHDB``) run once per server returned by
+  ``yield Primaries()``, each as ``Call(args, node=server)``.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from redis.client import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from ._connections import ServerGroup
 from ._errors import CONNECTION_ERRORS, ErrorPolicy
-from ._loops import loop_state
+from ._loops import LoopState, loop_state
 from ._multiplex import MultiplexedConnection, error_from_reply
 from ._resp import ERROR_TYPES
 from ._scripts import LuaScript
 
-__all__ = ["Batch", "Call", "Command", "Eval", "Operation", "run_async", "run_sync"]
+if TYPE_CHECKING:
+    from redis.client import Redis
+
+__all__ = [
+    "ATTEMPT_ERRORS",
+    "Batch",
+    "Call",
+    "Command",
+    "Eval",
+    "Operation",
+    "Primaries",
+    "Topology",
+    "TopologyError",
+    "execute_async",
+    "execute_sync",
+    "run_async",
+    "run_sync",
+]
 
 T = TypeVar("T")
+
+# Everything a topology inspects after an attempt, to retry elsewhere or give up.
+ATTEMPT_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, ResponseError)
 
 
 @dataclass(slots=True)
 class Call:
-    """One Redis command; ``write=False`` lets it go to a read replica."""
+    """One Redis command; ``write=False`` lets it go to a read replica.
+
+    ``node`` (a server from ``Primaries``) runs a keyless command on that server.
+    """
 
     args: tuple[Any, ...]
     write: bool = True
+    node: Any = None
 
 
 @dataclass(slots=True)
 class Batch:
-    """Several commands in one round trip, optionally as one MULTI/EXEC transaction."""
+    """Several commands in one round trip, optionally as one MULTI/EXEC transaction.
+
+    A transaction's commands must share one hash slot (Redis Cluster runs it on one node).
+    """
 
     calls: tuple[tuple[Any, ...], ...]
     write: bool = True
@@ -50,32 +91,89 @@ class Batch:
 
 @dataclass(slots=True)
 class Eval:
-    """A Lua script from ``djredis/lua``, by SHA (EVAL once if the server lacks it)."""
+    """A Lua script from ``djredis/lua``, by SHA (EVAL once if the server lacks it).
+
+    The script receives ``KEYS = keys`` and ``ARGV = (*args, *per_key)``. ``per_key`` (one
+    value per key) declares the keys independent: Redis Cluster then runs the script once
+    per hash slot, with that slot's keys and values, and adds up the integer replies.
+    """
 
     script: LuaScript
     keys: tuple[Any, ...]
     args: tuple[Any, ...] = ()
     write: bool = True
+    per_key: tuple[Any, ...] = ()
 
 
-Command = Call | Batch | Eval
+@dataclass(slots=True)
+class Primaries:
+    """Ask for the primary servers, for commands that run on each (``SCAN``, ``FLUSHDB``).
+
+    The reply is a tuple of opaque server handles to pass as ``Call(..., node=server)``.
+    """
+
+
+Command = Call | Batch | Eval | Primaries
 Operation = Generator[Command, Any, T]
 
 
-def execute_sync(client: Redis, command: Command) -> Any:
+class TopologyError(RedisConnectionError):
+    """A server no longer plays the role djredis addressed it in (a demoted primary's
+    ``READONLY``, ``CLUSTERDOWN``, a slot still migrating after retries).
+
+    It is a connection error, not a server error: the deployment is in transition, so
+    ``IGNORE_EXCEPTIONS`` turns it into a miss like any other unavailability.
+    """
+
+
+class Topology(abc.ABC):
+    """Where commands go: one server, a primary with replicas, Sentinel, or Cluster.
+
+    Connection and timeout errors leave ``execute``/``aexecute`` as redis-py's
+    ``ConnectionError``/``TimeoutError`` (a topology in transition, e.g. ``CLUSTERDOWN``
+    or a demoted primary's ``READONLY``, counts as a connection error once the
+    topology's own retries are spent); server errors as ``ResponseError``.
+    """
+
+    @abc.abstractmethod
+    def execute(self, command: Command) -> Any:
+        """Run one command with blocking I/O and return the reply."""
+
+    @abc.abstractmethod
+    async def aexecute(self, command: Command, state: LoopState) -> Any:
+        """Run one command on the running loop's multiplexed connections."""
+
+    @abc.abstractmethod
+    def client(self, write: bool = True) -> Any:
+        """Return the redis-py client user code gets (``get_redis_connection``, locks).
+
+        It follows the topology itself (redis-py's Sentinel-managed client, RedisCluster).
+        """
+
+    @abc.abstractmethod
+    def async_client(self, write: bool, state: LoopState) -> Any:
+        """Return this loop's ``redis.asyncio`` client of the same kind (async locks)."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None:
+        """Close the idle pooled connections (they reconnect on next use)."""
+
+    @abc.abstractmethod
+    def close_loop(self, state: LoopState) -> None:
+        """Close this loop's multiplexed connections to this topology's servers."""
+
+
+def execute_sync(client: Redis, command: Call | Batch | Eval) -> Any:
     """Send one command description over a sync redis-py client and return the reply."""
     if type(command) is Call:
         return client.execute_command(*command.args)  # type: ignore[no-untyped-call]
     if type(command) is Eval:
-        script = command.script
+        script, keys = command.script, command.keys
+        tail = (*keys, *command.args, *command.per_key)
         try:
-            return client.execute_command(  # type: ignore[no-untyped-call]
-                "EVALSHA", script.sha, len(command.keys), *command.keys, *command.args
-            )
+            return client.execute_command("EVALSHA", script.sha, len(keys), *tail)  # type: ignore[no-untyped-call]
         except NoScriptError:
-            return client.execute_command(  # type: ignore[no-untyped-call]
-                "EVAL", script.source, len(command.keys), *command.keys, *command.args
-            )
+            return client.execute_command("EVAL", script.source, len(keys), *tail)  # type: ignore[no-untyped-call]
     if type(command) is not Batch:
         raise TypeError(f"not a djredis command: {command!r}")
     pipe = client.pipeline(transaction=command.transaction)
@@ -85,14 +183,15 @@ def execute_sync(client: Redis, command: Command) -> Any:
 
 
 def run_sync(
-    group: ServerGroup, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
 ) -> T:
     """Drive ``operation`` to completion with blocking I/O; apply ``policy`` on errors."""
+    execute = topology.execute
     try:
         command = next(operation)
         while True:
             try:
-                reply = execute_sync(group.client(command.write), command)
+                reply = execute(command)
             except ResponseError as exc:
                 command = operation.throw(exc)
             else:
@@ -106,7 +205,7 @@ def run_sync(
         return handled
 
 
-async def execute_async(conn: MultiplexedConnection, command: Command) -> Any:
+async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eval) -> Any:
     """Send one command description over this loop's multiplexed connection."""
     if not conn.connected:
         await conn.ensure_connected()
@@ -114,10 +213,11 @@ async def execute_async(conn: MultiplexedConnection, command: Command) -> Any:
         return await conn.send(command.args)
     if type(command) is Eval:
         script, keys = command.script, command.keys
+        tail = (*keys, *command.args, *command.per_key)
         try:
-            return await conn.send(("EVALSHA", script.sha, len(keys), *keys, *command.args))
+            return await conn.send(("EVALSHA", script.sha, len(keys), *tail))
         except NoScriptError:
-            return await conn.send(("EVAL", script.source, len(keys), *keys, *command.args))
+            return await conn.send(("EVAL", script.source, len(keys), *tail))
     if type(command) is not Batch:
         raise TypeError(f"not a djredis command: {command!r}")
     calls = command.calls
@@ -144,16 +244,16 @@ async def execute_async(conn: MultiplexedConnection, command: Command) -> Any:
 
 
 async def run_async(
-    group: ServerGroup, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
 ) -> T:
     """Drive ``operation`` to completion on the running loop's multiplexed connections."""
     state = loop_state()
+    execute = topology.aexecute
     try:
         command = next(operation)
         while True:
-            conn = state.connection(group.config(command.write))
             try:
-                reply = await execute_async(conn, command)
+                reply = await execute(command, state)
             except ResponseError as exc:
                 command = operation.throw(exc)
             else:

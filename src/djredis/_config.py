@@ -1,12 +1,20 @@
 """Parse Redis locations and OPTIONS into frozen connection settings, in one place.
 
 Every component (cache, sessions, rate limiter, channel layer) describes the Redis it talks
-to with the same two things Django users already write: a LOCATION (a URL, a socket path,
-``host:port``, or a list of those whose first item is the primary and the rest read
-replicas) and an OPTIONS dict mixing redis-py keyword arguments (Django's builtin backend
-style, lowercase) with django-redis's uppercase names. This module turns them into a
-``ConnectionSettings``: hashable, complete, and validated, so that a typo fails at startup
-with ``ImproperlyConfigured`` instead of being silently ignored.
+to with the same two things Django users already write: a LOCATION and an OPTIONS dict
+mixing redis-py keyword arguments (Django's builtin backend style, lowercase) with
+django-redis's uppercase names. The LOCATION picks the topology:
+
+- a URL, a socket path, ``host:port``, or a list of those whose first item is the primary
+  and the rest read replicas → ``ConnectionSettings``;
+- ``redis+sentinel://[[user]:password@]host1:26379,host2:26379/<service>/<db>``, or
+  django-redis's ``redis://<service>/<db>`` with ``OPTIONS['SENTINELS']`` →
+  ``SentinelSettings``;
+- ``redis+cluster://[[user]:password@]host1:7000,host2:7001`` (seed nodes), or any
+  location with ``OPTIONS['CLUSTER'] = True`` → ``ClusterSettings``.
+
+(``rediss+...`` for TLS.) The result is hashable, complete and validated, so that a typo
+fails at startup with ``ImproperlyConfigured`` instead of being silently ignored.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from redis.client import Redis
+from redis.cluster import RedisCluster
 from redis.connection import (
     AbstractConnection,
     BlockingConnectionPool,
@@ -31,8 +42,11 @@ from redis.connection import (
 
 __all__ = [
     "DEFAULT_CONNECTION_OPTIONS",
+    "ClusterSettings",
     "ConnectionSettings",
+    "SentinelSettings",
     "ServerConfig",
+    "Settings",
     "parse_connection_settings",
     "parse_locations",
 ]
@@ -54,6 +68,35 @@ DEFAULT_MAX_CONNECTIONS = 2**31 - 1
 # idle, e.g. after a Redis restart); none on timeouts unless RETRY_ON_TIMEOUT asks for it,
 # because retrying a timed-out command doubles the time a request is stuck.
 DEFAULT_RETRIES = 1
+
+DEFAULT_SENTINEL_PORT = 26379
+DEFAULT_PORT = 6379
+
+# scheme -> (topology, TLS). Their host part lists several servers, so a LOCATION string
+# in one of these schemes is never split on commas.
+_MULTI_HOST_SCHEMES: Mapping[str, tuple[str, bool]] = {
+    "redis+sentinel": ("sentinel", False),
+    "rediss+sentinel": ("sentinel", True),
+    "redis+cluster": ("cluster", False),
+    "rediss+cluster": ("cluster", True),
+}
+# django-redis's SentinelClient names its pool class; djredis manages Sentinel pools itself.
+_SENTINEL_POOL_PATHS = frozenset(
+    {"django_redis.pool.SentinelConnectionPool", "redis.sentinel.SentinelConnectionPool"}
+)
+# Connection arguments a Sentinel connection takes from the data nodes' settings unless
+# SENTINEL_KWARGS says otherwise (as redis-py's Sentinel does when it has no
+# sentinel_kwargs): how long to wait, never the credentials.
+_SENTINEL_INHERITED = frozenset(
+    {
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "socket_keepalive_options",
+        "retry_on_timeout",
+        "protocol",
+    }
+)
 
 _CONNECTION_CLASSES: tuple[type[AbstractConnection], ...] = (
     Connection,
@@ -93,6 +136,8 @@ _POOL_OPTIONS = frozenset(
         "REDIS_CLIENT_KWARGS",
     }
 )
+# Uppercase OPTIONS that choose or tune the topology.
+_TOPOLOGY_OPTIONS = frozenset({"SENTINELS", "SENTINEL_KWARGS", "READ_FROM_REPLICAS", "CLUSTER"})
 # Options of django-redis that djredis deliberately does not take, with what to use instead.
 _REJECTED_OPTIONS: Mapping[str, str] = {
     "CONNECTION_FACTORY": (
@@ -107,8 +152,6 @@ _REJECTED_OPTIONS: Mapping[str, str] = {
         "Redis evicts keys by its own policy; set maxmemory and maxmemory-policy "
         "(e.g. allkeys-lru) in redis.conf instead"
     ),
-    "SENTINELS": "Sentinel is not supported by this version of djredis yet",
-    "SENTINEL_KWARGS": "Sentinel is not supported by this version of djredis yet",
 }
 # Lowercase keys that Django's builtin RedisCache gives a meaning of its own.
 _DJANGO_LOWERCASE = frozenset({"serializer", "pool_class", "parser_class"})
@@ -145,6 +188,21 @@ class ServerConfig:
     # The unhashable originals (ssl contexts, credential providers...) keyed by name; they
     # take no part in equality because ``connection_kwargs`` already carries their identity.
     originals: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # Configurations key dicts on every command (pools, per-loop connections): hash once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        identity = (
+            self.connection_class,
+            self.pool_class,
+            self.client_class,
+            self.connection_kwargs,
+            self.client_kwargs,
+        )
+        object.__setattr__(self, "_hash", hash(identity))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def kwargs(self) -> dict[str, Any]:
         """Return the keyword arguments for the pool class, with unhashable originals."""
@@ -158,13 +216,53 @@ class ServerConfig:
         where = kw.get("path") or f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
         return f"{where}/{kw.get('db', 0)}"
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """Return ``(host, port)``."""
+        kw = dict(self.connection_kwargs)
+        return str(kw.get("host", "localhost")), int(kw.get("port", DEFAULT_PORT))
+
+    def at(self, host: str, port: int) -> ServerConfig:
+        """Return this configuration for the server at ``host:port`` (a discovered node)."""
+        kwargs = dict(self.connection_kwargs)
+        kwargs.update(host=host, port=port)
+        return replace(self, connection_kwargs=tuple(sorted(kwargs.items())))
+
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """A primary and its read replicas."""
+    """One server, or a primary and its read replicas, all named in LOCATION."""
 
     primary: ServerConfig
-    replicas: tuple[ServerConfig, ...]
+    replicas: tuple[ServerConfig, ...] = ()
+    # Whether reads may go to the replicas (OPTIONS['READ_FROM_REPLICAS'], default True).
+    read_from_replicas: bool = True
+
+
+@dataclass(frozen=True)
+class SentinelSettings:
+    """A service whose primary and replicas Redis Sentinel names."""
+
+    service_name: str
+    sentinels: tuple[ServerConfig, ...]
+    # Every data node: this configuration at the address the Sentinels give.
+    node: ServerConfig
+    # Whether reads may go to the replicas (OPTIONS['READ_FROM_REPLICAS'], default False).
+    read_from_replicas: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """A Redis Cluster, found through one or more seed nodes."""
+
+    # Full configurations of the seeds; discovered nodes are ``seeds[0].at(host, port)``.
+    seeds: tuple[ServerConfig, ...]
+    # The redis-py class (RedisCluster or a subclass) handed to user code.
+    client_class: type[Any] = RedisCluster
+    client_kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+Settings = ConnectionSettings | SentinelSettings | ClusterSettings
 
 
 def parse_locations(location: str | Iterable[str]) -> list[dict[str, Any]]:
@@ -174,14 +272,26 @@ def parse_locations(location: str | Iterable[str]) -> list[dict[str, Any]]:
     ``?db=`` included), a bare socket path, ``host:port``, ``host``, a list of any of those,
     or one string of them separated by commas or semicolons.
     """
+    return [_parse_one(item) for item in _location_items(location)]
+
+
+def _location_items(location: str | Iterable[str]) -> list[str]:
     if isinstance(location, str):
-        items = [part.strip() for part in location.replace(";", ",").split(",")]
+        if _multi_host_scheme(location) is not None:
+            items = [location.strip()]  # its host part is a comma-separated list
+        else:
+            items = [part.strip() for part in location.replace(";", ",").split(",")]
     else:
         items = [str(part).strip() for part in location]
     items = [item for item in items if item]
     if not items:
         raise ImproperlyConfigured("LOCATION names no Redis server.")
-    return [_parse_one(item) for item in items]
+    return items
+
+
+def _multi_host_scheme(item: str) -> tuple[str, bool] | None:
+    scheme = item.strip().split("://", 1)[0].lower() if "://" in item else ""
+    return _MULTI_HOST_SCHEMES.get(scheme)
 
 
 def _parse_one(item: str) -> dict[str, Any]:
@@ -189,8 +299,9 @@ def _parse_one(item: str) -> dict[str, Any]:
         scheme = item.split("://", 1)[0].lower()
         if scheme not in ("redis", "rediss", "unix"):
             raise ImproperlyConfigured(
-                f"LOCATION {item!r} has an unsupported scheme {scheme!r}; "
-                "use redis://, rediss:// or unix://."
+                f"LOCATION {item!r} has an unsupported scheme {scheme!r}; use redis://, "
+                "rediss:// or unix:// (redis+sentinel:// and redis+cluster:// name a whole "
+                "Sentinel or Cluster deployment on their own)."
             )
         try:
             kwargs: dict[str, Any] = parse_url(item)  # type: ignore[no-untyped-call]
@@ -202,15 +313,23 @@ def _parse_one(item: str) -> dict[str, Any]:
         return kwargs
     if item.startswith(("/", "./", "~")) or item.endswith(".sock"):
         return {"path": item, "connection_class": UnixDomainSocketConnection}
-    host, port = item, 6379
-    if item.startswith("["):  # [::1]:6379
-        host, _, rest = item[1:].partition("]")
+    host, port = _host_port(item, item, DEFAULT_PORT)
+    return {"host": host, "port": port, "connection_class": Connection}
+
+
+def _host_port(item: str, text: str, default_port: int) -> tuple[str, int]:
+    """Split ``host``, ``host:port`` or ``[v6]:port`` (``item`` is quoted in errors)."""
+    host, port = text, default_port
+    if text.startswith("["):  # [::1]:6379
+        host, _, rest = text[1:].partition("]")
         if rest.startswith(":"):
             port = _port(item, rest[1:])
-    elif item.count(":") == 1:
-        host, raw_port = item.split(":")
+    elif text.count(":") == 1:
+        host, raw_port = text.split(":")
         port = _port(item, raw_port)
-    return {"host": host, "port": port, "connection_class": Connection}
+    if not host:
+        raise ImproperlyConfigured(f"LOCATION {item!r} names a server without a host.")
+    return host, port
 
 
 def _port(item: str, raw: str) -> int:
@@ -218,6 +337,79 @@ def _port(item: str, raw: str) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"LOCATION {item!r} has an invalid port {raw!r}.") from None
+
+
+@dataclass
+class _MultiHost:
+    """One ``redis+sentinel://`` or ``redis+cluster://`` URL, taken apart."""
+
+    kind: str
+    tls: bool
+    hosts: list[tuple[str, int]]
+    service: str | None
+    kwargs: dict[str, Any]  # credentials, db and query options, for the data nodes
+
+
+def _parse_multi_host(item: str) -> _MultiHost:
+    kind, tls = _multi_host_scheme(item) or ("", False)
+    scheme = item.split("://", 1)[0]
+    default_port = DEFAULT_SENTINEL_PORT if kind == "sentinel" else DEFAULT_PORT
+    form = (
+        f"{scheme}://[[user]:password@]host1:26379,host2:26379/<service>/<db>"
+        if kind == "sentinel"
+        else f"{scheme}://[[user]:password@]host1:7000,host2:7001"
+    )
+    try:
+        split = urlsplit(item)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"LOCATION {item!r} is not a valid URL ({exc}); {form}."
+        ) from exc
+    userinfo, _, host_list = split.netloc.rpartition("@")
+    hosts = [_host_port(item, h.strip(), default_port) for h in host_list.split(",") if h.strip()]
+    if not hosts:
+        raise ImproperlyConfigured(f"LOCATION {item!r} names no server; use {form}.")
+    parts = [unquote(part) for part in split.path.split("/") if part]
+    service = None
+    if kind == "sentinel":
+        if not parts:
+            raise ImproperlyConfigured(
+                f"LOCATION {item!r} names no Sentinel service (the name in the Sentinels' "
+                f"'sentinel monitor' line); use {form}."
+            )
+        service = parts.pop(0)
+    if len(parts) > 1:
+        raise ImproperlyConfigured(f"LOCATION {item!r} has an unexpected path; use {form}.")
+    # redis-py parses the rest (credentials, /db, ?options) exactly as for one server.
+    one = f"{'rediss' if tls else 'redis'}://{userinfo + '@' if userinfo else ''}localhost"
+    one += f"/{parts[0]}" if parts else ""
+    one += f"?{split.query}" if split.query else ""
+    try:
+        kwargs: dict[str, Any] = parse_url(one)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"LOCATION {item!r} is not a valid URL: {exc}") from exc
+    for name in ("host", "port", "connection_class"):
+        kwargs.pop(name, None)
+    return _MultiHost(kind, tls, hosts, service, kwargs)
+
+
+def _merge_multi_host(items: list[str]) -> _MultiHost:
+    """Combine several URLs of one deployment (a LOCATION list) into one."""
+    parsed = [_parse_multi_host(item) for item in items]
+    first = parsed[0]
+    for item, other in zip(items[1:], parsed[1:], strict=True):
+        if (other.kind, other.tls, other.service, other.kwargs) != (
+            first.kind,
+            first.tls,
+            first.service,
+            first.kwargs,
+        ):
+            raise ImproperlyConfigured(
+                f"LOCATION {item!r} disagrees with {items[0]!r}: the URLs of one deployment "
+                "must share scheme, credentials, service, database and options."
+            )
+        first.hosts += [host for host in other.hosts if host not in first.hosts]
+    return first
 
 
 _init_parameter_cache: dict[type, frozenset[str]] = {}
@@ -251,13 +443,20 @@ def _import(value: Any, setting: str) -> Any:
     return value
 
 
+def _bool(options: Mapping[str, Any], name: str, setting: str) -> bool | None:
+    value = options.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{setting}[{name!r}] must be True or False, got {value!r}.")
+    return value
+
+
 def parse_connection_settings(
     location: str | Iterable[str],
     options: Mapping[str, Any] | None,
     *,
     setting: str,
     component_options: frozenset[str] = _COMPONENT_OPTIONS,
-) -> ConnectionSettings:
+) -> Settings:
     """Validate LOCATION + OPTIONS and return the complete connection settings.
 
     Uppercase OPTIONS in ``component_options`` belong to the calling component (which reads
@@ -266,7 +465,7 @@ def parse_connection_settings(
     the exact place to fix.
     """
     options = dict(options or {})
-    accepted_upper = set(_UPPER_TO_KWARG) | _POOL_OPTIONS | component_options
+    accepted_upper = set(_UPPER_TO_KWARG) | _POOL_OPTIONS | _TOPOLOGY_OPTIONS | component_options
     for name in options:
         if name in _REJECTED_OPTIONS:
             raise ImproperlyConfigured(f"{setting}[{name!r}]: {_REJECTED_OPTIONS[name]}.")
@@ -276,20 +475,28 @@ def parse_connection_settings(
                 f"{', '.join(sorted(accepted_upper))}; lowercase keys are redis-py "
                 "connection arguments."
             )
+    items = _location_items(location)
+    kind = _topology_kind(items, options, setting)
 
-    pool_class = _import(
-        options.get("CONNECTION_POOL_CLASS", options.get("pool_class", ConnectionPool)),
-        f"{setting}['CONNECTION_POOL_CLASS']",
-    )
+    pool_spec = options.get("CONNECTION_POOL_CLASS", options.get("pool_class", ConnectionPool))
+    if kind == "sentinel" and pool_spec in _SENTINEL_POOL_PATHS:
+        pool_spec = ConnectionPool  # django-redis's Sentinel settings name it; we manage it
+    pool_class = _import(pool_spec, f"{setting}['CONNECTION_POOL_CLASS']")
     if not (isinstance(pool_class, type) and issubclass(pool_class, ConnectionPool)):
         raise ImproperlyConfigured(
             f"{setting}['CONNECTION_POOL_CLASS'] must be a redis.ConnectionPool subclass, "
             f"got {pool_class!r}."
         )
+    default_client = "redis.cluster.RedisCluster" if kind == "cluster" else "redis.client.Redis"
     client_class = _import(
-        options.get("REDIS_CLIENT_CLASS", "redis.client.Redis"),
-        f"{setting}['REDIS_CLIENT_CLASS']",
+        options.get("REDIS_CLIENT_CLASS", default_client), f"{setting}['REDIS_CLIENT_CLASS']"
     )
+    expected_client = RedisCluster if kind == "cluster" else Redis
+    if not (isinstance(client_class, type) and issubclass(client_class, expected_client)):
+        raise ImproperlyConfigured(
+            f"{setting}['REDIS_CLIENT_CLASS'] must be a {expected_client.__module__}."
+            f"{expected_client.__qualname__} subclass here, got {client_class!r}."
+        )
     client_kwargs = dict(options.get("REDIS_CLIENT_KWARGS") or {})
 
     # Connection keyword arguments from every place users put them; the same knob given
@@ -319,8 +526,8 @@ def parse_connection_settings(
             "parser_class", _import(parser, f"{setting}['PARSER_CLASS']"), "OPTIONS['PARSER_CLASS']"
         )
 
-    servers = []
-    for url_kwargs in parse_locations(location):
+    def server(url_kwargs: dict[str, Any], client: type[Any] = client_class) -> ServerConfig:
+        url_kwargs = dict(url_kwargs)
         connection_class = url_kwargs.pop("connection_class")
         merged: dict[str, Any] = dict(DEFAULT_CONNECTION_OPTIONS)
         for name, value in url_kwargs.items():
@@ -331,11 +538,190 @@ def parse_connection_settings(
                 )
             merged[name] = value
         merged.update({name: value for name, (value, _) in explicit.items()})
-        servers.append(
-            _server(connection_class, pool_class, client_class, client_kwargs, merged, setting)
-        )
+        return _server(connection_class, pool_class, client, client_kwargs, merged, setting)
 
-    return ConnectionSettings(primary=servers[0], replicas=tuple(servers[1:]))
+    read_from_replicas = _bool(options, "READ_FROM_REPLICAS", setting)
+    if kind == "sentinel":
+        return _sentinel_settings(items, options, server, read_from_replicas, setting)
+    if kind == "cluster":
+        if read_from_replicas:
+            raise ImproperlyConfigured(
+                f"{setting}['READ_FROM_REPLICAS']: in a Redis Cluster djredis reads from the "
+                "primaries (a replica answers with MOVED unless every connection says "
+                "READONLY); remove the option."
+            )
+        return _cluster_settings(items, client_class, client_kwargs, server, setting)
+    servers = [server(url_kwargs) for url_kwargs in parse_locations(items)]
+    return ConnectionSettings(
+        primary=servers[0],
+        replicas=tuple(servers[1:]),
+        read_from_replicas=True if read_from_replicas is None else read_from_replicas,
+    )
+
+
+def _topology_kind(items: list[str], options: Mapping[str, Any], setting: str) -> str:
+    """Return "standalone", "sentinel" or "cluster" and reject contradictory settings."""
+    multi = [_multi_host_scheme(item) for item in items]
+    cluster_option = _bool(options, "CLUSTER", setting)
+    kinds = {found[0] for found in multi if found is not None}
+    if kinds and (len(kinds) > 1 or None in multi):
+        raise ImproperlyConfigured(
+            f"LOCATION {items!r} mixes redis+sentinel:// or redis+cluster:// URLs with other "
+            "locations; list the Sentinels or the seed nodes in one URL "
+            "(host1:port,host2:port) or give only URLs of that one kind."
+        )
+    if kinds == {"sentinel"} or "SENTINELS" in options:
+        if kinds and "SENTINELS" in options:
+            raise ImproperlyConfigured(
+                f"{setting}['SENTINELS'] and a redis+sentinel:// LOCATION both name the "
+                "Sentinels; keep one (the URL, or SENTINELS with LOCATION "
+                "'redis://<service>/<db>')."
+            )
+        if cluster_option:
+            raise ImproperlyConfigured(
+                f"{setting}['CLUSTER'] = True contradicts the Sentinel settings; a "
+                "deployment is either Sentinel or Cluster."
+            )
+        return "sentinel"
+    if "SENTINEL_KWARGS" in options:
+        raise ImproperlyConfigured(
+            f"{setting}['SENTINEL_KWARGS'] only applies to Sentinel: use a "
+            "redis+sentinel://host:26379/<service>/<db> LOCATION or OPTIONS['SENTINELS']."
+        )
+    if kinds == {"cluster"}:
+        if cluster_option is False:
+            raise ImproperlyConfigured(
+                f"{setting}['CLUSTER'] = False contradicts the redis+cluster:// LOCATION."
+            )
+        return "cluster"
+    return "cluster" if cluster_option else "standalone"
+
+
+def _sentinel_settings(
+    items: list[str],
+    options: Mapping[str, Any],
+    server: Any,
+    read_from_replicas: bool | None,
+    setting: str,
+) -> SentinelSettings:
+    if _multi_host_scheme(items[0]) is not None:
+        parsed = _merge_multi_host(items)
+        service, hosts, tls = parsed.service or "", parsed.hosts, parsed.tls
+        node_kwargs = dict(parsed.kwargs)
+        replica_reads = read_from_replicas
+    else:
+        # django-redis: LOCATION 'redis://<service>/<db>' (several with ?is_master=0|1),
+        # the Sentinels in OPTIONS['SENTINELS'].
+        hosts = _sentinel_hosts(options["SENTINELS"], setting)
+        urls = [_parse_one(item) for item in items]
+        services = {kwargs.pop("host", None) for kwargs in urls}
+        wants_replicas = {
+            kwargs.pop("is_master", "1") in ("0", "false", "False") for kwargs in urls
+        }
+        for kwargs in urls:
+            kwargs.pop("port", None)
+        if len(services) != 1 or None in services or any(u != urls[0] for u in urls[1:]):
+            raise ImproperlyConfigured(
+                f"LOCATION {items!r}: with OPTIONS['SENTINELS'], LOCATION is "
+                "'redis://<service>/<db>' (the service as the host), the same for every item."
+            )
+        service = str(services.pop())
+        node_kwargs = urls[0]
+        tls = issubclass(node_kwargs.pop("connection_class"), SSLConnection)
+        url_replicas = True in wants_replicas
+        if read_from_replicas is not None and url_replicas and not read_from_replicas:
+            raise ImproperlyConfigured(
+                f"{setting}['READ_FROM_REPLICAS'] = False contradicts the LOCATION with "
+                "?is_master=0 (reads from replicas)."
+            )
+        replica_reads = read_from_replicas or url_replicas
+    node_kwargs["connection_class"] = SSLConnection if tls else Connection
+    node: ServerConfig = server(node_kwargs)
+    return SentinelSettings(
+        service_name=service,
+        sentinels=tuple(
+            _sentinel_config(host, port, node, tls, options, setting) for host, port in hosts
+        ),
+        node=node,
+        read_from_replicas=bool(replica_reads),
+    )
+
+
+def _sentinel_hosts(value: Any, setting: str) -> list[tuple[str, int]]:
+    where = f"{setting}['SENTINELS']"
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ImproperlyConfigured(
+            f"{where} must be a list of (host, port) pairs or 'host:port' strings, got {value!r}."
+        )
+    hosts = []
+    for entry in value:
+        if isinstance(entry, str):
+            hosts.append(_host_port(where, entry, DEFAULT_SENTINEL_PORT))
+        elif isinstance(entry, (tuple, list)) and len(entry) == 2:
+            hosts.append((str(entry[0]), _port(where, str(entry[1]))))
+        else:
+            raise ImproperlyConfigured(f"{where}: {entry!r} is not a (host, port) pair.")
+    if not hosts:
+        raise ImproperlyConfigured(f"{where} names no Sentinel.")
+    return hosts
+
+
+def _sentinel_config(
+    host: str, port: int, node: ServerConfig, tls: bool, options: Mapping[str, Any], setting: str
+) -> ServerConfig:
+    """Return the connection settings for one Sentinel.
+
+    A Sentinel has its own credentials (``SENTINEL_KWARGS = {"password": ...}``), never the
+    data nodes'; it inherits their timeouts, and their TLS settings when the scheme is
+    ``rediss+sentinel://`` (``SENTINEL_KWARGS['ssl']`` decides otherwise).
+    """
+    where = f"{setting}['SENTINEL_KWARGS']"
+    given = options.get("SENTINEL_KWARGS") or {}
+    if not isinstance(given, Mapping):
+        raise ImproperlyConfigured(f"{where} must be a dict of connection arguments.")
+    own = dict(given)
+    ssl = own.pop("ssl", tls)
+    inherited = {k: v for k, v in node.kwargs().items() if k in _SENTINEL_INHERITED}
+    if ssl and tls:
+        inherited.update({k: v for k, v in node.kwargs().items() if k.startswith("ssl_")})
+    kwargs: dict[str, Any] = {**DEFAULT_CONNECTION_OPTIONS, **inherited, **own}
+    kwargs.update(host=host, port=port)
+    connection_class = SSLConnection if ssl else Connection
+    return _server(connection_class, ConnectionPool, Redis, {}, kwargs, where)
+
+
+def _cluster_settings(
+    items: list[str],
+    client_class: type[Any],
+    client_kwargs: dict[str, Any],
+    server: Any,
+    setting: str,
+) -> ClusterSettings:
+    if _multi_host_scheme(items[0]) is not None:
+        parsed = _merge_multi_host(items)
+        connection_class = SSLConnection if parsed.tls else Connection
+        urls = [
+            {**parsed.kwargs, "host": host, "port": port, "connection_class": connection_class}
+            for host, port in parsed.hosts
+        ]
+    else:
+        urls = parse_locations(items)
+        if any(kwargs["connection_class"] is UnixDomainSocketConnection for kwargs in urls):
+            raise ImproperlyConfigured(
+                f"LOCATION {items!r}: Redis Cluster nodes are reached over TCP; give seed "
+                "nodes as redis://host:port URLs."
+            )
+    seeds = tuple(server(kwargs, Redis) for kwargs in urls)
+    if any(dict(seed.connection_kwargs).get("db", 0) != 0 for seed in seeds):
+        raise ImproperlyConfigured(
+            f"{setting}: Redis Cluster has only database 0; remove the /db from LOCATION "
+            "(or DB from OPTIONS) and give each cache a KEY_PREFIX instead."
+        )
+    return ClusterSettings(
+        seeds=seeds,
+        client_class=client_class,
+        client_kwargs=tuple(sorted((k, _freeze(v)) for k, v in client_kwargs.items())),
+    )
 
 
 def _server(

@@ -9,9 +9,9 @@ gunicorn ``--preload`` master that touched the cache hands clean pools to its wo
 
 from __future__ import annotations
 
-import random
 import threading
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 from redis.backoff import NoBackoff
 from redis.client import Redis
@@ -19,23 +19,36 @@ from redis.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from ._config import DEFAULT_RETRIES, ConnectionSettings, ServerConfig
+from ._config import DEFAULT_RETRIES, ServerConfig
 
-__all__ = ["ServerGroup", "get_client", "get_pool", "reset_pools"]
+__all__ = [
+    "default_retry",
+    "disconnect_idle",
+    "get_client",
+    "get_pool",
+    "get_shared",
+    "reset_pools",
+]
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _pools: dict[ServerConfig, ConnectionPool] = {}
 _clients: dict[ServerConfig, Redis] = {}
+# Other process-wide clients (redis-py's Sentinel and RedisCluster objects handed to user
+# code), keyed by the full settings they were built from.
+_shared: dict[Hashable, Any] = {}
+
+
+def default_retry() -> Retry:
+    """Return djredis's retry policy: one immediate retry, on connection errors only."""
+    # redis-py adds TimeoutError itself when retry_on_timeout=True (RETRY_ON_TIMEOUT).
+    return Retry(NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,))
 
 
 def _new_pool(config: ServerConfig) -> ConnectionPool:
     kwargs = config.kwargs()
-    if "retry" not in kwargs:
-        # Only connection errors are retried by default; redis-py adds TimeoutError itself
-        # when retry_on_timeout=True (RETRY_ON_TIMEOUT).
-        kwargs["retry"] = Retry(
-            NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,)
-        )
+    kwargs.setdefault("retry", default_retry())
     pool: ConnectionPool = config.pool_class(connection_class=config.connection_class, **kwargs)
     return pool
 
@@ -64,43 +77,37 @@ def get_client(config: ServerConfig) -> Redis:
     return client
 
 
+def get_shared(key: Hashable, factory: Callable[[], T]) -> T:
+    """Return the process-wide object for ``key``, built by ``factory`` on first use."""
+    found = _shared.get(key)
+    if found is None:
+        with _lock:
+            found = _shared.get(key)
+            if found is None:
+                found = _shared[key] = factory()
+    result: T = found
+    return result
+
+
+def disconnect_idle(configs: Iterable[ServerConfig]) -> None:
+    """Close the idle connections of these servers' pools (they reconnect on next use)."""
+    for config in configs:
+        pool = _pools.get(config)
+        if pool is not None:
+            pool.disconnect(inuse_connections=False)
+
+
 def reset_pools() -> None:
     """Disconnect and forget every pool (tests, and ``CLOSE_CONNECTION``-style shutdowns)."""
     with _lock:
         pools = list(_pools.values())
+        shared = list(_shared.values())
         _pools.clear()
         _clients.clear()
+        _shared.clear()
     for pool in pools:
         pool.disconnect()
-
-
-class ServerGroup:
-    """A primary and its read replicas: routes each command to the right server."""
-
-    __slots__ = ("_settings", "primary", "replicas")
-
-    def __init__(self, settings: ConnectionSettings) -> None:
-        self._settings = settings
-        self.primary = settings.primary
-        self.replicas = settings.replicas
-
-    def config(self, write: bool = True) -> ServerConfig:
-        """Return the server for writes (the primary) or for reads (a random replica)."""
-        if write or not self.replicas:
-            return self.primary
-        return random.choice(self.replicas)
-
-    def client(self, write: bool = True) -> Redis:
-        """Return the sync client for writes (the primary) or for reads (a replica)."""
-        return get_client(self.config(write))
-
-    def all_configs(self) -> tuple[ServerConfig, ...]:
-        """Return the primary followed by every replica."""
-        return (self.primary, *self.replicas)
-
-    def disconnect(self) -> None:
-        """Close the idle connections of this group's pools (they reconnect on next use)."""
-        for config in self.all_configs():
-            pool = _pools.get(config)
-            if pool is not None:
-                pool.disconnect(inuse_connections=False)
+    for client in shared:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncGenerator
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Hashable
+from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
 from redis.asyncio import connection as aioconnection
@@ -28,6 +28,8 @@ from ._multiplex import MultiplexedConnection
 
 __all__ = ["LoopState", "loop_state"]
 
+T = TypeVar("T")
+
 
 class LoopState:
     """The async connections and clients one event loop owns."""
@@ -36,6 +38,8 @@ class LoopState:
         self.loop = loop
         self.multiplexed: dict[ServerConfig, MultiplexedConnection] = {}
         self.clients: dict[ServerConfig, aioredis.Redis] = {}
+        # Other per-loop objects with an ``aclose()`` (Sentinel- and Cluster-aware clients).
+        self.extras: dict[Hashable, Any] = {}
         self._guard: AsyncGenerator[None, None] | None = None
 
     def connection(self, config: ServerConfig) -> MultiplexedConnection:
@@ -51,6 +55,14 @@ class LoopState:
         if client is None:
             client = self.clients[config] = _async_client(config)
         return client
+
+    def shared(self, key: Hashable, factory: Callable[[], T]) -> T:
+        """Return this loop's object for ``key``, built on first use, closed with the loop."""
+        found = self.extras.get(key)
+        if found is None:
+            found = self.extras[key] = factory()
+        result: T = found
+        return result
 
     def watch_shutdown(self) -> None:
         """Park a generator whose ``finally`` closes everything when the loop shuts down."""
@@ -72,10 +84,14 @@ class LoopState:
         """Close every connection this loop holds."""
         multiplexed, self.multiplexed = self.multiplexed, {}
         clients, self.clients = self.clients, {}
+        extras, self.extras = self.extras, {}
         for conn in multiplexed.values():
             conn.close()
         for client in clients.values():
-            await client.aclose() if hasattr(client, "aclose") else await client.close()
+            # The pool was passed in, so closing the client leaves it open: close it too.
+            await client.connection_pool.disconnect()
+        for extra in extras.values():
+            await extra.aclose()
         # Let the transports run their close callbacks before the loop goes away.
         await asyncio.sleep(0)
 

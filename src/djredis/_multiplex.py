@@ -19,9 +19,8 @@ the commands waiting on it fail with ``TimeoutError``.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from redis._parsers import BaseParser
 from redis.connection import SSLConnection, UnixDomainSocketConnection
@@ -30,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._config import ServerConfig
+from ._handshake import handshake_commands, ssl_context
 from ._resp import ERROR_TYPES, new_reader, pack
 
 __all__ = ["MultiplexedConnection", "error_from_reply"]
@@ -39,33 +39,6 @@ def error_from_reply(reply: Exception) -> ResponseError:
     """Turn an error reply into the redis-py exception the sync client would raise."""
     error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
     return error
-
-
-def _ssl_context(kwargs: dict[str, Any]) -> ssl.SSLContext:
-    """Build the TLS context that redis-py's SSLConnection would build from the same kwargs."""
-    context = ssl.create_default_context(
-        cafile=kwargs.get("ssl_ca_certs"),
-        capath=kwargs.get("ssl_ca_path"),
-        cadata=kwargs.get("ssl_ca_data"),
-    )
-    reqs = kwargs.get("ssl_cert_reqs", "required")
-    if isinstance(reqs, str):
-        reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(
-            reqs.lower(), ssl.CERT_REQUIRED
-        )
-    context.check_hostname = bool(kwargs.get("ssl_check_hostname", True)) and (
-        reqs != ssl.CERT_NONE
-    )
-    context.verify_mode = reqs
-    if kwargs.get("ssl_certfile"):
-        context.load_cert_chain(
-            kwargs["ssl_certfile"], kwargs.get("ssl_keyfile"), kwargs.get("ssl_password")
-        )
-    if kwargs.get("ssl_min_version") is not None:
-        context.minimum_version = kwargs["ssl_min_version"]
-    if kwargs.get("ssl_ciphers"):
-        context.set_ciphers(kwargs["ssl_ciphers"])
-    return context
 
 
 class MultiplexedConnection(asyncio.Protocol):
@@ -153,7 +126,7 @@ class MultiplexedConnection(asyncio.Protocol):
                     await self._loop.create_unix_connection(lambda: self, kwargs["path"])
                 else:
                     tls = (
-                        _ssl_context(kwargs)
+                        ssl_context(kwargs)
                         if issubclass(self._config.connection_class, SSLConnection)
                         else None
                     )
@@ -178,19 +151,7 @@ class MultiplexedConnection(asyncio.Protocol):
         self.connections_made += 1
 
     async def _handshake(self) -> None:
-        kwargs = self._kwargs
-        commands: list[tuple[Any, ...]] = []
-        username, password = kwargs.get("username"), kwargs.get("password")
-        provider = kwargs.get("credential_provider")
-        if provider is not None:
-            credentials = provider.get_credentials()
-            username, password = (None, credentials[0]) if len(credentials) == 1 else credentials
-        if password is not None:
-            commands.append(("AUTH", username, password) if username else ("AUTH", password))
-        if kwargs.get("db"):
-            commands.append(("SELECT", kwargs["db"]))
-        if kwargs.get("client_name"):
-            commands.append(("CLIENT", "SETNAME", kwargs["client_name"]))
+        commands = handshake_commands(self._kwargs)
         futures = [self.send(command) for command in commands]
         for command, future in zip(commands, futures, strict=True):
             try:
@@ -203,9 +164,8 @@ class MultiplexedConnection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):  # pragma: no cover
-            raise TypeError("djredis needs a stream transport")
-        self._transport = transport
+        # uvloop's transports quack like asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         reader = self._reader

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["Reader", "ReplyError", "new_reader", "pack"]
+__all__ = ["ERROR_TYPES", "PythonReader", "Reader", "ReplyError", "new_reader", "pack"]
 
 
 class ReplyError(Exception):
@@ -18,9 +18,9 @@ class ReplyError(Exception):
 
 
 class Reader(Protocol):
-    """What the multiplexed connection needs from a RESP reader."""
+    """What djredis's connections need from a RESP reader."""
 
-    def feed(self, data: bytes, /) -> None: ...
+    def feed(self, data: bytes | bytearray, offset: int = 0, length: int = -1, /) -> None: ...
 
     def gets(self) -> Any: ...
 
@@ -28,7 +28,6 @@ class Reader(Protocol):
 try:  # pragma: no cover - which branch runs depends on the environment
     import hiredis
 
-    _HiredisReplyError: type[Exception] = hiredis.ReplyError
     ERROR_TYPES: tuple[type[Exception], ...] = (ReplyError, hiredis.ReplyError)
 
     def new_reader() -> Reader:
@@ -36,12 +35,24 @@ try:  # pragma: no cover - which branch runs depends on the environment
         reader: Reader = hiredis.Reader()
         return reader
 
+    def pack(args: tuple[Any, ...]) -> bytes:
+        """Return one command as a RESP2 array of bulk strings (hiredis, in C)."""
+        try:
+            packed: bytes = hiredis.pack_command(args)
+        except TypeError:  # bytearray, memoryview, a bool...: the Python packer says which
+            return python_pack(args)
+        return packed
+
 except ImportError:  # pragma: no cover
     ERROR_TYPES = (ReplyError,)
 
     def new_reader() -> Reader:
         """Return the pure-Python reader (hiredis is not installed)."""
         return PythonReader()
+
+    def pack(args: tuple[Any, ...]) -> bytes:
+        """Return one command as a RESP2 array of bulk strings."""
+        return python_pack(args)
 
 
 _NOT_ENOUGH = object()
@@ -54,12 +65,13 @@ class PythonReader:
         self._buffer = bytearray()
         self._pos = 0
 
-    def feed(self, data: bytes, /) -> None:
-        """Append bytes received from the socket."""
+    def feed(self, data: bytes | bytearray, offset: int = 0, length: int = -1, /) -> None:
+        """Append bytes received from the socket (``data[offset:offset + length]``)."""
         if self._pos and self._pos == len(self._buffer):
             self._buffer.clear()
             self._pos = 0
-        self._buffer += data
+        end = len(data) if length < 0 else offset + length
+        self._buffer += memoryview(data)[offset:end]
 
     def gets(self) -> Any:
         """Return the next complete reply, or ``False`` if it has not fully arrived."""
@@ -130,8 +142,8 @@ def _encode(arg: Any) -> bytes:
     raise TypeError(f"cannot send a {type(arg).__name__} to Redis")
 
 
-def pack(args: tuple[Any, ...]) -> bytes:
-    """Return one command as a RESP2 array of bulk strings."""
+def python_pack(args: tuple[Any, ...]) -> bytes:
+    """Return one command as a RESP2 array of bulk strings (pure Python)."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
         data = _encode(arg)

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.base import (
+    DEFAULT_TIMEOUT,
+    MEMCACHE_MAX_KEY_LENGTH,
+    BaseCache,
+    default_key_func,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from redis.asyncio.lock import Lock as AsyncLock
@@ -32,12 +38,12 @@ from redis.exceptions import ResponseError
 from redis.lock import Lock
 
 from ._codec import Codec, UndecodableValue
-from ._commands import Batch, Call, Eval, Operation, run_async, run_sync
-from ._config import parse_connection_settings
-from ._connections import ServerGroup
+from ._commands import Batch, Call, Eval, Operation, Primaries, run_async, run_sync
+from ._config import ClusterSettings, SentinelSettings, parse_connection_settings
 from ._errors import CONNECTION_ERRORS, BurstLogger, ErrorPolicy
 from ._loops import loop_state
 from ._scripts import lua
+from ._topology import connect
 from .client import CacheClient, check_client_class
 from .compressors import resolve_compressor
 from .serializers import resolve_serializer
@@ -49,11 +55,19 @@ logger = logging.getLogger("djredis.cache")
 _MISSING = object()
 DEFAULT_COMPRESS_MIN_LENGTH = 256
 DEFAULT_SCAN_COUNT = 1000
+# The characters for which Django's validate_key warns (memcached cannot store them).
+_MEMCACHED_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+# "scheme://user:password@" in a URL: what _setting_name hides.
+_CREDENTIALS = re.compile(r"(://[^/@:]*:)[^@/]*@")
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 
 
 def _glob_escape(text: str) -> str:
     return text.translate(_GLOB_SPECIAL)
+
+
+# Where a key scan stands: the primaries to visit, which one, and its SCAN cursor.
+_ScanPosition = tuple[tuple[Any, ...], int, int]
 
 
 def _default_reverse_key(key: str) -> str:
@@ -65,7 +79,9 @@ def _setting_name(server: Any, params: Mapping[str, Any]) -> str:
     for alias, conf in getattr(settings, "CACHES", {}).items():
         if conf.get("LOCATION") == server and conf.get("OPTIONS") == params.get("OPTIONS"):
             return f"CACHES[{alias!r}]"
-    return f"CACHES[<alias with LOCATION {server!r}>]"
+    # The LOCATION goes into log lines: never with its password.
+    shown = _CREDENTIALS.sub(r"\1***@", repr(server))
+    return f"CACHES[<alias with LOCATION {shown}>]"
 
 
 def _bool_option(options: Mapping[str, Any], name: str, default: bool, setting: str) -> bool:
@@ -83,10 +99,17 @@ class RedisCache(BaseCache):
         where = _setting_name(server, params)
         self._where = where
         options: dict[str, Any] = dict(params.get("OPTIONS") or {})
-        self._group = ServerGroup(
-            parse_connection_settings(server, options, setting=f"{where}['OPTIONS']")
+        connection = parse_connection_settings(server, options, setting=f"{where}['OPTIONS']")
+        self._group = connect(connection)
+        # In Redis Cluster the user key becomes a hash tag ("prefix:1:{key}"), so every
+        # version of a key shares one slot and incr_version stays one atomic RENAME
+        # (README, "Topologies").
+        self._tag_keys = isinstance(connection, ClusterSettings)
+        check_client_class(
+            options.get("CLIENT_CLASS"),
+            f"{where}['OPTIONS']['CLIENT_CLASS']",
+            sentinel=isinstance(connection, SentinelSettings),
         )
-        check_client_class(options.get("CLIENT_CLASS"), f"{where}['OPTIONS']['CLIENT_CLASS']")
         if "SERIALIZER" in options and "serializer" in options:
             raise ImproperlyConfigured(
                 f"{where}['OPTIONS'] sets both 'SERIALIZER' and 'serializer'; keep one."
@@ -132,6 +155,34 @@ class RedisCache(BaseCache):
     def _run(self, operation: Operation[Any], name: str, fallback: Any) -> Any:
         return run_sync(self._group, operation, self._policy, name, fallback)
 
+    def _key(self, key: Any, version: int | None = None) -> str:
+        """Return the Redis key: Django's ``make_and_validate_key`` without its hot-path cost.
+
+        Django's memcached-compatibility warnings (CacheKeyWarning) are kept exactly: the
+        full check runs only when a cheap test says the key could trigger one.
+        """
+        if version is None:
+            version = self.version
+        if self._tag_keys:
+            key = f"{{{key}}}"
+        if self.key_func is default_key_func:  # not cached: Django's tests swap key_func
+            full = f"{self.key_prefix}:{version}:{key}"
+        else:
+            full = self.key_func(key, self.key_prefix, version)
+        if len(full) > MEMCACHE_MAX_KEY_LENGTH or _MEMCACHED_UNSAFE.search(full):
+            self.validate_key(full)
+        return full
+
+    def make_key(self, key: Any, version: int | None = None) -> str:
+        """Return the full Redis key for ``key`` (``prefix:version:{key}`` in a Cluster)."""
+        if self._tag_keys:
+            key = f"{{{key}}}"
+        return super().make_key(key, version)
+
+    def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
+        """Return the full Redis key for ``key``, warning like Django for unsafe keys."""
+        return self._key(key, version)
+
     def _ms(self, timeout: Any) -> int | None:
         """Return the TTL in ms: None = never expires, 0 = expire now (don't store)."""
         if timeout is DEFAULT_TIMEOUT:
@@ -147,14 +198,17 @@ class RedisCache(BaseCache):
         try:
             return self._codec.decode(raw)
         except UndecodableValue as exc:
-            self._garbage.log(
-                logging.WARNING,
-                "djredis: the value at %r on %s cannot be decoded (%s); treated as a miss",
-                key,
-                self._where,
-                exc,
-            )
+            self._log_garbage(key, exc)
             return miss
+
+    def _log_garbage(self, key: str, exc: UndecodableValue) -> None:
+        self._garbage.log(
+            logging.WARNING,
+            "djredis: the value at %r on %s cannot be decoded (%s); treated as a miss",
+            key,
+            self._where,
+            exc,
+        )
 
     def _arun(self, operation: Operation[Any], name: str, fallback: Any) -> Awaitable[Any]:
         return run_async(self._group, operation, self._policy, name, fallback)
@@ -173,7 +227,7 @@ class RedisCache(BaseCache):
         return await self._arun(self._op_get(key, default, version), "get", default)
 
     def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
-        return self._get(self.make_and_validate_key(key, version=version), default)
+        return self._get(self._key(key, version=version), default)
 
     def _get(self, key: str, default: Any) -> Operation[Any]:
         raw = yield Call(("GET", key), False)
@@ -232,7 +286,7 @@ class RedisCache(BaseCache):
     def _op_set(
         self, key: Any, value: Any, timeout: Any, version: int | None, nx: bool, xx: bool
     ) -> Operation[bool]:
-        full = self.make_and_validate_key(key, version=version)
+        full = self._key(key, version=version)
         data = self._codec.encode(value)  # a TypeError here happens before any I/O
         ms = self._ms(timeout)
         if ms == 0:
@@ -261,7 +315,7 @@ class RedisCache(BaseCache):
         On a miss the add and the read-back share one round trip; the value returned is
         whatever won, as in Django when another client added a value meanwhile.
         """
-        full = self.make_and_validate_key(key, version=version)
+        full = self._key(key, version=version)
         value = self._run(self._get(full, _MISSING), "get_or_set", _MISSING)
         if value is not _MISSING:
             return value
@@ -278,7 +332,7 @@ class RedisCache(BaseCache):
     ) -> Any:
         """Return the cached value, or store ``default`` (a sync or async callable is
         called) and return it."""
-        full = self.make_and_validate_key(key, version=version)
+        full = self._key(key, version=version)
         value = await self._arun(self._get(full, _MISSING), "get_or_set", _MISSING)
         if value is not _MISSING:
             return value
@@ -316,7 +370,7 @@ class RedisCache(BaseCache):
         return bool(await self._arun(self._op_touch(key, timeout, version), "touch", False))
 
     def _op_touch(self, key: Any, timeout: Any, version: int | None) -> Operation[bool]:
-        full = self.make_and_validate_key(key, version=version)
+        full = self._key(key, version=version)
         ms = self._ms(timeout)
         if ms is None:
             # PERSIST answers 0 for a key without a TTL, so existence is asked separately.
@@ -348,9 +402,7 @@ class RedisCache(BaseCache):
         self, command: str, key: Any, version: int | None, *args: Any, write: bool = True
     ) -> Operation[Any]:
         """Run ``command key *args`` on one cache key and return the raw reply."""
-        return (
-            yield Call((command, self.make_and_validate_key(key, version=version), *args), write)
-        )
+        return (yield Call((command, self._key(key, version=version), *args), write))
 
     # -- get_many / set_many / delete_many --------------------------------------------------
 
@@ -365,16 +417,18 @@ class RedisCache(BaseCache):
         return result
 
     def _op_get_many(self, keys: Iterable[Any], version: int | None) -> Operation[dict[Any, Any]]:
-        made = {self.make_and_validate_key(key, version=version): key for key in keys}
+        made = {self._key(key, version=version): key for key in keys}
         if not made:
             return {}
         raws = yield Call(("MGET", *made), False)
         result = {}
+        decode = self._codec.decode
         for (full, key), raw in zip(made.items(), raws, strict=True):
             if raw is not None:
-                value = self._decode(raw, full, _MISSING)
-                if value is not _MISSING:
-                    result[key] = value
+                try:
+                    result[key] = decode(raw)
+                except UndecodableValue as exc:
+                    self._log_garbage(full, exc)
         return result
 
     def set_many(
@@ -404,7 +458,7 @@ class RedisCache(BaseCache):
         self, data: Mapping[Any, Any], timeout: Any, version: int | None
     ) -> Operation[bool]:
         encoded = {
-            self.make_and_validate_key(key, version=version): self._codec.encode(value)
+            self._key(key, version=version): self._codec.encode(value)
             for key, value in data.items()
         }
         if not encoded:
@@ -415,7 +469,7 @@ class RedisCache(BaseCache):
         elif ms is None:
             yield Call(("MSET", *(item for pair in encoded.items() for item in pair)))
         else:
-            yield Eval(lua("set_many"), tuple(encoded), (ms, *encoded.values()))
+            yield Eval(lua("set_many"), tuple(encoded), (ms,), per_key=tuple(encoded.values()))
         return True
 
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
@@ -427,7 +481,7 @@ class RedisCache(BaseCache):
         await self._arun(self._op_delete_many(keys, version), "delete_many", None)
 
     def _op_delete_many(self, keys: Iterable[Any], version: int | None) -> Operation[None]:
-        made = [self.make_and_validate_key(key, version=version) for key in keys]
+        made = [self._key(key, version=version) for key in keys]
         if made:
             yield Call(("DEL", *made))
 
@@ -454,7 +508,7 @@ class RedisCache(BaseCache):
         return result
 
     def _op_incr(self, key: Any, delta: Any, version: int | None) -> Operation[Any]:
-        full = self.make_and_validate_key(key, version=version)
+        full = self._key(key, version=version)
         reply = yield Eval(lua("incr"), (full,), (delta,))
         while isinstance(reply, list):
             # Not a raw integer (a float, an int beyond 64 bits, or not a number at all):
@@ -494,8 +548,8 @@ class RedisCache(BaseCache):
     def _op_incr_version(self, key: Any, delta: int, version: int | None) -> Operation[int]:
         if version is None:
             version = self.version
-        old = self.make_and_validate_key(key, version=version)
-        new = self.make_and_validate_key(key, version=version + delta)
+        old = self._key(key, version=version)
+        new = self._key(key, version=version + delta)
         if old == new:
             if not (yield Call(("EXISTS", old))):
                 raise ValueError(f"Key '{key}' not found.")
@@ -521,7 +575,8 @@ class RedisCache(BaseCache):
     def _op_clear(self) -> Operation[None]:
         pattern = self._prefix_pattern()
         if pattern is None:
-            yield Call(("FLUSHDB",))
+            for node in (yield Primaries()):
+                yield Call(("FLUSHDB",), node=node)
         else:
             yield from self._scan_delete(pattern, DEFAULT_SCAN_COUNT)
 
@@ -537,13 +592,17 @@ class RedisCache(BaseCache):
         return "*".join("*".join(_glob_escape(p) for p in part) for part in parts)
 
     def _scan_delete(self, pattern: str, count: int) -> Operation[int]:
-        cursor, deleted = 0, 0
-        while True:
-            cursor, keys = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", count))
-            if keys:
-                deleted += yield Call(("UNLINK", *keys))
-            if not int(cursor):
-                return deleted
+        deleted = 0
+        for node in (yield Primaries()):  # every primary of a Cluster; else the one server
+            cursor = 0
+            while True:
+                scan = ("SCAN", cursor, "MATCH", pattern, "COUNT", count)
+                cursor, keys = yield Call(scan, node=node)
+                if keys:
+                    deleted += yield Call(("UNLINK", *keys))
+                if not int(cursor):
+                    break
+        return deleted
 
     def close(self, **kwargs: Any) -> None:
         """Keep pooled connections (Django calls this after every request) unless
@@ -554,11 +613,7 @@ class RedisCache(BaseCache):
     async def aclose(self, **kwargs: Any) -> None:
         """Keep this loop's connection open unless ``CLOSE_CONNECTION`` is on."""
         if self._close_connection:
-            state = loop_state()
-            for config in self._group.all_configs():
-                conn = state.multiplexed.pop(config, None)
-                if conn is not None:
-                    conn.close()
+            self._group.close_loop(loop_state())
 
     # -- django-redis extras: TTLs ----------------------------------------------------------
 
@@ -657,7 +712,7 @@ class RedisCache(BaseCache):
         thread_local: bool = True,
     ) -> Lock:
         """Return a redis-py lock on ``key`` (a context manager), held on the primary."""
-        full = self.make_and_validate_key(key, version=version)
+        full = self._key(key, version=version)
         lock: Lock = self._group.client(True).lock(
             full,
             timeout=timeout,
@@ -685,8 +740,8 @@ class RedisCache(BaseCache):
 
         Call it from a coroutine: the lock uses the running loop's own client.
         """
-        full = self.make_and_validate_key(key, version=version)
-        client = loop_state().client(self._group.config(True))
+        full = self._key(key, version=version)
+        client = self._group.async_client(True, loop_state())
         lock: AsyncLock = client.lock(
             full,
             timeout=timeout,
@@ -704,44 +759,62 @@ class RedisCache(BaseCache):
 
     def _pattern(self, search: str, version: int | None, prefix: str | None = None) -> str:
         pattern: str = self.key_func(
-            search,
+            f"{{{search}}}" if self._tag_keys else search,
             _glob_escape(self.key_prefix if prefix is None else prefix),
             _glob_escape(str(self.version if version is None else version)),
         )
         return pattern
 
     def _op_scan_page(
-        self, cursor: int, pattern: str, count: int
-    ) -> Operation[tuple[int, list[str]]]:
-        # SCAN cursors belong to one server, so the whole scan stays on the primary.
-        next_cursor, raws = yield Call(("SCAN", cursor, "MATCH", pattern, "COUNT", count))
-        keys = [self._reverse_key(raw.decode() if isinstance(raw, bytes) else raw) for raw in raws]
-        return int(next_cursor), keys
+        self, position: _ScanPosition | None, pattern: str, count: int
+    ) -> Operation[tuple[_ScanPosition | None, list[str]]]:
+        """Scan one page; return where to go on (None when every server is done).
+
+        SCAN cursors belong to one server, so a scan walks the primaries one at a time
+        (one server, or each primary of a Cluster), never a replica.
+        """
+        if position is None:
+            position = (tuple((yield Primaries())), 0, 0)
+        nodes, index, cursor = position
+        scan = ("SCAN", cursor, "MATCH", pattern, "COUNT", count)
+        next_cursor, raws = yield Call(scan, node=nodes[index])
+        keys = [self._user_key(raw.decode() if isinstance(raw, bytes) else raw) for raw in raws]
+        if int(next_cursor):
+            return (nodes, index, int(next_cursor)), keys
+        return ((nodes, index + 1, 0) if index + 1 < len(nodes) else None), keys
+
+    def _user_key(self, full: str) -> str:
+        key = self._reverse_key(full)
+        if self._tag_keys and key.startswith("{") and key.endswith("}"):
+            key = key[1:-1]
+        return key
 
     def iter_keys(
         self, search: str, itersize: int | None = None, version: int | None = None
     ) -> Iterator[str]:
         """Yield the cache keys (as the user wrote them) matching a glob, via SCAN."""
-        pattern, count, cursor = self._pattern(search, version), itersize or DEFAULT_SCAN_COUNT, 0
+        pattern, count = self._pattern(search, version), itersize or DEFAULT_SCAN_COUNT
+        position: _ScanPosition | None = None
         while True:
-            cursor, keys = self._run(
-                self._op_scan_page(cursor, pattern, count), "iter_keys", (0, [])
+            position, keys = self._run(
+                self._op_scan_page(position, pattern, count), "iter_keys", (None, [])
             )
             yield from keys
-            if not cursor:
+            if position is None:
                 return
 
     async def aiter_keys(
         self, search: str, itersize: int | None = None, version: int | None = None
     ) -> AsyncIterator[str]:
         """Yield the cache keys matching a glob, via SCAN: ``async for key in ...``."""
-        pattern, count, cursor = self._pattern(search, version), itersize or DEFAULT_SCAN_COUNT, 0
+        pattern, count = self._pattern(search, version), itersize or DEFAULT_SCAN_COUNT
+        position: _ScanPosition | None = None
         while True:
-            op = self._op_scan_page(cursor, pattern, count)
-            cursor, keys = await self._arun(op, "iter_keys", (0, []))
+            op = self._op_scan_page(position, pattern, count)
+            position, keys = await self._arun(op, "iter_keys", (None, []))
             for key in keys:
                 yield key
-            if not cursor:
+            if position is None:
                 return
 
     def keys(self, search: str, version: int | None = None) -> list[str]:

@@ -1,7 +1,9 @@
 """Expose the redis-py clients behind a cache, the way django-redis code reaches them.
 
 ``cache.client.get_client(write=True)`` and ``djredis.get_redis_connection()`` return the
-process-wide redis-py client of the primary (``write=True``) or of a read replica.
+process-wide redis-py client of the primary (``write=True``) or of a read replica; with
+Sentinel, redis-py's Sentinel-managed client (it follows failovers); with Redis Cluster,
+redis-py's ``RedisCluster``.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio import Redis as AsyncRedis
 from redis.client import Redis
 
-from ._connections import ServerGroup
+from ._commands import Topology
+from ._loops import loop_state
 
 __all__ = ["CacheClient", "check_client_class"]
 
@@ -25,28 +29,37 @@ _UNSUPPORTED_CLIENTS = {
         "with cache.lock(key) or cache.get_or_set()"
     ),
     "django_redis.client.ShardClient": (
-        "client-side sharding is not supported; one Redis, or Redis Cluster for data that "
-        "outgrows one server (Cluster support is not in this version of djredis yet)"
-    ),
-    "django_redis.client.SentinelClient": (
-        "Sentinel is not supported by this version of djredis yet"
+        "client-side sharding over independent servers is not supported: data that "
+        "outgrows one server belongs in Redis Cluster, which djredis supports "
+        "(LOCATION 'redis+cluster://host:7000'; README, 'Topologies', has the migration path)"
     ),
 }
+_SENTINEL_CLIENT = "django_redis.client.SentinelClient"
 
 
 class CacheClient:
     """Give access to the redis-py clients of one cache (``cache.client``)."""
 
-    def __init__(self, group: ServerGroup) -> None:
+    def __init__(self, group: Topology) -> None:
         self._group = group
 
     def get_client(self, write: bool = True, *, key: str | None = None) -> Redis:
-        """Return the client of the primary (``write=True``) or of a read replica."""
-        return self._group.client(write)
+        """Return the client of the primary (``write=True``) or of a read replica.
+
+        With Redis Cluster it is a ``redis.cluster.RedisCluster`` (it routes by key).
+        """
+        client: Redis = self._group.client(write)
+        return client
+
+    def get_async_client(self, write: bool = True) -> AsyncRedis:
+        """Return the running event loop's ``redis.asyncio`` client (primary or replica)."""
+        client: AsyncRedis = self._group.async_client(write, loop_state())
+        return client
 
 
-def check_client_class(spec: Any, setting: str) -> None:
-    """Accept django-redis's DefaultClient (or ours); explain what to use for the others."""
+def check_client_class(spec: Any, setting: str, *, sentinel: bool = False) -> None:
+    """Accept django-redis's DefaultClient (or ours), and its SentinelClient when the
+    settings name Sentinels; explain what to use for the others."""
     if spec is None or spec is CacheClient:
         return
     path = spec if isinstance(spec, str) else f"{spec.__module__}.{spec.__qualname__}"
@@ -55,6 +68,14 @@ def check_client_class(spec: Any, setting: str) -> None:
     path = path.replace("django_redis.client.sentinel.", "django_redis.client.")
     if path in _DEFAULT_CLIENTS or path in ("djredis.client.CacheClient",):
         return
+    if path.startswith(_SENTINEL_CLIENT):
+        if sentinel:
+            return
+        raise ImproperlyConfigured(
+            f"{setting} = {spec!r} needs Sentinels: add OPTIONS['SENTINELS'] (with LOCATION "
+            "'redis://<service>/<db>') or use LOCATION "
+            "'redis+sentinel://host1:26379,host2:26379/<service>/<db>' and drop CLIENT_CLASS."
+        )
     for unsupported, advice in _UNSUPPORTED_CLIENTS.items():
         if path.startswith(unsupported):
             raise ImproperlyConfigured(f"{setting} = {spec!r}: {advice}.")

@@ -1,0 +1,763 @@
+"""Route commands to the nodes of a Redis Cluster by hash slot, for both runners.
+
+The slot map comes from ``CLUSTER SLOTS``, asked of a seed node (LOCATION) or of any node
+met since, and is shared by the sync and async paths of the process. A command goes to the
+primary serving its key's slot, over the same connections as any other server: redis-py's
+pools (sync) and the loop's multiplexed connection per node (async).
+
+Multi-key commands (``MGET``, ``MSET``, ``DEL``, ``UNLINK``, ``EXISTS``, ``TOUCH``) and
+scripts declared per key (``Eval.per_key``) are split by slot; the parts are grouped by
+node and sent to every node before any reply is read (one round trip in parallel, not one
+per node), and the replies are put back in the caller's order.
+
+Redirections and failures are handled here, not in the view:
+
+- ``MOVED``: the slot is updated and the command resent to its new owner; a ``MOVED`` to a
+  primary the map does not know (a failover happened) reloads the whole map;
+- ``ASK`` (a slot being migrated): the command is resent once to the target, after
+  ``ASKING``; ``TRYAGAIN`` (a multi-key command during migration) waits 50 ms and retries;
+- a connection error reloads the map from another node and retries once, on the new owner
+  when a replica has been promoted; a timeout is not retried (it already took
+  ``socket_timeout``). What remains after ``MAX_ROUNDS`` rounds is a ``ConnectionError``
+  (``TopologyError``), which ``IGNORE_EXCEPTIONS`` turns into a miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.client import Redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import ConnectionPool
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ._commands import (
+    ATTEMPT_ERRORS,
+    Batch,
+    Call,
+    Command,
+    Eval,
+    Primaries,
+    Topology,
+    TopologyError,
+    execute_async,
+    execute_sync,
+)
+from ._config import ClusterSettings, ServerConfig
+from ._connections import disconnect_idle, get_client, get_pool, get_shared
+from ._errors import CONNECTION_ERRORS
+from ._loops import LoopState
+from ._multiplex import error_from_reply
+from ._resp import ERROR_TYPES
+from ._topology import _close_multiplexed, _redis_py_kwargs
+
+__all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
+
+# Rounds of redirections/retries one command may take before it fails.
+MAX_ROUNDS = 5
+TRYAGAIN_DELAY = 0.05
+CLUSTERDOWN_DELAY = 0.1
+# Reloading the slot map at most this often (many commands fail at once in a failover).
+MIN_REFRESH_INTERVAL = 0.05
+# A node that failed is not asked for the slot map again for this long.
+FAILED_NODE_PAUSE = 1.0
+
+# Multi-key commands split by slot: name -> (arguments per key, how replies combine).
+_SPLIT: dict[str, tuple[int, str]] = {
+    "MGET": (1, "positions"),
+    "MSET": (2, "ok"),
+    "DEL": (1, "sum"),
+    "UNLINK": (1, "sum"),
+    "EXISTS": (1, "sum"),
+    "TOUCH": (1, "sum"),
+}
+# Commands without a key, run on one primary when no node is given.
+_KEYLESS = frozenset(
+    {"PING", "INFO", "TIME", "DBSIZE", "SCAN", "FLUSHDB", "FLUSHALL", "RANDOMKEY", "ECHO"}
+)
+
+# redis-py < 5.3 requires a command name to check out a connection; 5.3+ deprecates it.
+_CHECKOUT_ARGS: tuple[str, ...] = (
+    ("_",)
+    if inspect.signature(ConnectionPool.get_connection).parameters["command_name"].default
+    is inspect.Parameter.empty
+    else ()
+)
+
+
+def slot_of(key: Any) -> int:
+    """Return the hash slot of ``key`` (str, bytes or number), honouring ``{hash tags}``."""
+    if isinstance(key, str):
+        key = key.encode()
+    elif not isinstance(key, (bytes, bytearray, memoryview)):
+        key = str(key).encode()
+    return int(key_slot(bytes(key)))
+
+
+def _name(value: Any) -> str:
+    return (value.decode() if isinstance(value, bytes) else str(value)).upper()
+
+
+class _Node:
+    """One cluster node: its configuration and (lazily) its sync client."""
+
+    __slots__ = ("_client", "config")
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._client: Redis | None = None
+
+    @property
+    def client(self) -> Redis:
+        client = self._client
+        if client is None:
+            client = self._client = get_client(self.config)
+        return client
+
+    def __repr__(self) -> str:
+        return f"<cluster node {self.config.describe()}>"
+
+
+_PENDING = object()
+
+
+class _Part:
+    """One command of a (possibly split) cluster command, routed on its own."""
+
+    __slots__ = (
+        "args",
+        "ask",
+        "conn_failures",
+        "node",
+        "reply",
+        "script",
+        "sent_to",
+        "slot",
+        "transaction",
+    )
+
+    def __init__(
+        self,
+        args: tuple[Any, ...],
+        slot: int | None = None,
+        node: _Node | None = None,
+        transaction: tuple[tuple[Any, ...], ...] = (),
+        script: Any = None,
+    ) -> None:
+        self.args = args
+        self.slot = slot
+        self.node = node
+        self.transaction = transaction
+        self.script = script  # the LuaScript of an EVALSHA, for NOSCRIPT
+        self.ask: _Node | None = None
+        self.sent_to: _Node | None = None
+        self.conn_failures = 0
+        self.reply: Any = _PENDING
+
+    def wire(self) -> list[tuple[Any, ...]]:
+        """Return the commands to send for this part, in order."""
+        if self.transaction:
+            return [("MULTI",), *self.transaction, ("EXEC",)]
+        if self.ask is not None:
+            return [("ASKING",), self.args]
+        return [self.args]
+
+    def take(self, replies: list[Any]) -> None:
+        """Set ``reply`` from the replies to ``wire()``'s commands."""
+        if not self.transaction:
+            self.reply = replies[-1]
+            return
+        queued = [r for r in replies[1:-1] if isinstance(r, ResponseError)]
+        executed = replies[-1]
+        if queued:  # a MOVED/ASK on a queued command aborts the transaction
+            self.reply = queued[0]
+        elif executed is None or isinstance(executed, ResponseError):
+            self.reply = executed
+        else:
+            errors = [_as_error(r) for r in executed if _as_error(r) is not None]
+            self.reply = errors[0] if errors else executed
+
+
+def _as_error(reply: Any) -> ResponseError | None:
+    if isinstance(reply, ResponseError):
+        return reply
+    if isinstance(reply, ERROR_TYPES):
+        return error_from_reply(reply)
+    return None
+
+
+def _redirect(exc: ResponseError) -> tuple[str, int, str, int] | None:
+    """Return (kind, slot, host, port) for a MOVED or ASK error, else None."""
+    code = getattr(exc, "status_code", None)
+    text = str(exc)
+    if not code:
+        code, _, text = text.partition(" ")
+        if code not in ("MOVED", "ASK"):
+            class_code = {"MovedError": "MOVED", "AskError": "ASK"}.get(type(exc).__name__)
+            if class_code is None:
+                return None
+            code, text = class_code, str(exc)
+    if code not in ("MOVED", "ASK"):
+        return None
+    slot, _, address = text.strip().partition(" ")
+    host, _, port = address.rpartition(":")
+    return code, int(slot), host, int(port)
+
+
+def _error_code(exc: ResponseError) -> str:
+    code = getattr(exc, "status_code", None)
+    if isinstance(code, str) and code:
+        return code
+    by_class = {
+        "TryAgainError": "TRYAGAIN",
+        "ClusterDownError": "CLUSTERDOWN",
+        "MasterDownError": "MASTERDOWN",
+        "MovedError": "MOVED",
+        "AskError": "ASK",
+        "NoScriptError": "NOSCRIPT",
+    }.get(type(exc).__name__)
+    return by_class or str(exc).split(" ", 1)[0]
+
+
+# What the retry loop asks its runner to do.
+_REFRESH = "refresh"
+_Groups = dict[_Node, list[_Part]]
+_Step = Any  # _REFRESH, a delay in seconds (float), or _Groups to send
+
+
+class ClusterGroup(Topology):
+    """A Redis Cluster: commands go to the primary of their key's hash slot."""
+
+    def __init__(self, settings: ClusterSettings) -> None:
+        self._settings = settings
+        self._template = settings.seeds[0]
+        self._nodes: dict[tuple[str, int], _Node] = {}
+        self._seeds = [self._node(*seed.address) for seed in settings.seeds]
+        self._slots: list[_Node | None] | None = None
+        self._primaries: tuple[_Node, ...] = ()
+        self._replicas: tuple[_Node, ...] = ()
+        self._refreshed_at = -MIN_REFRESH_INTERVAL
+        self._failed_at: dict[_Node, float] = {}
+        # A node failed since the map was last loaded: reload it before the next command
+        # (at most every MIN_REFRESH_INTERVAL), so a promoted replica is found even when
+        # the failed node only ever times out.
+        self._suspect = False
+        self._lock = threading.Lock()
+
+    # -- the slot map ---------------------------------------------------------------------------
+
+    def _node(self, host: str, port: int) -> _Node:
+        node = self._nodes.get((host, port))
+        if node is None:
+            node = self._nodes.setdefault((host, port), _Node(self._template.at(host, port)))
+        return node
+
+    def _refresh_candidates(self) -> list[_Node]:
+        now = time.monotonic()
+        ordered = dict.fromkeys([*self._primaries, *self._replicas, *self._seeds])
+        fresh = [
+            n for n in ordered if now - self._failed_at.get(n, float("-inf")) >= FAILED_NODE_PAUSE
+        ]
+        return fresh or list(ordered)
+
+    def _refresh(self) -> Generator[_Node, Any, None]:
+        """Load the slot map from the first node that answers ``CLUSTER SLOTS``."""
+        problems = []
+        for node in self._refresh_candidates():
+            try:
+                reply = yield node
+            except ATTEMPT_ERRORS as exc:
+                self._failed_at[node] = time.monotonic()
+                problems.append(f"{node.config.describe()}: {type(exc).__name__}: {exc}")
+                continue
+            self._install(reply, node)
+            self._suspect = False
+            return
+        raise TopologyError(f"no Redis Cluster node answered CLUSTER SLOTS ({'; '.join(problems)})")
+
+    def _install(self, reply: Any, via: _Node) -> None:
+        slots: list[_Node | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
+        primaries: dict[_Node, None] = {}
+        replicas: dict[_Node, None] = {}
+        for start, end, primary, *others in reply:
+            owner = self._entry_node(primary, via)
+            primaries[owner] = None
+            slots[int(start) : int(end) + 1] = [owner] * (int(end) - int(start) + 1)
+            for other in others:
+                replicas[self._entry_node(other, via)] = None
+        self._slots = slots
+        self._primaries = tuple(primaries)
+        self._replicas = tuple(replicas)
+
+    def _entry_node(self, entry: Any, via: _Node) -> _Node:
+        host = entry[0].decode() if isinstance(entry[0], bytes) else str(entry[0])
+        if not host or host == "?":  # the node does not know its own address: use ours
+            host = via.config.address[0]
+        return self._node(host, int(entry[1]))
+
+    def _want_refresh(self) -> bool:
+        """Claim the next reload of the slot map, unless one just happened."""
+        with self._lock:
+            now = time.monotonic()
+            if self._slots is not None and now - self._refreshed_at < MIN_REFRESH_INTERVAL:
+                return False
+            self._refreshed_at = now
+            return True
+
+    def _failed(self, node: _Node) -> None:
+        self._failed_at[node] = time.monotonic()
+        self._suspect = True
+
+    def _refresh_sync(self, force: bool = False) -> None:
+        if not (self._want_refresh() or force or self._slots is None):
+            return
+        steps = self._refresh()
+        try:
+            node = next(steps)
+            while True:
+                try:
+                    reply = node.client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+                except ATTEMPT_ERRORS as exc:
+                    node = steps.throw(exc)
+                else:
+                    node = steps.send(reply)
+        except StopIteration:
+            return
+
+    async def _refresh_async(self, state: LoopState, force: bool = False) -> None:
+        if not (self._want_refresh() or force or self._slots is None):
+            return
+        steps = self._refresh()
+        try:
+            node = next(steps)
+            while True:
+                try:
+                    reply = await state.connection(node.config).execute(("CLUSTER", "SLOTS"))
+                except ATTEMPT_ERRORS as exc:
+                    node = steps.throw(exc)
+                else:
+                    node = steps.send(reply)
+        except StopIteration:
+            return
+
+    def _owner(self, slot: int) -> _Node | None:
+        slots = self._slots
+        return None if slots is None else slots[slot]
+
+    def node_for(self, key: Any) -> ServerConfig:
+        """Return the configuration of the primary serving ``key`` (loads the map once)."""
+        if self._slots is None:
+            self._refresh_sync(force=True)
+        node = self._owner(slot_of(key))
+        if node is None:
+            raise TopologyError(f"no Redis Cluster node serves the slot of {key!r}")
+        return node.config
+
+    # -- planning: one command -> parts routed on their own, and how to merge them -------------
+
+    def _plan(self, command: Call | Batch | Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+        if isinstance(command, Call):
+            args = command.args
+            if command.node is not None:
+                return [_Part(args, node=command.node)], _first
+            name = _name(args[0])
+            split = _SPLIT.get(name)
+            if split is not None and len(args) > 1 + split[0]:
+                return _split_keys(args, split)
+            keyless = len(args) < 2 or name in _KEYLESS
+            return [_Part(args, slot=None if keyless else slot_of(args[1]))], _first
+        if isinstance(command, Eval):
+            return _split_eval(command)
+        if command.transaction:
+            slot = slot_of(command.calls[0][1]) if command.calls[0][1:] else None
+            return [_Part(("EXEC",), slot=slot, transaction=command.calls)], _first
+        parts = [
+            _Part(args, slot=slot_of(args[1]) if len(args) > 1 else None) for args in command.calls
+        ]
+        return parts, _batch
+
+    # -- the retry loop, written once for both runners ------------------------------------------
+
+    def _drive(self, parts: list[_Part]) -> Generator[_Step, Any, None]:
+        """Fill in every part's reply, following redirections and failovers."""
+        pending = parts
+        for _ in range(MAX_ROUNDS):
+            if self._slots is None:
+                yield _REFRESH
+            groups: _Groups = {}
+            for part in pending:
+                node = part.ask or part.node
+                if node is None:
+                    node = self._owner(part.slot) if part.slot is not None else None
+                    if node is None and part.slot is None and self._primaries:
+                        node = self._primaries[0]
+                part.sent_to = node
+                if node is None:
+                    part.reply = TopologyError(f"no Redis Cluster node serves slot {part.slot}")
+                    continue
+                groups.setdefault(node, []).append(part)
+            failed: dict[_Node, Exception] = (yield groups) if groups else {}
+            pending, refresh, delay = self._settle(pending, failed)
+            if not pending:
+                return
+            if refresh:
+                yield _REFRESH
+            if delay:
+                yield delay
+        error = next((p.reply for p in pending if isinstance(p.reply, Exception)), None)
+        raise TopologyError(
+            f"Redis Cluster command still redirected or refused after {MAX_ROUNDS} rounds"
+            + (f": {error}" if error else "")
+        )
+
+    def _settle(
+        self, parts: list[_Part], failed: dict[_Node, Exception]
+    ) -> tuple[list[_Part], bool, float]:
+        """Decide which parts to send again; raise what cannot be retried."""
+        retry: list[_Part] = []
+        refresh, delay = False, 0.0
+        for part in parts:
+            reply = part.reply
+            node = part.sent_to
+            if node is None:  # no node serves the slot
+                retry.append(part)
+                refresh, delay = True, max(delay, CLUSTERDOWN_DELAY)
+                continue
+            if node in failed:
+                reply = failed[node]
+            if isinstance(reply, CONNECTION_ERRORS):
+                self._failed(node)
+                part.conn_failures += 1
+                # A timeout already cost socket_timeout; a node-bound command (SCAN)
+                # cannot move; a second refusal means no replica has taken over yet.
+                if (
+                    isinstance(reply, RedisTimeoutError)
+                    or part.node is not None
+                    or part.conn_failures > 1
+                ):
+                    raise reply
+                part.ask = None
+                retry.append(part)
+                refresh = True
+                continue
+            if not isinstance(reply, ResponseError):
+                continue
+            redirect = _redirect(reply)
+            if redirect is not None:
+                kind, slot, host, port = redirect
+                target = self._node(host, port)
+                if kind == "ASK" and part.transaction:  # migrating: wait for the MOVED
+                    delay = max(delay, TRYAGAIN_DELAY)
+                elif kind == "ASK":
+                    part.ask = target
+                else:
+                    part.ask = None
+                    if self._slots is not None:
+                        self._slots[slot] = target
+                    refresh = refresh or target not in self._primaries
+                retry.append(part)
+                continue
+            code = _error_code(reply)
+            if code == "TRYAGAIN":
+                retry.append(part)
+                delay = max(delay, TRYAGAIN_DELAY)
+            elif code in ("CLUSTERDOWN", "MASTERDOWN"):
+                retry.append(part)
+                refresh, delay = True, max(delay, CLUSTERDOWN_DELAY)
+            elif isinstance(reply, NoScriptError) or code == "NOSCRIPT":
+                if part.script is None:
+                    continue
+                part.args = ("EVAL", part.script.source, *part.args[2:])
+                part.script = None
+                retry.append(part)
+        for part in retry:
+            part.reply = _PENDING
+        return retry, refresh, delay
+
+    def _finish(self, parts: list[_Part], merge: Callable[[list[Any]], Any]) -> Any:
+        for part in parts:
+            if isinstance(part.reply, ResponseError):
+                raise part.reply
+        return merge([part.reply for part in parts])
+
+    # -- sync -------------------------------------------------------------------------------------
+
+    def _fast_target(self, command: Command) -> _Node | None:
+        """Return the node for a command on one known slot (the common case), else None."""
+        slots = self._slots
+        if slots is None:
+            return None
+        if type(command) is Call:
+            args = command.args
+            if command.node is not None or len(args) < 2 or args[0] in _KEYLESS:
+                return None
+            split = _SPLIT.get(args[0])
+            if split is not None and len(args) != 1 + split[0]:
+                return None
+            return slots[slot_of(args[1])]
+        if type(command) is Eval and command.keys and not command.per_key:
+            return slots[slot_of(command.keys[0])]
+        return None
+
+    def _fast_failed(self, node: _Node, exc: Exception) -> None:
+        """Re-raise ``exc`` unless the retry loop can do something about it."""
+        if isinstance(exc, ResponseError):
+            if _redirect(exc) is None and _error_code(exc) not in _RETRIED:
+                raise exc
+            return
+        self._failed(node)
+        if isinstance(exc, RedisTimeoutError):
+            raise exc
+
+    def execute(self, command: Command) -> Any:
+        if self._suspect:
+            self._refresh_sync()
+        if type(command) is Primaries:
+            if self._slots is None:
+                self._refresh_sync(force=True)
+            return self._primaries
+        # The common case, one slot on a known node, goes straight to that node's client.
+        node = self._fast_target(command)
+        if node is not None:
+            try:
+                return execute_sync(node.client, command)  # type: ignore[arg-type]
+            except ATTEMPT_ERRORS as exc:
+                self._fast_failed(node, exc)
+        parts, merge = self._plan(command)  # type: ignore[arg-type]
+        steps = self._drive(parts)
+        try:
+            step = next(steps)
+            while True:
+                if step is _REFRESH:
+                    self._refresh_sync()
+                    step = steps.send(None)
+                elif isinstance(step, float):
+                    time.sleep(step)
+                    step = steps.send(None)
+                else:
+                    step = steps.send(self._send_sync(step))
+        except StopIteration:
+            return self._finish(parts, merge)
+
+    def _send_sync(self, groups: _Groups) -> dict[_Node, Exception]:
+        """Write every node's commands, then read every reply (one round trip in parallel)."""
+        failed: dict[_Node, Exception] = {}
+        checked_out: list[tuple[_Node, ConnectionPool, Any, list[_Part]]] = []
+        try:
+            for node, parts in groups.items():
+                pool = get_pool(node.config)
+                try:
+                    conn: Any = pool.get_connection(*_CHECKOUT_ARGS)
+                except CONNECTION_ERRORS as exc:
+                    failed[node] = exc
+                    continue
+                checked_out.append((node, pool, conn, parts))
+                commands = [args for part in parts for args in part.wire()]
+                try:
+                    conn.send_packed_command(conn.pack_commands(commands))
+                except CONNECTION_ERRORS as exc:
+                    conn.disconnect()
+                    failed[node] = exc
+            for node, _, conn, parts in checked_out:
+                if node in failed:
+                    continue
+                try:
+                    for part in parts:
+                        replies = []
+                        for _ in part.wire():
+                            try:
+                                replies.append(conn.read_response())
+                            except ResponseError as exc:
+                                replies.append(exc)
+                        part.take(replies)
+                except CONNECTION_ERRORS as exc:
+                    conn.disconnect()
+                    failed[node] = exc
+        finally:
+            for _, pool, conn, _ in checked_out:
+                pool.release(conn)
+        return failed
+
+    # -- async ------------------------------------------------------------------------------------
+
+    async def aexecute(self, command: Command, state: LoopState) -> Any:
+        if self._suspect:
+            await self._refresh_async(state)
+        if type(command) is Primaries:
+            if self._slots is None:
+                await self._refresh_async(state, force=True)
+            return self._primaries
+        node = self._fast_target(command)
+        if node is not None:
+            try:
+                return await execute_async(state.connection(node.config), command)  # type: ignore[arg-type]
+            except ATTEMPT_ERRORS as exc:
+                self._fast_failed(node, exc)
+        parts, merge = self._plan(command)  # type: ignore[arg-type]
+        steps = self._drive(parts)
+        try:
+            step = next(steps)
+            while True:
+                if step is _REFRESH:
+                    await self._refresh_async(state)
+                    step = steps.send(None)
+                elif isinstance(step, float):
+                    await asyncio.sleep(step)
+                    step = steps.send(None)
+                else:
+                    step = steps.send(await self._send_async(step, state))
+        except StopIteration:
+            return self._finish(parts, merge)
+
+    async def _send_async(self, groups: _Groups, state: LoopState) -> dict[_Node, Exception]:
+        """Queue every part on its node's multiplexed connection, then collect the replies."""
+        failed: dict[_Node, Exception] = {}
+        conns = {node: state.connection(node.config) for node in groups}
+        connecting = [node for node, conn in conns.items() if not conn.connected]
+        if connecting:
+            outcomes = await asyncio.gather(
+                *(conns[node].ensure_connected() for node in connecting), return_exceptions=True
+            )
+            for node, outcome in zip(connecting, outcomes, strict=True):
+                if isinstance(outcome, CONNECTION_ERRORS):
+                    failed[node] = outcome
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+        sent = [
+            (node, part, [conns[node].send(args) for args in part.wire()])
+            for node, parts in groups.items()
+            if node not in failed
+            for part in parts
+        ]
+        for node, part, futures in sent:
+            replies: list[Any] = []
+            for future in futures:  # every future is awaited, so no exception goes unretrieved
+                try:
+                    replies.append(await future)
+                except ResponseError as exc:
+                    replies.append(exc)
+                except CONNECTION_ERRORS as exc:
+                    failed.setdefault(node, exc)
+            if node not in failed:
+                part.take(replies)
+        return failed
+
+    # -- clients for user code, and housekeeping ------------------------------------------------
+
+    def _cluster_kwargs(self, cls: type[Any]) -> dict[str, Any]:
+        kwargs = _redis_py_kwargs(self._template)
+        for name in ("db", "retry", "connection_class", "pool_class"):
+            kwargs.pop(name, None)
+        kwargs.update(dict(self._settings.client_kwargs))
+        kwargs["startup_nodes"] = [ClusterNode(*seed.address) for seed in self._settings.seeds]  # type: ignore[no-untyped-call]
+        return _accepted(cls, kwargs)
+
+    def client(self, write: bool = True) -> RedisCluster:
+        """Return redis-py's ``RedisCluster`` for these seeds (user code, sync locks)."""
+        cls = self._settings.client_class
+        cluster: RedisCluster = get_shared(
+            ("cluster", self._settings), lambda: cls(**self._cluster_kwargs(cls))
+        )
+        return cluster
+
+    def async_client(self, write: bool, state: LoopState) -> AsyncRedisCluster:
+        """Return this loop's ``redis.asyncio`` ``RedisCluster`` (async locks, user code)."""
+
+        def build() -> AsyncRedisCluster:
+            kwargs = self._cluster_kwargs(AsyncRedisCluster)
+            kwargs["startup_nodes"] = [
+                AsyncClusterNode(*seed.address) for seed in self._settings.seeds
+            ]
+            return AsyncRedisCluster(**kwargs)
+
+        return state.shared(("cluster", self._settings), build)
+
+    def _known(self) -> list[ServerConfig]:
+        return [node.config for node in self._nodes.values()]
+
+    def disconnect(self) -> None:
+        disconnect_idle(self._known())
+
+    def close_loop(self, state: LoopState) -> None:
+        _close_multiplexed(state, self._known())
+
+
+# Errors that send a fast-path command through the retry loop.
+_RETRIED = frozenset({"TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"})
+
+
+def _accepted(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Drop the arguments ``cls`` does not take (the async RedisCluster has no **kwargs)."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return kwargs
+    names = {p.name for p in params}
+    return {k: v for k, v in kwargs.items() if k in names}
+
+
+def _first(replies: list[Any]) -> Any:
+    return replies[0]
+
+
+def _batch(replies: list[Any]) -> list[Any]:
+    return replies
+
+
+def _split_keys(
+    args: tuple[Any, ...], split: tuple[int, str]
+) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+    """Split a multi-key command into one command per slot."""
+    step, combine = split
+    name, items = args[0], args[1:]
+    by_slot: dict[int, list[int]] = {}
+    for index in range(0, len(items), step):
+        by_slot.setdefault(slot_of(items[index]), []).append(index)
+    if len(by_slot) == 1:
+        return [_Part(args, slot=next(iter(by_slot)))], _first
+    parts = [
+        _Part((name, *(item for i in indexes for item in items[i : i + step])), slot=slot)
+        for slot, indexes in by_slot.items()
+    ]
+    if combine == "positions":
+        groups = list(by_slot.values())
+        total = len(items)
+
+        def positions(replies: list[Any]) -> list[Any]:
+            merged: list[Any] = [None] * total
+            for indexes, reply in zip(groups, replies, strict=True):
+                for index, value in zip(indexes, reply, strict=True):
+                    merged[index] = value
+            return merged
+
+        return parts, positions
+    if combine == "sum":
+        return parts, lambda replies: sum(int(r) for r in replies)
+    return parts, _first
+
+
+def _split_eval(command: Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+    """Route a script by the slot of its keys; split a per-key script by slot."""
+    script, keys = command.script, command.keys
+    if not command.per_key:
+        tail = (*keys, *command.args)
+        args = ("EVALSHA", script.sha, len(keys), *tail)
+        return [_Part(args, slot=slot_of(keys[0]) if keys else None, script=script)], _first
+    by_slot: dict[int, list[int]] = {}
+    for index, key in enumerate(keys):
+        by_slot.setdefault(slot_of(key), []).append(index)
+    parts = []
+    for slot, indexes in by_slot.items():
+        part_keys = tuple(keys[i] for i in indexes)
+        values = tuple(command.per_key[i] for i in indexes)
+        args = ("EVALSHA", script.sha, len(part_keys), *part_keys, *command.args, *values)
+        parts.append(_Part(args, slot=slot, script=script))
+    return parts, lambda replies: sum(int(r) for r in replies)

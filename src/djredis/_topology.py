@@ -1,0 +1,488 @@
+"""Route commands to a primary and its replicas: listed in LOCATION, or named by Sentinel.
+
+``connect(settings)`` returns the ``Topology`` for any parsed settings; Redis Cluster lives
+in ``_cluster.py``.
+
+Writes, and anything that must read its own write, go to the primary; reads (commands the
+operation marks ``write=False``) go to a random healthy replica when replica reads are on.
+A replica that fails (connection error, timeout, ``LOADING``, ``MASTERDOWN``) is skipped for
+``REPLICA_RETRY_AFTER`` seconds and the read is answered by the primary instead, so a
+replica going away costs one failed attempt, not an error.
+
+With Sentinel, the primary's address comes from the first Sentinel that answers
+(``SENTINEL MASTER <service>``, rejected while that Sentinel sees it down). When a command
+to the primary fails with a connection error, or with ``READONLY`` (the primary was
+demoted), djredis forgets the address, asks the Sentinels again, and retries once if they
+now name another server; otherwise the error reaches the component's error policy. So
+writes resume as soon as the Sentinels have promoted a replica, and no command waits
+longer than the connection timeouts for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Generator, Iterable
+from typing import Any
+
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.backoff import NoBackoff
+from redis.client import Redis
+from redis.connection import SSLConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.sentinel import MasterNotFoundError, Sentinel
+
+from ._commands import (
+    ATTEMPT_ERRORS,
+    Batch,
+    Call,
+    Command,
+    Eval,
+    Primaries,
+    Topology,
+    TopologyError,
+    execute_async,
+    execute_sync,
+)
+from ._config import (
+    DEFAULT_RETRIES,
+    ClusterSettings,
+    ConnectionSettings,
+    SentinelSettings,
+    ServerConfig,
+    Settings,
+)
+from ._connections import default_retry, disconnect_idle, get_client, get_shared
+from ._errors import CONNECTION_ERRORS, BurstLogger
+from ._loops import LoopState
+
+__all__ = ["REPLICA_RETRY_AFTER", "SentinelGroup", "ServerGroup", "connect"]
+
+logger = logging.getLogger("djredis.topology")
+
+# How long a replica that failed is left out of the read rotation.
+REPLICA_RETRY_AFTER = 5.0
+# How often the Sentinels are asked again for the list of healthy replicas.
+SENTINEL_REPLICAS_TTL = 10.0
+
+
+def connect(settings: Settings) -> Topology:
+    """Return the topology that routes commands for ``settings``."""
+    if isinstance(settings, SentinelSettings):
+        return SentinelGroup(settings)
+    if isinstance(settings, ClusterSettings):
+        from ._cluster import ClusterGroup  # here: _cluster builds on this module
+
+        return ClusterGroup(settings)
+    return ServerGroup(settings)
+
+
+def replica_unavailable(exc: BaseException) -> bool:
+    """Whether a replica's error means "ask someone else" rather than a bad command."""
+    if isinstance(exc, CONNECTION_ERRORS):
+        return True  # includes LOADING (BusyLoadingError)
+    return isinstance(exc, ResponseError) and _error_code(exc) == "MASTERDOWN"
+
+
+def primary_demoted(exc: ResponseError) -> bool:
+    """Whether a write failed because the server is no longer a primary."""
+    return _error_code(exc) == "READONLY"
+
+
+def _error_code(exc: ResponseError) -> str:
+    # redis-py strips the code from the message of the errors it knows (ReadOnlyError...)
+    # and keeps it in ``status_code`` (redis-py >= 8) or only in the class name.
+    code = getattr(exc, "status_code", None)
+    if isinstance(code, str) and code:
+        return code
+    name = type(exc).__name__
+    for known, cls_name in (("READONLY", "ReadOnlyError"), ("MASTERDOWN", "MasterDownError")):
+        if name == cls_name:
+            return known
+    return str(exc).split(" ", 1)[0]
+
+
+async def on_server(state: LoopState, config: ServerConfig, command: Call | Batch | Eval) -> Any:
+    """Run ``command`` on this loop's connection to ``config``, retrying a broken one once.
+
+    The sync clients do the same (one retry on a broken connection): the socket may have
+    died while the loop was idle, e.g. because Redis restarted.
+    """
+    conn = state.connection(config)
+    try:
+        return await execute_async(conn, command)
+    except RedisConnectionError:
+        return await execute_async(conn, command)
+
+
+class _ReplicaHealth:
+    """Remember which replicas failed recently, and pick a healthy one."""
+
+    def __init__(self) -> None:
+        self._down: dict[ServerConfig, float] = {}
+        self._burst = BurstLogger(logger)
+
+    def pick(self, replicas: tuple[ServerConfig, ...]) -> ServerConfig | None:
+        if not replicas:
+            return None
+        if self._down:
+            now = time.monotonic()
+            replicas = tuple(r for r in replicas if self._down.get(r, 0.0) <= now)
+            if not replicas:
+                return None
+        return random.choice(replicas)
+
+    def failed(self, replica: ServerConfig, exc: BaseException) -> None:
+        self._down[replica] = time.monotonic() + REPLICA_RETRY_AFTER
+        self._burst.log(
+            logging.WARNING,
+            "djredis: replica %s failed (%s: %s); reads go to the primary for %.0f s",
+            replica.describe(),
+            type(exc).__name__,
+            exc,
+            REPLICA_RETRY_AFTER,
+        )
+
+
+class ServerGroup(Topology):
+    """One server, or a primary and the read replicas listed in LOCATION."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        if not isinstance(settings, ConnectionSettings):
+            raise TypeError("ServerGroup takes ConnectionSettings; use connect(settings)")
+        self.primary = settings.primary
+        self.replicas = settings.replicas
+        self._read_from = settings.replicas if settings.read_from_replicas else ()
+        self._health = _ReplicaHealth()
+
+    def execute(self, command: Command) -> Any:
+        if type(command) is Primaries:
+            return (None,)
+        if not command.write and self._read_from:  # type: ignore[union-attr]
+            replica = self._health.pick(self._read_from)
+            if replica is not None:
+                try:
+                    return execute_sync(get_client(replica), command)  # type: ignore[arg-type]
+                except ATTEMPT_ERRORS as exc:
+                    if not replica_unavailable(exc):
+                        raise
+                    self._health.failed(replica, exc)
+        return execute_sync(get_client(self.primary), command)  # type: ignore[arg-type]
+
+    async def aexecute(self, command: Command, state: LoopState) -> Any:
+        if type(command) is Primaries:
+            return (None,)
+        if not command.write and self._read_from:  # type: ignore[union-attr]
+            replica = self._health.pick(self._read_from)
+            if replica is not None:
+                try:
+                    return await on_server(state, replica, command)  # type: ignore[arg-type]
+                except ATTEMPT_ERRORS as exc:
+                    if not replica_unavailable(exc):
+                        raise
+                    self._health.failed(replica, exc)
+        return await on_server(state, self.primary, command)  # type: ignore[arg-type]
+
+    def _target(self, write: bool) -> ServerConfig:
+        if write or not self._read_from:
+            return self.primary
+        return self._health.pick(self._read_from) or self.primary
+
+    def client(self, write: bool = True) -> Redis:
+        return get_client(self._target(write))
+
+    def async_client(self, write: bool, state: LoopState) -> AsyncRedis:
+        return state.client(self._target(write))
+
+    def all_configs(self) -> tuple[ServerConfig, ...]:
+        """Return the primary followed by every replica."""
+        return (self.primary, *self.replicas)
+
+    def disconnect(self) -> None:
+        disconnect_idle(self.all_configs())
+
+    def close_loop(self, state: LoopState) -> None:
+        _close_multiplexed(state, self.all_configs())
+
+
+def _close_multiplexed(state: LoopState, configs: Iterable[ServerConfig]) -> None:
+    for config in configs:
+        conn = state.multiplexed.pop(config, None)
+        if conn is not None:
+            conn.close()
+
+
+# A discovery step: ask this Sentinel this command; the reply (or the error) comes back.
+_Ask = tuple[ServerConfig, tuple[Any, ...]]
+_Found = tuple[ServerConfig, tuple[ServerConfig, ...]]
+
+
+def _fields(reply: Any) -> dict[str, str]:
+    """Turn a Sentinel's flat [name, value, ...] reply (or a RESP3 map) into a dict."""
+    items = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+    return {_text(k): _text(v) for k, v in items}
+
+
+def _where(config: ServerConfig) -> str:
+    host, port = config.address
+    return f"{host}:{port}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SentinelGroup(Topology):
+    """The primary and replicas of a Sentinel service, found by asking the Sentinels."""
+
+    def __init__(self, settings: SentinelSettings) -> None:
+        self._settings = settings
+        self._service = settings.service_name
+        self._read_replicas = settings.read_from_replicas
+        # The Sentinel that answered last is asked first next time.
+        self._sentinels = list(settings.sentinels)
+        self._primary: ServerConfig | None = None
+        self._replicas: tuple[ServerConfig, ...] = ()
+        self._checked = 0.0
+        self._nodes: dict[tuple[str, int], ServerConfig] = {}
+        self._health = _ReplicaHealth()
+        self._lock = threading.Lock()
+
+    # -- discovery, written once for both runners --------------------------------------------
+
+    def _discover(self) -> Generator[_Ask, Any, _Found]:
+        problems = []
+        for sentinel in tuple(self._sentinels):
+            try:
+                state = _fields((yield sentinel, ("SENTINEL", "MASTER", self._service)))
+                replicas = (
+                    (yield sentinel, ("SENTINEL", "REPLICAS", self._service))
+                    if self._read_replicas
+                    else []
+                )
+            except ATTEMPT_ERRORS as exc:
+                problems.append(f"{_where(sentinel)}: {type(exc).__name__}: {exc}")
+                continue
+            flags = set(state.get("flags", "").split(","))
+            if "master" not in flags or flags & {"s_down", "o_down"}:
+                problems.append(
+                    f"{_where(sentinel)} sees {state.get('ip')}:{state.get('port')} "
+                    f"as {state.get('flags')}"
+                )
+                continue
+            self._prefer(sentinel)
+            healthy = []
+            for replica in map(_fields, replicas):
+                replica_flags = set(replica.get("flags", "").split(","))
+                if replica.get("master-link-status") == "ok" and not replica_flags & {
+                    "s_down",
+                    "o_down",
+                    "disconnected",
+                }:
+                    healthy.append(self._node(replica["ip"], int(replica["port"])))
+            return self._node(state["ip"], int(state["port"])), tuple(healthy)
+        raise MasterNotFoundError(
+            f"no Sentinel names a usable primary for {self._service!r} "
+            f"({'; '.join(problems) or 'no Sentinel configured'})"
+        )
+
+    def _prefer(self, sentinel: ServerConfig) -> None:
+        with self._lock:
+            if self._sentinels[0] != sentinel:
+                self._sentinels.remove(sentinel)
+                self._sentinels.insert(0, sentinel)
+
+    def _node(self, host: str, port: int) -> ServerConfig:
+        node = self._nodes.get((host, port))
+        if node is None:
+            node = self._nodes[(host, port)] = self._settings.node.at(host, port)
+        return node
+
+    def _found(self, found: _Found) -> ServerConfig:
+        primary, replicas = found
+        if self._primary is not None and primary != self._primary:
+            logger.warning(
+                "djredis: Sentinel service %r has a new primary: %s (was %s)",
+                self._service,
+                primary.describe(),
+                self._primary.describe(),
+            )
+        self._primary, self._replicas, self._checked = primary, replicas, time.monotonic()
+        return primary
+
+    def _discover_sync(self) -> ServerConfig:
+        steps = self._discover()
+        try:
+            sentinel, args = next(steps)
+            while True:
+                try:
+                    reply = get_client(sentinel).execute_command(*args)  # type: ignore[no-untyped-call]
+                except ATTEMPT_ERRORS as exc:
+                    sentinel, args = steps.throw(exc)
+                else:
+                    sentinel, args = steps.send(reply)
+        except StopIteration as stop:
+            return self._found(stop.value)
+
+    async def _discover_async(self, state: LoopState) -> ServerConfig:
+        steps = self._discover()
+        try:
+            sentinel, args = next(steps)
+            while True:
+                try:
+                    reply = await state.connection(sentinel).execute(args)
+                except ATTEMPT_ERRORS as exc:
+                    sentinel, args = steps.throw(exc)
+                else:
+                    sentinel, args = steps.send(reply)
+        except StopIteration as stop:
+            return self._found(stop.value)
+
+    def _replicas_stale(self) -> bool:
+        return self._primary is None or time.monotonic() - self._checked > SENTINEL_REPLICAS_TTL
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def execute(self, command: Command) -> Any:
+        if type(command) is Primaries:
+            return (None,)
+        if not command.write and self._read_replicas:  # type: ignore[union-attr]
+            if self._replicas_stale():
+                self._discover_sync()
+            replica = self._health.pick(self._replicas)
+            if replica is not None:
+                try:
+                    return execute_sync(get_client(replica), command)  # type: ignore[arg-type]
+                except ATTEMPT_ERRORS as exc:
+                    if not replica_unavailable(exc):
+                        raise
+                    self._health.failed(replica, exc)
+        primary = self._primary or self._discover_sync()
+        try:
+            return execute_sync(get_client(primary), command)  # type: ignore[arg-type]
+        except ATTEMPT_ERRORS as exc:
+            error = self._primary_failed(primary, exc)
+        if self._discover_sync() == primary:
+            raise error
+        try:
+            return execute_sync(get_client(self._primary or primary), command)  # type: ignore[arg-type]
+        except ResponseError as exc:
+            raise self._primary_failed(self._primary or primary, exc) from exc
+
+    async def aexecute(self, command: Command, state: LoopState) -> Any:
+        if type(command) is Primaries:
+            return (None,)
+        if not command.write and self._read_replicas:  # type: ignore[union-attr]
+            if self._replicas_stale():
+                await self._discover_async(state)
+            replica = self._health.pick(self._replicas)
+            if replica is not None:
+                try:
+                    return await on_server(state, replica, command)  # type: ignore[arg-type]
+                except ATTEMPT_ERRORS as exc:
+                    if not replica_unavailable(exc):
+                        raise
+                    self._health.failed(replica, exc)
+        primary = self._primary or await self._discover_async(state)
+        try:
+            return await on_server(state, primary, command)  # type: ignore[arg-type]
+        except ATTEMPT_ERRORS as exc:
+            error = self._primary_failed(primary, exc)
+        if await self._discover_async(state) == primary:
+            raise error
+        try:
+            return await on_server(state, self._primary or primary, command)  # type: ignore[arg-type]
+        except ResponseError as exc:
+            raise self._primary_failed(self._primary or primary, exc) from exc
+
+    def _primary_failed(self, primary: ServerConfig, exc: Exception) -> Exception:
+        """Forget ``primary`` when ``exc`` says it is gone or demoted; return what to raise."""
+        if isinstance(exc, ResponseError) and not isinstance(exc, CONNECTION_ERRORS):
+            if not primary_demoted(exc):
+                raise exc
+            exc = TopologyError(f"{primary.describe()} is no longer the primary: {exc}")
+        if self._primary == primary:
+            self._primary = None
+        return exc
+
+    # -- clients for user code --------------------------------------------------------------
+
+    def _sentinel_args(self) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
+        node = _redis_py_kwargs(self._settings.node)
+        node.setdefault("retry", default_retry())
+        sentinel = _redis_py_kwargs(self._settings.sentinels[0])
+        return [s.address for s in self._settings.sentinels], sentinel, node
+
+    def client(self, write: bool = True) -> Redis:
+        """Return redis-py's Sentinel-managed client (it follows failovers itself)."""
+        role = "primary" if write or not self._read_replicas else "replica"
+
+        def build() -> _SentinelClients:
+            addresses, sentinel_kwargs, node = self._sentinel_args()
+            sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call]
+            return _SentinelClients(sentinel, self._service, self._settings.node.client_class)
+
+        clients = get_shared(("sentinel", self._settings), build)
+        client: Redis = clients.primary if role == "primary" else clients.replica
+        return client
+
+    def async_client(self, write: bool, state: LoopState) -> AsyncRedis:
+        """Return this loop's ``redis.asyncio`` Sentinel-managed client."""
+        role = "primary" if write or not self._read_replicas else "replica"
+
+        def build() -> _SentinelClients:
+            addresses, sentinel_kwargs, node = self._sentinel_args()
+            node.pop("parser_class", None)  # sync parser classes do not fit asyncio
+            node["retry"] = async_retry()
+            sentinel = AsyncSentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call]
+            return _SentinelClients(sentinel, self._service, AsyncRedis)
+
+        clients = state.shared(("sentinel", self._settings), build)
+        client: AsyncRedis = clients.primary if role == "primary" else clients.replica
+        return client
+
+    def _known(self) -> tuple[ServerConfig, ...]:
+        return (*self._nodes.values(), *self._settings.sentinels)
+
+    def disconnect(self) -> None:
+        disconnect_idle(self._known())
+
+    def close_loop(self, state: LoopState) -> None:
+        _close_multiplexed(state, self._known())
+
+
+class _SentinelClients:
+    """redis-py's Sentinel object and the primary/replica clients made from it."""
+
+    def __init__(self, sentinel: Any, service: str, redis_class: type[Any]) -> None:
+        self.sentinel = sentinel
+        self.primary = sentinel.master_for(service, redis_class=redis_class)
+        self.replica = sentinel.slave_for(service, redis_class=redis_class)
+
+    def close(self) -> None:
+        for client in (self.primary, self.replica, *self.sentinel.sentinels):
+            client.close()
+
+    async def aclose(self) -> None:
+        for client in (self.primary, self.replica, *self.sentinel.sentinels):
+            await client.aclose(close_connection_pool=True)
+
+
+def async_retry() -> Any:
+    """Return djredis's retry policy for ``redis.asyncio`` clients."""
+    return AsyncRetry(NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,))
+
+
+def _redis_py_kwargs(config: ServerConfig) -> dict[str, Any]:
+    """Return ``config`` as keyword arguments for redis-py's Sentinel/RedisCluster."""
+    kwargs = config.kwargs()
+    for name in ("host", "port", "path"):
+        kwargs.pop(name, None)
+    if issubclass(config.connection_class, SSLConnection):
+        kwargs["ssl"] = True
+    return kwargs

@@ -1,0 +1,103 @@
+"""Run the same behaviour tests against the sync API and the native async API.
+
+``as_api(cache, "async")`` returns an object with the sync method names whose calls run
+the ``a*`` twin on one event loop (kept for the whole test, so the multiplexed connection
+is reused the way a server process reuses it). Tests written against ``cache.get(...)``
+then exercise ``await cache.aget(...)`` unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from djredis.cache import RedisCache
+
+API_PARAMS = ["sync", "async"]
+
+
+class AsyncLockAdapter:
+    """A sync face for ``cache.alock()``: acquire/release/with run on the test's loop."""
+
+    def __init__(self, api: AsyncAPI, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._api = api
+
+        async def make() -> Any:
+            return api.cache.alock(*args, **kwargs)
+
+        self._lock = api.run(make())
+
+    def acquire(self, blocking: bool | None = None, **kwargs: Any) -> bool:
+        return bool(self._api.run(self._lock.acquire(blocking=blocking, **kwargs)))
+
+    def release(self) -> None:
+        self._api.run(self._lock.release())
+
+    def __enter__(self) -> AsyncLockAdapter:
+        self._api.run(self._lock.__aenter__())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._api.run(self._lock.__aexit__(*exc))
+
+
+class AsyncAPI:
+    """The cache's async twins behind the sync names (``get`` runs ``aget``)."""
+
+    def __init__(self, cache: RedisCache, loop: asyncio.AbstractEventLoop) -> None:
+        self.cache = cache
+        self.loop = loop
+
+    def run(self, awaitable: Any) -> Any:
+        return self.loop.run_until_complete(awaitable)
+
+    def lock(self, *args: Any, **kwargs: Any) -> AsyncLockAdapter:
+        return AsyncLockAdapter(self, args, kwargs)
+
+    def iter_keys(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+        async def collect() -> list[str]:
+            return [key async for key in self.cache.aiter_keys(*args, **kwargs)]
+
+        return iter(self.run(collect()))
+
+    def __getattr__(self, name: str) -> Any:
+        twin = getattr(self.cache, f"a{name}", None)
+        if twin is None or name.startswith("_"):
+            return getattr(self.cache, name)  # make_key, client, key_prefix, ...
+        return lambda *args, **kwargs: self.run(twin(*args, **kwargs))
+
+
+def shutdown(loop: asyncio.AbstractEventLoop) -> None:
+    """Close a test loop the way asyncio.run does (async generators first)."""
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
+def as_api(cache: RedisCache, api: str, loop: asyncio.AbstractEventLoop) -> Any:
+    """Return ``cache`` itself for "sync", or its async twins behind sync names."""
+    return cache if api == "sync" else AsyncAPI(cache, loop)
+
+
+@pytest.fixture(params=API_PARAMS)
+def api(request: pytest.FixtureRequest) -> str:
+    """Which API a behaviour test runs against: "sync" or "async"."""
+    return str(request.param)
+
+
+@pytest.fixture
+def api_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop per test for the async API, shut down like asyncio.run does."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    shutdown(loop)
+
+
+@pytest.fixture
+def make_cache(
+    make_cache: Callable[..., RedisCache], api: str, api_loop: asyncio.AbstractEventLoop
+) -> Callable[..., Any]:
+    """Override of conftest's ``make_cache``: the same caches, behind the chosen API."""
+    return lambda *args, **kwargs: as_api(make_cache(*args, **kwargs), api, api_loop)
