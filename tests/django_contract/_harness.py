@@ -204,6 +204,27 @@ def parse_output(returncode: int, output: str) -> SuiteResult:
     return result
 
 
+def install_module(django_tests: Path, source: Path, package: str) -> str:
+    """Copy one of our test modules into Django's test package ``package``; return its
+    runtests.py label (``package.module``)."""
+    _copy(source, django_tests / package / source.name)
+    return f"{package}.{source.stem}"
+
+
+def class_test_names(django_tests: Path, relative: str, class_name: str) -> set[str]:
+    """The ``test_*`` methods a class defines in one of Django's test files."""
+    tree = ast.parse((django_tests / relative).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            return {
+                item.name
+                for item in node.body
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and item.name.startswith("test")
+            }
+    raise RuntimeError(f"{relative} defines no {class_name}")
+
+
 def run_suite(
     django_tests: Path,
     redis_url: str,
@@ -211,6 +232,7 @@ def run_suite(
     *,
     capture: bool = True,
     timeout: float | None = SUITE_TIMEOUT,
+    label: str = TEST_LABEL,
 ) -> SuiteResult:
     """Run our test module with Django's runtests.py; the label can be narrowed by
     passing e.g. ``-k test_touch`` in ``extra_args``."""
@@ -225,7 +247,7 @@ def run_suite(
         "--noinput",
         "--verbosity=2",
         *extra_args,
-        TEST_LABEL,
+        label,
     ]
     if not capture:
         streamed = subprocess.run(command, cwd=django_tests, env=env, timeout=timeout, check=False)

@@ -1,0 +1,267 @@
+"""Read the session engine's settings: ``SESSION_REDIS``, the older ``SESSION_REDIS_*``, or
+the ``default`` cache.
+
+Where sessions live, in order:
+
+1. ``SESSION_REDIS``, a dict in either style the guides write: django-redis-sessions'
+   lowercase keys (``host``, ``port``, ``db``, ``password``, ``prefix``, ``socket_timeout``,
+   ``retry_on_timeout``, ``url``, ``unix_domain_socket_path``) or the same names uppercase,
+   plus djredis's own: ``location``/``options`` (a cache-style LOCATION and OPTIONS, for
+   replicas and every other form the connection layer takes), ``cache`` (reuse a djredis
+   cache alias's connection), ``ignore_load_errors`` and ``record_client``.
+2. The top-level settings of django-redis-sessions <= 0.5 (``SESSION_REDIS_HOST``,
+   ``SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH``, ...), the same keys spelled as settings.
+3. Neither: the server of ``CACHES['default']``, which must then be a djredis cache.
+
+A dict that names no server (only ``prefix``, say) also uses the ``default`` cache's server.
+Unknown keys, a key given in both cases with different values, and both 1. and 2. at once
+raise ``ImproperlyConfigured``. Nothing here connects to Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from ._commands import Topology
+from ._config import parse_connection_settings
+from ._errors import BurstLogger
+from ._topology import connect
+
+__all__ = ["DEFAULT_PREFIX", "SessionSettings", "read_session_settings"]
+
+DEFAULT_PREFIX = "session"
+
+# django-redis-sessions' connection keys -> the redis-py keyword argument they set.
+_CONNECTION_KEYS: Mapping[str, str] = {
+    "db": "db",
+    "password": "password",
+    "username": "username",
+    "socket_timeout": "socket_timeout",
+    "socket_connect_timeout": "socket_connect_timeout",
+    "retry_on_timeout": "retry_on_timeout",
+}
+_SERVER_KEYS = frozenset({"host", "port", "url", "unix_domain_socket_path", "location"})
+_ENGINE_KEYS = frozenset({"prefix", "ignore_load_errors", "record_client"})
+_ACCEPTED = frozenset({*_CONNECTION_KEYS, *_SERVER_KEYS, *_ENGINE_KEYS, "options", "cache"})
+# The top-level settings django-redis-sessions <= 0.5 read (the 2013 guide uses the first).
+_LEGACY_PREFIX = "SESSION_REDIS_"
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Where the session engine keeps its data, and how it treats errors."""
+
+    group: Topology
+    prefix: str
+    ignore_load_errors: bool
+    record_client: bool
+    source: str  # the setting these came from, for log lines and errors
+    # One log line per burst of failed loads / of undecodable sessions, per configuration.
+    load_errors: BurstLogger = field(
+        default_factory=lambda: BurstLogger(logging.getLogger("djredis.sessions")), compare=False
+    )
+    garbage: BurstLogger = field(
+        default_factory=lambda: BurstLogger(logging.getLogger("djredis.sessions")), compare=False
+    )
+
+    # Redis Cluster: every key of the engine carries the hash tag ``{prefix}``, so a session,
+    # its user's index and the scripts that touch both stay in one slot (one shard).
+    cluster: bool = False
+
+    def session_key_prefix(self) -> str:
+        """Return what goes before a session key in its Redis key (``"session:"``)."""
+        if self.cluster:
+            return f"{{{self.prefix or DEFAULT_PREFIX}}}:"
+        return f"{self.prefix}:" if self.prefix else ""
+
+    def index_key_prefix(self) -> str:
+        """Return what goes before a user id in the user's index key (``"session:user="``).
+
+        One colon only, so a cache whose KEY_PREFIX equals the session prefix never matches
+        it with its ``clear()`` pattern (``prefix:*:*``).
+        """
+        return f"{self.session_key_prefix()}user="
+
+
+def _normalise(raw: Mapping[str, Any], setting: str) -> dict[str, Any]:
+    """Return the keys lowercased; reject unknown keys and case twins that disagree."""
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"{setting} must be a dict, got {type(raw).__name__}.")
+    result: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for name, value in raw.items():
+        key = str(name).lower()
+        if key not in _ACCEPTED:
+            where = (
+                f"{_LEGACY_PREFIX}{key.upper()}"
+                if setting.endswith("*")
+                else f"{setting}[{name!r}]"
+            )
+            raise ImproperlyConfigured(
+                f"{where} is not a djredis session setting. Accepted (lowercase "
+                f"or uppercase): {', '.join(sorted(_ACCEPTED))}."
+            )
+        if key in result and result[key] != value:
+            raise ImproperlyConfigured(
+                f"{setting} sets {spelled[key]!r} and {name!r} to different values "
+                f"({result[key]!r} and {value!r}); keep one."
+            )
+        result[key] = value
+        spelled[key] = str(name)
+    return result
+
+
+def _legacy_settings() -> dict[str, Any]:
+    """Return the SESSION_REDIS_* settings as SESSION_REDIS keys (``HOST`` -> ``host``)."""
+    return {
+        name.removeprefix(_LEGACY_PREFIX).lower(): getattr(settings, name)
+        for name in dir(settings)
+        if name.startswith(_LEGACY_PREFIX)
+    }
+
+
+def _bool(conf: Mapping[str, Any], key: str, setting: str) -> bool:
+    value = conf.get(key, False)
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{setting}[{key!r}] must be True or False, got {value!r}.")
+    return value
+
+
+def _prefix(conf: Mapping[str, Any], setting: str) -> str:
+    value = conf.get("prefix", DEFAULT_PREFIX)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or any(c in value for c in "*?[]{}"):
+        raise ImproperlyConfigured(
+            f"{setting}['prefix'] must be a string without glob characters or braces, "
+            f"got {value!r}."
+        )
+    return value.rstrip(":")
+
+
+def _cache_group(alias: str, setting: str) -> Topology:
+    """Return the server group of the djredis cache ``alias`` (its pools are shared)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.base import InvalidCacheBackendError
+
+    from .cache import RedisCache
+
+    try:
+        cache = caches[alias]
+    except InvalidCacheBackendError:
+        raise ImproperlyConfigured(f"{setting}: there is no CACHES[{alias!r}].") from None
+    if not isinstance(cache, RedisCache):
+        raise ImproperlyConfigured(
+            f"{setting}: CACHES[{alias!r}] is {type(cache).__module__}."
+            f"{type(cache).__qualname__}, not a djredis cache, so sessions cannot share its "
+            "connection. Give SESSION_REDIS a server ({'url': 'redis://host:6379/1'}) or "
+            "make that cache 'djredis.cache.RedisCache'."
+        )
+    group: Topology = cache._group
+    return group
+
+
+def _location(conf: Mapping[str, Any], setting: str) -> Any:
+    """Return a LOCATION for the server keys, or None when the dict names no server."""
+    given = sorted(k for k in ("url", "unix_domain_socket_path", "location") if conf.get(k))
+    if len(given) > 1 or (given and ({"host", "port"} & conf.keys())):
+        names = given + sorted({"host", "port"} & conf.keys())
+        raise ImproperlyConfigured(
+            f"{setting} names the server twice ({', '.join(names)}); keep one of url, "
+            "unix_domain_socket_path, location, or host/port."
+        )
+    if given == ["unix_domain_socket_path"]:
+        return os.path.abspath(str(conf["unix_domain_socket_path"]))
+    if given:
+        return conf[given[0]]
+    if "host" in conf or "port" in conf:
+        host = str(conf.get("host") or "localhost")
+        port = conf.get("port") or 6379
+        if isinstance(port, bool) or not isinstance(port, (int, str)) or not str(port).isdigit():
+            raise ImproperlyConfigured(f"{setting}['port'] must be a port number, got {port!r}.")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return None
+
+
+def _options(conf: Mapping[str, Any], setting: str) -> dict[str, Any]:
+    options = conf.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise ImproperlyConfigured(f"{setting}['options'] must be a dict of connection options.")
+    result = dict(options)
+    for key, kwarg in _CONNECTION_KEYS.items():
+        value = conf.get(key)
+        if value is None or (key == "password" and value == ""):
+            continue  # the guides write 'PASSWORD': '' for "no password"
+        if kwarg in result and result[kwarg] != value:
+            raise ImproperlyConfigured(
+                f"{setting} sets {kwarg!r} to {value!r} and options[{kwarg!r}] to "
+                f"{result[kwarg]!r}; keep one."
+            )
+        result[kwarg] = value
+    return result
+
+
+def read_session_settings() -> SessionSettings:
+    """Return the session engine's settings from the project's settings (see the module)."""
+    explicit = getattr(settings, "SESSION_REDIS", None)
+    legacy = _legacy_settings()
+    if explicit is not None and legacy:
+        raise ImproperlyConfigured(
+            "SESSION_REDIS and the older top-level "
+            f"{', '.join(_LEGACY_PREFIX + k.upper() for k in sorted(legacy))} are both set; "
+            "keep one (SESSION_REDIS takes the same keys)."
+        )
+    if explicit is not None:
+        setting = "SESSION_REDIS"
+        conf = _normalise(explicit, setting)
+    else:
+        setting = "settings.SESSION_REDIS_*"
+        conf = _normalise(legacy, setting)
+    prefix = _prefix(conf, setting)
+    ignore = _bool(conf, "ignore_load_errors", setting)
+    record = _bool(conf, "record_client", setting)
+
+    location = _location(conf, setting)
+    options = _options(conf, setting)
+    alias = conf.get("cache")
+    if alias is not None:
+        if location is not None or options:
+            raise ImproperlyConfigured(
+                f"{setting}['cache'] reuses CACHES[{alias!r}]'s connection; remove the "
+                "server and connection keys, or remove 'cache'."
+            )
+        group = _cache_group(str(alias), f"{setting}['cache']")
+        source = f"{setting} (CACHES[{alias!r}])"
+    elif location is None:
+        if options:
+            raise ImproperlyConfigured(
+                f"{setting} sets connection options ({', '.join(sorted(options))}) but no "
+                "server; add 'url' (or host/port, unix_domain_socket_path, location)."
+            )
+        if explicit is None and not legacy:
+            setting = "SESSION_REDIS is not set, so djredis.sessions uses CACHES['default']"
+        group = _cache_group("default", setting)
+        source = f"{setting} (CACHES['default'])" if explicit is not None or legacy else setting
+    else:
+        parsed = parse_connection_settings(
+            location, options, setting=setting, component_options=frozenset()
+        )
+        group = connect(parsed)
+        source = setting
+    from ._cluster import ClusterGroup
+
+    return SessionSettings(
+        cluster=isinstance(group, ClusterGroup),
+        group=group,
+        prefix=prefix,
+        ignore_load_errors=ignore,
+        record_client=record,
+        source=source,
+    )

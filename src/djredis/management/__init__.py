@@ -1,0 +1,1 @@
+"""Django management commands of djredis (add "djredis" to INSTALLED_APPS)."""

@@ -1,0 +1,1 @@
+"""djredis management commands."""

@@ -1,0 +1,451 @@
+"""Django session engine on Redis: ``SESSION_ENGINE = "djredis.sessions"``.
+
+One round trip per operation, counted in the tests: ``load`` is one ``HGET``; ``save`` of an
+existing session, ``create`` and ``delete`` are one Lua script each. ``save`` only updates a
+session that still exists (a session deleted by a concurrent logout is never resurrected:
+``UpdateError``), ``create`` only writes a key that does not exist yet (``CreateError``,
+retried with a new key), both with the expiry in the same step. ``clear_expired()`` is a
+no-op: Redis expires sessions itself. The ``a*`` twins run the same operations on the event
+loop's multiplexed connection, without a thread.
+
+Each session is a Redis hash ``<prefix>:<session key>``: ``d`` the data (encoded with
+``SESSION_SERIALIZER``), ``c`` created and ``a`` last written (ms), and for a logged-in user
+``u`` its id (plus ``ip``/``ua`` with ``record_client``). Sessions of logged-in users are
+indexed per user in the same script, which is what ``user_sessions()``,
+``revoke_session()`` and ``revoke_all_sessions()`` read.
+
+When Redis is down or times out, ``load()`` raises (the request fails with the error in the
+log) unless ``SESSION_REDIS['ignore_load_errors']`` is True: then the request sees an empty
+session, a warning is logged, and the stored session is left as it was — the cookie is kept
+and saving that request's session raises instead of overwriting it. ``save()``, ``create()``
+and ``delete()`` always raise.
+
+Settings: see ``djredis._session_config`` and the README's "Sessions" section.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.sessions.backends.base import (
+    VALID_KEY_CHARS,
+    CreateError,
+    SessionBase,
+    UpdateError,
+)
+from django.core.signals import setting_changed
+from django.utils.crypto import get_random_string
+from django.utils.translation import gettext as _
+from redis.exceptions import ResponseError
+
+from ._commands import Call, Eval, Operation, run_async, run_sync
+from ._errors import CONNECTION_ERRORS, ErrorPolicy
+from ._scripts import lua
+from ._session_config import SessionSettings, read_session_settings
+from ._session_index import SessionInfo, now_ms, op_list, op_revoke, session_id, user_id
+
+__all__ = [
+    "RevokeSessionsOnPasswordChange",
+    "SessionInfo",
+    "SessionStore",
+    "arevoke_all_sessions",
+    "arevoke_session",
+    "auser_sessions",
+    "revoke_all_sessions",
+    "revoke_session",
+    "session_id",
+    "user_sessions",
+]
+
+logger = logging.getLogger("djredis.sessions")
+
+# django.contrib.auth.SESSION_KEY, spelled out so importing the engine needs no app registry.
+AUTH_USER_KEY = "_auth_user_id"
+SESSION_KEY_LENGTH = 32
+# A collision among 36**32 keys is a broken random generator, not bad luck; Django's cache
+# engine gives up after 10000 tries for the same reason.
+CREATE_ATTEMPTS = 100
+
+# Session operations never turn errors into fallbacks through the policy: load() decides
+# itself (ignore_load_errors), and every write raises.
+_STRICT = ErrorPolicy(ignore=False, logger=logger, where="SESSION_ENGINE 'djredis.sessions'")
+
+_settings: SessionSettings | None = None
+
+
+def _current_settings() -> SessionSettings:
+    """Return the engine's settings, read once (again after a settings change in tests)."""
+    global _settings
+    if _settings is None:
+        _settings = read_session_settings()
+    return _settings
+
+
+def _forget_settings(*, setting: str, **kwargs: Any) -> None:
+    global _settings
+    if setting.startswith("SESSION_REDIS") or setting == "CACHES":
+        _settings = None
+
+
+setting_changed.connect(_forget_settings, dispatch_uid="djredis.sessions.settings")
+
+
+class SessionStore(SessionBase):
+    """A Django session kept in Redis, written atomically in one round trip."""
+
+    _session_cache: dict[str, Any]
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._conf = _current_settings()
+        self._load_error: Exception | None = None
+        self.client: tuple[str, str] | None = None
+        """(IP, User-Agent) of the request; set by ``djredis.middleware.SessionMiddleware``."""
+
+    # -- keys and encoding ------------------------------------------------------------------
+
+    def _redis_key(self, session_key: str) -> str:
+        return self._conf.session_key_prefix() + session_key
+
+    def _get_new_session_key(self) -> str:
+        # No EXISTS round trip: create() writes with NX and retries on a collision.
+        return get_random_string(SESSION_KEY_LENGTH, VALID_KEY_CHARS)
+
+    async def _aget_new_session_key(self) -> str:
+        return self._get_new_session_key()
+
+    def _decoded(self, raw: bytes | None) -> dict[str, Any]:
+        """Return the session data read by load(); a missing session drops the key."""
+        if raw is not None:
+            try:
+                data: dict[str, Any] = self.serializer().loads(raw)
+                return data
+            except Exception as exc:  # whatever the serializer raises on foreign data
+                self._conf.garbage.log(
+                    logging.WARNING,
+                    "djredis: session data in Redis cannot be decoded with %s (%s: %s); "
+                    "the request gets a new, empty session",
+                    self.serializer.__qualname__,
+                    type(exc).__name__,
+                    exc,
+                )
+        # As Django's engines do: an unknown key is never reused (session fixation).
+        self._session_key = None
+        return {}
+
+    def _load_failed(self, exc: Exception) -> dict[str, Any]:
+        if not self._conf.ignore_load_errors:
+            self._conf.load_errors.log(
+                logging.ERROR,
+                "djredis: loading a session from %s failed (%s: %s); the request fails. "
+                "SESSION_REDIS['ignore_load_errors'] = True serves an empty session instead",
+                self._conf.source,
+                type(exc).__name__,
+                exc,
+            )
+            raise exc
+        self._conf.load_errors.log(
+            logging.WARNING,
+            "djredis: loading a session from %s failed (%s: %s); ignore_load_errors is on, "
+            "so this request sees an empty session (the stored one is kept)",
+            self._conf.source,
+            type(exc).__name__,
+            exc,
+        )
+        self._load_error = exc
+        return {}
+
+    # -- operations, written once -----------------------------------------------------------
+
+    def _op_load(self, session_key: str) -> Operation[bytes | None]:
+        key = self._redis_key(session_key)
+        try:
+            raw: bytes | None = yield Call(("HGET", key, "d"))
+        except ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            self._conf.garbage.log(
+                logging.WARNING,
+                "djredis: %r is not a djredis session (another tool's key?); the request "
+                "gets a new, empty session",
+                key,
+            )
+            return None
+        return raw
+
+    def _op_save(self, data: dict[str, Any], must_create: bool) -> Operation[bool]:
+        session_key = self.session_key
+        if session_key is None:  # pragma: no cover - save() creates a key first
+            raise RuntimeError("a session without a key cannot be saved")
+        payload = self.serializer().dumps(data)  # a TypeError here happens before any I/O
+        ttl_ms = int(self.get_expiry_age(expiry=data.get("_session_expiry")) * 1000)
+        uid = data.get(AUTH_USER_KEY)
+        uid = "" if uid is None else str(uid)
+        conf = self._conf
+        ip, agent = self.client if (uid and conf.record_client and self.client) else ("", "")
+        keys: tuple[str, ...] = (self._redis_key(session_key),)
+        if uid:
+            keys += (conf.index_key_prefix() + uid,)
+        written = yield Eval(
+            lua("session_save"),
+            keys,
+            (
+                "create" if must_create else "update",
+                payload,
+                ttl_ms,
+                now_ms(),
+                session_key,
+                uid,
+                conf.index_key_prefix(),
+                ip,
+                agent,
+            ),
+        )
+        return bool(written)
+
+    def _op_delete(self, session_key: str) -> Operation[bool]:
+        deleted = yield Eval(
+            lua("session_delete"),
+            (self._redis_key(session_key),),
+            (self._conf.index_key_prefix(), session_key),
+        )
+        return bool(deleted)
+
+    def _op_exists(self, session_key: str) -> Operation[bool]:
+        return bool((yield Call(("EXISTS", self._redis_key(session_key)))))
+
+    def _check_saved(self, written: bool, must_create: bool) -> None:
+        if not written:
+            raise CreateError if must_create else UpdateError
+
+    def _unsaved_after_load_error(self) -> bool:
+        """Return True when save() must not write: the stored session was never read.
+
+        Raises when the request changed the session, so nothing is lost silently.
+        """
+        exc = self._load_error
+        if exc is None:
+            return False
+        if self.modified:
+            raise type(exc)(
+                f"the session could not be loaded earlier in this request ({exc}); "
+                "it is not overwritten with this request's changes"
+            ) from exc
+        return True
+
+    # -- the sync API -----------------------------------------------------------------------
+
+    def _data(self, no_load: bool = False) -> dict[str, Any]:
+        """Return the session data, loading it with ``load()`` (``SessionBase._session``)."""
+        self.accessed = True
+        try:
+            return self._session_cache
+        except AttributeError:
+            if self.session_key is None or no_load:
+                self._session_cache = {}
+            else:
+                self._session_cache = self.load()
+        return self._session_cache
+
+    def load(self) -> dict[str, Any]:
+        """Return the stored session data; an unknown key gives ``{}`` and no key."""
+        session_key = self.session_key
+        if session_key is None:
+            return {}
+        try:
+            raw = run_sync(self._conf.group, self._op_load(session_key), _STRICT, "load", None)
+        except CONNECTION_ERRORS as exc:
+            return self._load_failed(exc)
+        return self._decoded(raw)
+
+    def exists(self, session_key: str | None) -> bool:
+        """Return whether a session with this key is stored."""
+        if not session_key:
+            return False
+        return run_sync(self._conf.group, self._op_exists(session_key), _STRICT, "exists", False)
+
+    def create(self) -> None:
+        """Store a new, empty (or the current) session under a fresh key."""
+        for _attempt in range(CREATE_ATTEMPTS):
+            self._session_key = self._get_new_session_key()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+        raise RuntimeError("Unable to create a new session key: every key tried existed.")
+
+    def save(self, must_create: bool = False) -> None:
+        """Write the session: only if absent with ``must_create``, else only if present."""
+        if self.session_key is None:
+            return self.create()
+        if not must_create and self._unsaved_after_load_error():
+            return None
+        data = self._data(no_load=must_create)
+        op = self._op_save(data, must_create)
+        written = run_sync(self._conf.group, op, _STRICT, "save", False)
+        self._check_saved(written, must_create)
+        return None
+
+    def delete(self, session_key: str | None = None) -> None:
+        """Delete the session (this one when ``session_key`` is None)."""
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        run_sync(self._conf.group, self._op_delete(session_key), _STRICT, "delete", False)
+
+    def clear(self) -> None:
+        """Empty the session (and forget a failed load: the caller replaces the data)."""
+        super().clear()
+        self._load_error = None
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Do nothing: Redis expires sessions itself (``clearsessions`` calls this)."""
+
+    # -- the async API: the same operations on the event loop -------------------------------
+
+    async def _adata(self, no_load: bool = False) -> dict[str, Any]:
+        """Return the session data, loading it with ``aload()`` (any Django version)."""
+        self.accessed = True
+        try:
+            return self._session_cache
+        except AttributeError:
+            if self.session_key is None or no_load:
+                self._session_cache = {}
+            else:
+                self._session_cache = await self.aload()
+        return self._session_cache
+
+    async def aload(self) -> dict[str, Any]:
+        """Return the stored session data; an unknown key gives ``{}`` and no key."""
+        session_key = self.session_key
+        if session_key is None:
+            return {}
+        try:
+            raw = await run_async(
+                self._conf.group, self._op_load(session_key), _STRICT, "load", None
+            )
+        except CONNECTION_ERRORS as exc:
+            return self._load_failed(exc)
+        return self._decoded(raw)
+
+    async def aexists(self, session_key: str | None) -> bool:
+        """Return whether a session with this key is stored."""
+        if not session_key:
+            return False
+        op = self._op_exists(session_key)
+        return await run_async(self._conf.group, op, _STRICT, "exists", False)
+
+    async def acreate(self) -> None:
+        """Store a new, empty (or the current) session under a fresh key."""
+        for _attempt in range(CREATE_ATTEMPTS):
+            self._session_key = self._get_new_session_key()
+            try:
+                await self.asave(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+        raise RuntimeError("Unable to create a new session key: every key tried existed.")
+
+    async def asave(self, must_create: bool = False) -> None:
+        """Write the session: only if absent with ``must_create``, else only if present."""
+        if self.session_key is None:
+            return await self.acreate()
+        if not must_create and self._unsaved_after_load_error():
+            return None
+        data = await self._adata(no_load=must_create)
+        op = self._op_save(data, must_create)
+        written = await run_async(self._conf.group, op, _STRICT, "save", False)
+        self._check_saved(written, must_create)
+        return None
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        """Delete the session (this one when ``session_key`` is None)."""
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        await run_async(self._conf.group, self._op_delete(session_key), _STRICT, "delete", False)
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        """Do nothing: Redis expires sessions itself."""
+
+
+# -- the per-user index ---------------------------------------------------------------------
+
+
+def user_sessions(user: Any, *, current_session_key: str | None = None) -> list[SessionInfo]:
+    """Return the user's live sessions (a user object or its primary key), soonest expiry
+    first; ``current_session_key`` (``request.session.session_key``) marks ``current``."""
+    conf = _current_settings()
+    op = op_list(conf, user_id(user), current_session_key)
+    return run_sync(conf.group, op, _STRICT, "user_sessions", [])
+
+
+async def auser_sessions(user: Any, *, current_session_key: str | None = None) -> list[SessionInfo]:
+    """Return the user's live sessions; the async twin of ``user_sessions()``."""
+    conf = _current_settings()
+    op = op_list(conf, user_id(user), current_session_key)
+    return await run_async(conf.group, op, _STRICT, "user_sessions", [])
+
+
+def revoke_session(user: Any, session_id: str) -> bool:
+    """Delete the user's session with this id (``SessionInfo.id``); return whether it
+    existed. The next request carrying its cookie is anonymous."""
+    conf = _current_settings()
+    op = op_revoke(conf, user_id(user), "id", session_id)
+    return bool(run_sync(conf.group, op, _STRICT, "revoke_session", 0))
+
+
+async def arevoke_session(user: Any, session_id: str) -> bool:
+    """Delete the user's session with this id; the async twin of ``revoke_session()``."""
+    conf = _current_settings()
+    op = op_revoke(conf, user_id(user), "id", session_id)
+    return bool(await run_async(conf.group, op, _STRICT, "revoke_session", 0))
+
+
+def revoke_all_sessions(user: Any, *, keep: str | None = None) -> int:
+    """Delete every session of the user ("log out everywhere"), except the one whose key
+    is ``keep`` (pass ``request.session.session_key`` to stay logged in here); return how
+    many were deleted."""
+    conf = _current_settings()
+    op = op_revoke(conf, user_id(user), "all", keep or "")
+    return run_sync(conf.group, op, _STRICT, "revoke_all_sessions", 0)
+
+
+async def arevoke_all_sessions(user: Any, *, keep: str | None = None) -> int:
+    """Delete every session of the user but ``keep``; the async twin of
+    ``revoke_all_sessions()``."""
+    conf = _current_settings()
+    op = op_revoke(conf, user_id(user), "all", keep or "")
+    return await run_async(conf.group, op, _STRICT, "revoke_all_sessions", 0)
+
+
+class RevokeSessionsOnPasswordChange:
+    """Revoke all of a user's sessions when their password changes.
+
+    Add ``{"NAME": "djredis.sessions.RevokeSessionsOnPasswordChange"}`` to
+    ``AUTH_PASSWORD_VALIDATORS``: Django calls ``password_changed()`` on every validator
+    after a user saved with a new password (``set_password()`` then ``save()``: the password
+    change and reset views, the admin, ``changepassword``). The session of the request that
+    changed it survives when the view calls ``update_session_auth_hash()`` (Django's
+    ``PasswordChangeView`` does): that gives it a new key, written after the revocation.
+    """
+
+    def validate(self, password: str, user: Any = None) -> None:
+        """Accept every password: this entry only listens for changes."""
+
+    def password_changed(self, password: str, user: Any = None) -> None:
+        """Revoke every session of ``user``."""
+        if user is not None and getattr(user, "pk", None) is not None:
+            revoke_all_sessions(user)
+
+    def get_help_text(self) -> str:
+        """Tell the user what a password change does to their other sessions."""
+        return _("Changing your password signs you out of your other sessions.")

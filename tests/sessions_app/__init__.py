@@ -1,0 +1,1 @@
+"""Views and URLs for the session tests: the guides' session views, and login/logout."""
