@@ -1,0 +1,58 @@
+"""Say what a new connection sends before its first command, and how TLS is set up.
+
+Shared by djredis's own connections (the sync pool and the async multiplexed connection),
+so both authenticate, select the database and name themselves the same way, from the same
+redis-py keyword arguments a ``ServerConfig`` holds.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["handshake_commands", "ssl_context"]
+
+
+def handshake_commands(kwargs: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Return the AUTH / SELECT / CLIENT SETNAME commands a new connection must send."""
+    commands: list[tuple[Any, ...]] = []
+    username, password = kwargs.get("username"), kwargs.get("password")
+    provider = kwargs.get("credential_provider")
+    if provider is not None:
+        credentials = provider.get_credentials()
+        username, password = (None, credentials[0]) if len(credentials) == 1 else credentials
+    if password is not None:
+        commands.append(("AUTH", username, password) if username else ("AUTH", password))
+    if kwargs.get("db"):
+        commands.append(("SELECT", kwargs["db"]))
+    if kwargs.get("client_name"):
+        commands.append(("CLIENT", "SETNAME", kwargs["client_name"]))
+    return commands
+
+
+def ssl_context(kwargs: Mapping[str, Any]) -> ssl.SSLContext:
+    """Build the TLS context redis-py's SSLConnection would build from the same kwargs."""
+    context = ssl.create_default_context(
+        cafile=kwargs.get("ssl_ca_certs"),
+        capath=kwargs.get("ssl_ca_path"),
+        cadata=kwargs.get("ssl_ca_data"),
+    )
+    reqs = kwargs.get("ssl_cert_reqs", "required")
+    if isinstance(reqs, str):
+        reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(
+            reqs.lower(), ssl.CERT_REQUIRED
+        )
+    context.check_hostname = bool(kwargs.get("ssl_check_hostname", True)) and (
+        reqs != ssl.CERT_NONE
+    )
+    context.verify_mode = reqs
+    if kwargs.get("ssl_certfile"):
+        context.load_cert_chain(
+            kwargs["ssl_certfile"], kwargs.get("ssl_keyfile"), kwargs.get("ssl_password")
+        )
+    if kwargs.get("ssl_min_version") is not None:
+        context.minimum_version = kwargs["ssl_min_version"]
+    if kwargs.get("ssl_ciphers"):
+        context.set_ciphers(kwargs["ssl_ciphers"])
+    return context
