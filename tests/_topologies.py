@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,13 +103,64 @@ def free_cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
-class Node(RedisServer):
-    """A redis-server that requires the test ACL user."""
+@dataclass(frozen=True)
+class Tls:
+    """A throw-away certificate authority and a server certificate for 127.0.0.1."""
 
-    def __init__(self, *, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> Tls:
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+        openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=djredis test CA", "-keyout", "ca.key", "-out", "ca.crt",
+        )  # fmt: skip
+        openssl(
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "server.key", "-out", "server.csr",
+        )  # fmt: skip
+        (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        openssl(
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt",
+        )  # fmt: skip
+        return cls(directory / "ca.crt", directory / "server.crt", directory / "server.key")
+
+    def server_args(self) -> tuple[str, ...]:
+        return (
+            "--tls-cert-file", str(self.cert), "--tls-key-file", str(self.key),
+            "--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "no",
+            "--tls-replication", "yes",
+        )  # fmt: skip
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return {"ssl": True, "ssl_ca_certs": str(self.ca)}
+
+
+class Node(RedisServer):
+    """A redis-server that requires the test ACL user (and only speaks TLS with ``tls``)."""
+
+    def __init__(
+        self, *, port: int | None = None, extra: tuple[str, ...] = (), tls: Tls | None = None
+    ) -> None:
         super().__init__(extra=(*_ACL, *extra))
         if port is not None:
             self.port = port
+        self.tls = tls
+        if tls is not None:  # no plain port: "--port 0" comes after start()'s "--port N"
+            self.extra = (
+                *self.extra,
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                *tls.server_args(),
+            )
 
     def client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(
@@ -118,6 +170,7 @@ class Node(RedisServer):
             username=USERNAME,
             password=PASSWORD,
             socket_timeout=5,
+            **(self.tls.client_kwargs() if self.tls else {}),
         )
 
     @property
@@ -393,28 +446,31 @@ class Sentinels(Topology):
     name = "sentinel"
     reads_from_replicas = True
 
-    def __init__(self, down_after_ms: int = DOWN_AFTER_MS) -> None:
+    def __init__(
+        self,
+        down_after_ms: int = DOWN_AFTER_MS,
+        sentinels: int = 3,
+        replica: bool = True,
+        tls: Tls | None = None,
+    ) -> None:
         self.down_after_ms = down_after_ms
-        self.servers = [Node(), Node()]
-        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.tls = tls
+        self.servers = [Node(tls=tls) for _ in range(2 if replica else 1)]
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
         self.sentinel_dirs: list[Path] = []
         self.sentinel_processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> Sentinels:
-        primary, replica = self.servers
+        primary, *replicas = self.servers
         primary.start()
-        replica.extra = (
-            *replica.extra,
-            "--replicaof",
-            "127.0.0.1",
-            str(primary.port),
-        )
-        replica.start()
-        wait_for(
-            lambda: replica.info("replication").get("master_link_status") == "up",
-            10,
-            "the replica to sync",
-        )
+        for replica in replicas:
+            replica.extra = (*replica.extra, "--replicaof", "127.0.0.1", str(primary.port))
+            replica.start()
+            wait_for(
+                lambda r=replica: r.info("replication").get("master_link_status") == "up",  # type: ignore[misc]
+                10,
+                "the replica to sync",
+            )
         for port in self.sentinel_ports:
             self._start_sentinel(port, primary.port)
         wait_for(self._sentinels_ready, 30, "the sentinels to see each other and the replica")
@@ -427,12 +483,25 @@ class Sentinels(Topology):
         conf.write_text(
             "\n".join(
                 [
-                    f"port {port}",
+                    *(
+                        [f"port {port}"]
+                        if self.tls is None
+                        else [
+                            "port 0",
+                            f"tls-port {port}",
+                            f"tls-cert-file {self.tls.cert}",
+                            f"tls-key-file {self.tls.key}",
+                            f"tls-ca-cert-file {self.tls.ca}",
+                            "tls-auth-clients no",
+                            "tls-replication yes",
+                        ]
+                    ),
                     "bind 127.0.0.1",
                     f"dir {directory}",
                     f"logfile {directory / 'sentinel.log'}",
                     f"requirepass {SENTINEL_PASSWORD}",
-                    f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2",
+                    f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} "
+                    f"{min(2, len(self.sentinel_ports))}",
                     f"sentinel auth-user {SERVICE} {USERNAME}",
                     f"sentinel auth-pass {SERVICE} {PASSWORD}",
                     f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}",
@@ -452,17 +521,24 @@ class Sentinels(Topology):
 
     def sentinel_client(self, port: int) -> redis.Redis:
         return redis.Redis(
-            host="127.0.0.1", port=port, password=SENTINEL_PASSWORD, socket_timeout=2
+            host="127.0.0.1",
+            port=port,
+            password=SENTINEL_PASSWORD,
+            socket_timeout=2,
+            **(self.tls.client_kwargs() if self.tls else {}),
         )
 
     def _sentinels_ready(self) -> bool:
+        others, replicas = len(self.sentinel_ports) - 1, len(self.servers) - 1
         for port in self.sentinel_ports:
             with self.sentinel_client(port) as client:
                 state = client.sentinel_master(SERVICE)
-                if int(state["num-other-sentinels"]) != 2 or int(state["num-slaves"]) != 1:
+                if int(state["num-other-sentinels"]) != others:
                     return False
-                replicas = client.sentinel_slaves(SERVICE)
-                if not replicas or replicas[0].get("master-link-status") != "ok":
+                if int(state["num-slaves"]) != replicas:
+                    return False
+                seen = client.sentinel_slaves(SERVICE)
+                if any(r.get("master-link-status") != "ok" for r in seen):
                     return False
         return True
 
@@ -485,11 +561,18 @@ class Sentinels(Topology):
     @property
     def location(self) -> str:  # type: ignore[override]
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
-        return f"redis+sentinel://{USERNAME}:{PASSWORD}@{hosts}/{SERVICE}/0"
+        scheme = "rediss+sentinel" if self.tls else "redis+sentinel"
+        return f"{scheme}://{USERNAME}:{PASSWORD}@{hosts}/{SERVICE}/0"
 
     @property
     def options(self) -> dict[str, Any]:  # type: ignore[override]
-        return {"SENTINEL_KWARGS": {"password": SENTINEL_PASSWORD}, "READ_FROM_REPLICAS": True}
+        options: dict[str, Any] = {
+            "SENTINEL_KWARGS": {"password": SENTINEL_PASSWORD},
+            "READ_FROM_REPLICAS": True,
+        }
+        if self.tls:  # the Sentinels inherit ssl_* from the data nodes' options
+            options["ssl_ca_certs"] = str(self.tls.ca)
+        return options
 
     def client(self) -> redis.Redis:
         return self.current_primary().client()
@@ -525,10 +608,12 @@ class Cluster(Topology):
     has_databases = False
     splits_by_slot = True
 
-    def __init__(self, primaries: int = 3, replicas: int = 1) -> None:
+    def __init__(self, primaries: int = 3, replicas: int = 1, tls: Tls | None = None) -> None:
         self.replicas_per_primary = replicas
+        self.tls = tls
         self.nodes = [
             Node(
+                tls=tls,
                 port=free_cluster_port(),
                 extra=(
                     "--cluster-enabled",
@@ -543,6 +628,7 @@ class Cluster(Topology):
                     # on an idle primary takes one replication ping (default 10 s).
                     "--repl-ping-replica-period",
                     "1",
+                    *(("--tls-cluster", "yes") if tls else ()),
                 ),
             )
             for _ in range(primaries * (1 + replicas))
@@ -562,6 +648,7 @@ class Cluster(Topology):
                 "--pass",
                 PASSWORD,
                 "--no-auth-warning",
+                *(("--tls", "--cacert", str(tls.ca)) if (tls := self.tls) else ()),
                 "--cluster",
                 "create",
                 *(f"127.0.0.1:{node.port}" for node in self.nodes),
@@ -600,11 +687,12 @@ class Cluster(Topology):
     @property
     def location(self) -> str:  # type: ignore[override]
         seed = self.primaries()[0]
-        return f"redis+cluster://{USERNAME}:{PASSWORD}@127.0.0.1:{seed.port}"
+        scheme = "rediss+cluster" if self.tls else "redis+cluster"
+        return f"{scheme}://{USERNAME}:{PASSWORD}@127.0.0.1:{seed.port}"
 
     @property
     def options(self) -> dict[str, Any]:  # type: ignore[override]
-        return {}
+        return {"ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
 
     def client(self) -> RedisCluster:
         seed = self.data_nodes()[0]
@@ -613,6 +701,7 @@ class Cluster(Topology):
             username=USERNAME,
             password=PASSWORD,
             socket_timeout=5,
+            **(self.tls.client_kwargs() if self.tls else {}),
         )
 
     def data_nodes(self) -> list[Node]:

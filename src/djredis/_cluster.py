@@ -50,14 +50,14 @@ from ._commands import (
     Topology,
     TopologyError,
     execute_async,
-    execute_sync,
 )
 from ._config import ClusterSettings, ServerConfig
 from ._connections import disconnect_idle, get_client, get_pool, get_shared
 from ._errors import CONNECTION_ERRORS
 from ._loops import LoopState
 from ._multiplex import error_from_reply
-from ._resp import ERROR_TYPES
+from ._resp import ERROR_TYPES, pack
+from ._sync_pool import execute_on
 from ._topology import _close_multiplexed, _redis_py_kwargs
 
 __all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
@@ -96,9 +96,9 @@ _CHECKOUT_ARGS: tuple[str, ...] = (
 
 def slot_of(key: Any) -> int:
     """Return the hash slot of ``key`` (str, bytes or number), honouring ``{hash tags}``."""
-    if isinstance(key, str):
-        key = key.encode()
-    elif not isinstance(key, (bytes, bytearray, memoryview)):
+    if type(key) is str:
+        return int(key_slot(key.encode()))
+    if not isinstance(key, (bytes, bytearray, memoryview)):
         key = str(key).encode()
     return int(key_slot(bytes(key)))
 
@@ -529,7 +529,7 @@ class ClusterGroup(Topology):
         node = self._fast_target(command)
         if node is not None:
             try:
-                return execute_sync(node.client, command)  # type: ignore[arg-type]
+                return execute_on(node.config, command)  # type: ignore[arg-type]
             except ATTEMPT_ERRORS as exc:
                 self._fast_failed(node, exc)
         parts, merge = self._plan(command)  # type: ignore[arg-type]
@@ -561,9 +561,9 @@ class ClusterGroup(Topology):
                     failed[node] = exc
                     continue
                 checked_out.append((node, pool, conn, parts))
-                commands = [args for part in parts for args in part.wire()]
+                packed = b"".join([pack(args) for part in parts for args in part.wire()])
                 try:
-                    conn.send_packed_command(conn.pack_commands(commands))
+                    conn.send_packed_command([packed])
                 except CONNECTION_ERRORS as exc:
                     conn.disconnect()
                     failed[node] = exc

@@ -41,7 +41,7 @@ from ._resp import ERROR_TYPES
 from ._scripts import LuaScript
 
 if TYPE_CHECKING:
-    from redis.client import Redis
+    pass
 
 __all__ = [
     "ATTEMPT_ERRORS",
@@ -54,7 +54,6 @@ __all__ = [
     "Topology",
     "TopologyError",
     "execute_async",
-    "execute_sync",
     "run_async",
     "run_sync",
 ]
@@ -161,25 +160,6 @@ class Topology(abc.ABC):
     @abc.abstractmethod
     def close_loop(self, state: LoopState) -> None:
         """Close this loop's multiplexed connections to this topology's servers."""
-
-
-def execute_sync(client: Redis, command: Call | Batch | Eval) -> Any:
-    """Send one command description over a sync redis-py client and return the reply."""
-    if type(command) is Call:
-        return client.execute_command(*command.args)  # type: ignore[no-untyped-call]
-    if type(command) is Eval:
-        script, keys = command.script, command.keys
-        tail = (*keys, *command.args, *command.per_key)
-        try:
-            return client.execute_command("EVALSHA", script.sha, len(keys), *tail)  # type: ignore[no-untyped-call]
-        except NoScriptError:
-            return client.execute_command("EVAL", script.source, len(keys), *tail)  # type: ignore[no-untyped-call]
-    if type(command) is not Batch:
-        raise TypeError(f"not a djredis command: {command!r}")
-    pipe = client.pipeline(transaction=command.transaction)
-    for args in command.calls:
-        pipe.execute_command(*args)  # type: ignore[no-untyped-call]
-    return pipe.execute()
 
 
 def run_sync(

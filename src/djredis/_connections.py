@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from ._config import DEFAULT_RETRIES, ServerConfig
+from ._sync_pool import disconnect_pools
 
 __all__ = [
     "default_retry",
@@ -90,7 +91,10 @@ def get_shared(key: Hashable, factory: Callable[[], T]) -> T:
 
 
 def disconnect_idle(configs: Iterable[ServerConfig]) -> None:
-    """Close the idle connections of these servers' pools (they reconnect on next use)."""
+    """Close the idle connections of these servers' pools (they reconnect on next use):
+    djredis's own and the redis-py ones handed to user code."""
+    configs = tuple(configs)
+    disconnect_pools(configs)
     for config in configs:
         pool = _pools.get(config)
         if pool is not None:

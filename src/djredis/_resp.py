@@ -32,7 +32,7 @@ try:  # pragma: no cover - which branch runs depends on the environment
 
     def new_reader() -> Reader:
         """Return a hiredis reader producing bytes (no decoding)."""
-        reader: Reader = hiredis.Reader()
+        reader: Reader = hiredis.Reader()  # type: ignore[assignment]
         return reader
 
     def pack(args: tuple[Any, ...]) -> bytes:

@@ -16,6 +16,7 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
@@ -230,6 +231,11 @@ class SyncPool:
 
 _pools: dict[ServerConfig, SyncPool] = {}
 _pools_lock = threading.Lock()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    disconnect_pools(list(_pools))
 
 
 def pool_for(config: ServerConfig) -> SyncPool:

@@ -47,7 +47,6 @@ from ._commands import (
     Topology,
     TopologyError,
     execute_async,
-    execute_sync,
 )
 from ._config import (
     DEFAULT_RETRIES,
@@ -60,6 +59,7 @@ from ._config import (
 from ._connections import default_retry, disconnect_idle, get_client, get_shared
 from ._errors import CONNECTION_ERRORS, BurstLogger
 from ._loops import LoopState
+from ._sync_pool import execute_on
 
 __all__ = ["REPLICA_RETRY_AFTER", "SentinelGroup", "ServerGroup", "connect"]
 
@@ -167,12 +167,12 @@ class ServerGroup(Topology):
             replica = self._health.pick(self._read_from)
             if replica is not None:
                 try:
-                    return execute_sync(get_client(replica), command)  # type: ignore[arg-type]
+                    return execute_on(replica, command)  # type: ignore[arg-type]
                 except ATTEMPT_ERRORS as exc:
                     if not replica_unavailable(exc):
                         raise
                     self._health.failed(replica, exc)
-        return execute_sync(get_client(self.primary), command)  # type: ignore[arg-type]
+        return execute_on(self.primary, command)  # type: ignore[arg-type]
 
     async def aexecute(self, command: Command, state: LoopState) -> Any:
         if type(command) is Primaries:
@@ -357,20 +357,20 @@ class SentinelGroup(Topology):
             replica = self._health.pick(self._replicas)
             if replica is not None:
                 try:
-                    return execute_sync(get_client(replica), command)  # type: ignore[arg-type]
+                    return execute_on(replica, command)  # type: ignore[arg-type]
                 except ATTEMPT_ERRORS as exc:
                     if not replica_unavailable(exc):
                         raise
                     self._health.failed(replica, exc)
         primary = self._primary or self._discover_sync()
         try:
-            return execute_sync(get_client(primary), command)  # type: ignore[arg-type]
+            return execute_on(primary, command)  # type: ignore[arg-type]
         except ATTEMPT_ERRORS as exc:
             error = self._primary_failed(primary, exc)
         if self._discover_sync() == primary:
             raise error
         try:
-            return execute_sync(get_client(self._primary or primary), command)  # type: ignore[arg-type]
+            return execute_on(self._primary or primary, command)  # type: ignore[arg-type]
         except ResponseError as exc:
             raise self._primary_failed(self._primary or primary, exc) from exc
 
