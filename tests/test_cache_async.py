@@ -35,7 +35,8 @@ def test_a_thousand_concurrent_incrs_add_up_and_keep_the_ttl(cache: RedisCache) 
 
     hits, ttl = asyncio.run(scenario())
     assert hits == 1000
-    assert ttl is not None and 290 < ttl <= 300
+    assert ttl is not None
+    assert 290 < ttl <= 300
 
 
 def test_concurrent_gets_and_sets_get_their_own_replies(cache: RedisCache) -> None:
