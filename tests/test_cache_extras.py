@@ -19,6 +19,7 @@ from ._api import api, api_loop, make_cache  # noqa: F401  (fixtures: every test
 # Every test here runs on each topology (tests/conftest.py).
 pytestmark = pytest.mark.topologies
 
+
 def test_ttl_and_pttl_follow_django_redis(cache: RedisCache) -> None:
     assert cache.ttl("missing") == 0
     assert cache.pttl("missing") == 0

@@ -28,6 +28,7 @@ from djredis._config import (
 )
 from djredis.cache import RedisCache
 
+from ._servers import free_port
 from ._topologies import (
     PASSWORD,
     SENTINEL_PASSWORD,
@@ -36,7 +37,9 @@ from ._topologies import (
     Cluster,
     Replicated,
     Sentinels,
+    free_cluster_port,
 )
+from .test_cache_errors import OPERATIONS
 
 
 def parse(location: Any, options: dict[str, Any] | None = None) -> Any:
@@ -498,3 +501,25 @@ def test_ask_and_moved_during_resharding_are_followed(
     assert run(lambda: get("moving")) == "value"  # MOVED: the map is updated
     cluster_cache.set("moving", "updated")
     assert run(lambda: get("moving")) == "updated"
+
+
+# -- nothing answers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        pytest.param(lambda: f"redis+sentinel://127.0.0.1:{free_port()}/mymaster/0", id="sentinel"),
+        pytest.param(lambda: f"redis+cluster://127.0.0.1:{free_cluster_port()}", id="cluster"),
+    ],
+)
+@pytest.mark.parametrize(("name", "call", "fallback"), OPERATIONS, ids=[op[0] for op in OPERATIONS])
+def test_with_nothing_answering_ignore_exceptions_gives_misses(
+    location: Callable[[], str], name: str, call: Callable[[RedisCache], Any], fallback: Any
+) -> None:
+    options = {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2}
+    assert call(RedisCache(location(), {"KEY_PREFIX": "x", "OPTIONS": options})) == fallback
+    with pytest.raises(RedisConnectionError):
+        call(
+            RedisCache(location(), {"KEY_PREFIX": "x", "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2}})
+        )

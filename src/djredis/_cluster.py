@@ -37,7 +37,8 @@ from redis.client import Redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import ConnectionPool
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._commands import (
@@ -353,15 +354,6 @@ class ClusterGroup(Topology):
         slots = self._slots
         return None if slots is None else slots[slot]
 
-    def node_for(self, key: Any) -> ServerConfig:
-        """Return the configuration of the primary serving ``key`` (loads the map once)."""
-        if self._slots is None:
-            self._refresh_sync(force=True)
-        node = self._owner(slot_of(key))
-        if node is None:
-            raise TopologyError(f"no Redis Cluster node serves the slot of {key!r}")
-        return node.config
-
     # -- planning: one command -> parts routed on their own, and how to merge them -------------
 
     def _plan(self, command: Call | Batch | Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
@@ -662,12 +654,33 @@ class ClusterGroup(Topology):
         return _accepted(cls, kwargs)
 
     def client(self, write: bool = True) -> RedisCluster:
-        """Return redis-py's ``RedisCluster`` for these seeds (user code, sync locks)."""
+        """Return redis-py's ``RedisCluster`` for these seeds (user code, sync locks).
+
+        Building it connects to the seeds (redis-py loads the slot map at once); when none
+        answers, that is a ``TopologyError`` (a ConnectionError).
+        """
         cls = self._settings.client_class
-        cluster: RedisCluster = get_shared(
-            ("cluster", self._settings), lambda: cls(**self._cluster_kwargs(cls))
-        )
-        return cluster
+
+        def build() -> RedisCluster:
+            try:
+                cluster: RedisCluster = cls(**self._cluster_kwargs(cls))
+            except RedisClusterException as exc:
+                raise TopologyError(f"Redis Cluster unreachable: {exc}") from exc
+            return cluster
+
+        found: RedisCluster = get_shared(("cluster", self._settings), build)
+        return found
+
+    def lock_client(self, key: str) -> Redis | RedisCluster:
+        """Return the RedisCluster client; a seed's plain client while none can be built.
+
+        redis-py's RedisCluster connects when it is created, so with every node down a lock
+        gets a client whose commands fail like any other (and IGNORE_EXCEPTIONS applies).
+        """
+        try:
+            return self.client(True)
+        except (RedisClusterException, RedisConnectionError):  # TopologyError included
+            return self._seeds[0].client
 
     def async_client(self, write: bool, state: LoopState) -> AsyncRedisCluster:
         """Return this loop's ``redis.asyncio`` ``RedisCluster`` (async locks, user code)."""

@@ -15,8 +15,9 @@ What an operation must do so that it works on every topology:
 
 - name the key of every command as its first argument (``GET key``), or list the keys of a
   script in ``Eval.keys``; in Redis Cluster the key's hash slot picks the node;
-- multi-key commands (``MGET``, ``MSET``, ``DEL``, ``UNLINK``, ``EXISTS``, ``TOUCH``) may
-  name keys of any slot: Cluster splits them by slot and merges the replies, in order;
+- multi-key commands (``MGET``, ``MSET``, ``DEL``, ``UNLINK``, ``EXISTS``, ``TOUCH``, named
+  in upper case) may name keys of any slot: Cluster splits them by slot and merges the
+  replies, in order;
 - a script over independent keys passes one value per key in ``Eval.per_key`` and returns a
   count (Cluster splits it by slot and adds the counts); any other script keeps its keys in
   one slot;
@@ -148,6 +149,12 @@ class Topology(abc.ABC):
 
         It follows the topology itself (redis-py's Sentinel-managed client, RedisCluster).
         """
+
+    def lock_client(self, key: str) -> Any:
+        """Return the sync client a lock on ``key`` uses: ``client(True)``, unless building
+        it already needs the servers (then one whose errors come when the lock is used, so
+        that the lock's error policy applies)."""
+        return self.client(True)
 
     @abc.abstractmethod
     def async_client(self, write: bool, state: LoopState) -> Any:

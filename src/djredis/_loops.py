@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
 from redis.asyncio import connection as aioconnection
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.retry import Retry
 
 from ._config import DEFAULT_RETRIES, ServerConfig
 from ._multiplex import MultiplexedConnection
@@ -87,13 +87,13 @@ class LoopState:
         extras, self.extras = self.extras, {}
         for conn in multiplexed.values():
             conn.close()
+        for conn in multiplexed.values():
+            await conn.wait_closed()
         for client in clients.values():
             # The pool was passed in, so closing the client leaves it open: close it too.
             await client.connection_pool.disconnect()
         for extra in extras.values():
             await extra.aclose()
-        # Let the transports run their close callbacks before the loop goes away.
-        await asyncio.sleep(0)
 
 
 _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (

@@ -19,6 +19,7 @@ the commands waiting on it fail with ``TimeoutError``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import Any, cast
 
@@ -57,6 +58,7 @@ class MultiplexedConnection(asyncio.Protocol):
         self._broken: Exception | None = None
         self._timeout: float | None = self._kwargs.get("socket_timeout")
         self._timer: asyncio.TimerHandle | None = None
+        self._closed: asyncio.Future[None] | None = None  # set by close()
         self._sent = 0  # commands written so far
         self._answered = 0  # replies received so far
         self.connections_made = 0
@@ -93,7 +95,16 @@ class MultiplexedConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close the socket; waiting commands fail with ConnectionError."""
         if self._transport is not None:
+            self._closed = self._loop.create_future()
             self._transport.close()
+
+    async def wait_closed(self, timeout: float = 1.0) -> None:
+        """Wait (briefly) until the transport reported the socket closed (TLS needs a few
+        loop iterations to shut down cleanly)."""
+        closed = self._closed
+        if closed is not None and not closed.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(closed), timeout)
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -190,6 +201,8 @@ class MultiplexedConnection(asyncio.Protocol):
         )
         self._transport = None
         self._fail(error)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
 
     # -- internals --------------------------------------------------------------------------
 

@@ -353,7 +353,10 @@ class SentinelGroup(Topology):
             return (None,)
         if not command.write and self._read_replicas:  # type: ignore[union-attr]
             if self._replicas_stale():
-                self._discover_sync()
+                try:
+                    self._discover_sync()
+                except CONNECTION_ERRORS:
+                    self._checked = time.monotonic()  # keep the replicas known; ask later
             replica = self._health.pick(self._replicas)
             if replica is not None:
                 try:
@@ -379,7 +382,10 @@ class SentinelGroup(Topology):
             return (None,)
         if not command.write and self._read_replicas:  # type: ignore[union-attr]
             if self._replicas_stale():
-                await self._discover_async(state)
+                try:
+                    await self._discover_async(state)
+                except CONNECTION_ERRORS:
+                    self._checked = time.monotonic()  # keep the replicas known; ask later
             replica = self._health.pick(self._replicas)
             if replica is not None:
                 try:
@@ -416,6 +422,7 @@ class SentinelGroup(Topology):
         node = _redis_py_kwargs(self._settings.node)
         node.setdefault("retry", default_retry())
         sentinel = _redis_py_kwargs(self._settings.sentinels[0])
+        sentinel.setdefault("retry", default_retry())  # redis-py's default backs off for seconds
         return [s.address for s in self._settings.sentinels], sentinel, node
 
     def client(self, write: bool = True) -> Redis:
@@ -439,6 +446,7 @@ class SentinelGroup(Topology):
             addresses, sentinel_kwargs, node = self._sentinel_args()
             node.pop("parser_class", None)  # sync parser classes do not fit asyncio
             node["retry"] = async_retry()
+            sentinel_kwargs["retry"] = async_retry()
             sentinel = AsyncSentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call]
             return _SentinelClients(sentinel, self._service, AsyncRedis)
 

@@ -713,7 +713,7 @@ class RedisCache(BaseCache):
     ) -> Lock:
         """Return a redis-py lock on ``key`` (a context manager), held on the primary."""
         full = self._key(key, version=version)
-        lock: Lock = self._group.client(True).lock(
+        lock: Lock = self._group.lock_client(full).lock(
             full,
             timeout=timeout,
             sleep=sleep,

@@ -55,17 +55,13 @@ class DjredisSessionMiddlewareTests(tests.SessionMiddlewareTests):
         middleware = SessionMiddleware(response_set_session)
         response = middleware(request)
         self.assertEqual(tuple(request.session.items()), (("foo", "bar"),))
-        self.assertIn(
-            f"Set-Cookie: sessionid={request.session.session_key}", str(response.cookies)
-        )
+        self.assertIn(f"Set-Cookie: sessionid={request.session.session_key}", str(response.cookies))
         del request.session["foo"]
         response = middleware.process_response(request, HttpResponse("Session test"))
         self.assertEqual(dict(request.session.values()), {})
         self.assertEqual(RedisSession(request.session.session_key).load(), {})
         self.assertGreater(len(request.session.session_key), 8)
-        self.assertIn(
-            f"Set-Cookie: sessionid={request.session.session_key}", str(response.cookies)
-        )
+        self.assertIn(f"Set-Cookie: sessionid={request.session.session_key}", str(response.cookies))
         self.assertEqual(response.headers["Vary"], "Cookie")
 
 
