@@ -119,12 +119,23 @@ class Tls:
         openssl(
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             "-subj", "/CN=djredis test CA", "-keyout", "ca.key", "-out", "ca.crt",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         )  # fmt: skip
         openssl(
             "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
             "-keyout", "server.key", "-out", "server.csr",
         )  # fmt: skip
-        (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        # Python >= 3.13 verifies strictly (VERIFY_X509_STRICT): a leaf certificate needs
+        # its authority key identifier and the usual constraints, not just the SAN.
+        (directory / "san.ext").write_text(
+            "subjectAltName=IP:127.0.0.1\n"
+            "authorityKeyIdentifier=keyid,issuer\n"
+            "subjectKeyIdentifier=hash\n"
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth,clientAuth\n"
+        )
         openssl(
             "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt",
