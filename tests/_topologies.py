@@ -681,19 +681,27 @@ class Cluster(Topology):
         for node in self.data_nodes():
             with node.client() as client:
                 if b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                    self.unhealthy = f"{node.port}: cluster_state not ok"
                     return False
                 shards = client.execute_command("CLUSTER", "SLOTS")
                 if sum(end - start + 1 for start, end, *_ in shards) != 16384:
+                    self.unhealthy = f"{node.port}: not every slot is served"
                     return False
                 if sum(len(entry) - 2 for entry in shards) != expected:
+                    self.unhealthy = f"{node.port}: slot map {shards!r}"
                     return False
                 replication = client.info("replication")
                 if replication["role"] == "slave" and replication["master_link_status"] != "up":
+                    self.unhealthy = f"{node.port}: replica link down"
                     return False
         return True
 
     def wait_healthy(self, timeout: float = 30) -> None:
-        wait_for(self._healthy, timeout, "the cluster to be healthy")
+        self.unhealthy = ""
+        try:
+            wait_for(self._healthy, timeout, "the cluster to be healthy")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.unhealthy}") from None
 
     @property
     def location(self) -> str:  # type: ignore[override]

@@ -463,6 +463,9 @@ class _Migration:
         owner = self._id(self.target)
         for node in self.cluster.primaries():
             self.cluster.admin(node).execute_command("CLUSTER", "SETSLOT", self.slot, "NODE", owner)
+        # Make the new owner's claim the newest, so replicas (which only hear of the move
+        # by gossip) cannot keep preferring the old owner's equally recent claim.
+        self.cluster.admin(self.target).execute_command("CLUSTER", "BUMPEPOCH")
 
     def back(self) -> None:
         """Return the slot to its first owner, with its keys."""
@@ -472,8 +475,15 @@ class _Migration:
             "CLUSTER", "GETKEYSINSLOT", self.slot, 1000
         ):
             self.move(key.decode())
-        self.finish()
-        self.cluster.wait_healthy()
+        # Gossip can leave a replica on the old claim for a while: re-assert and wait again.
+        for attempt in range(3):
+            self.finish()
+            try:
+                self.cluster.wait_healthy(timeout=20)
+                return
+            except RuntimeError:
+                if attempt == 2:
+                    raise
 
 
 @pytest.fixture
