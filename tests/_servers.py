@@ -71,6 +71,9 @@ class RedisServer:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 log = (self.dir / "redis.log").read_text(errors="replace")[-2000:]
+                if self.process.poll() is None:  # never leave a half-started server behind
+                    self.process.kill()
+                    self.process.wait()
                 raise RuntimeError(f"redis-server did not start: {log}")
             time.sleep(0.02)
 
