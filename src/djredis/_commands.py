@@ -40,6 +40,7 @@ from ._loops import LoopState, loop_state
 from ._multiplex import MultiplexedConnection, error_from_reply
 from ._resp import ERROR_TYPES
 from ._scripts import LuaScript
+from ._wire import eval_fallback, wire
 
 if TYPE_CHECKING:
     pass
@@ -199,18 +200,13 @@ async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eva
     if type(command) is Call:
         return await conn.send(command.args)
     if type(command) is Eval:
-        script, keys = command.script, command.keys
-        tail = (*keys, *command.args, *command.per_key)
         try:
-            return await conn.send(("EVALSHA", script.sha, len(keys), *tail))
+            return await conn.send(wire(command)[0])
         except NoScriptError:
-            return await conn.send(("EVAL", script.source, len(keys), *tail))
+            return await conn.send(eval_fallback(command)[0])
     if type(command) is not Batch:
         raise TypeError(f"not a djredis command: {command!r}")
-    calls = command.calls
-    if command.transaction:
-        calls = (("MULTI",), *calls, ("EXEC",))
-    futures = [conn.send(args) for args in calls]
+    futures = [conn.send(args) for args in wire(command)]  # MULTI/EXEC added for transactions
     replies: list[Any] = []
     error: BaseException | None = None
     for future in futures:  # every reply is collected, so no exception goes unretrieved

@@ -23,7 +23,6 @@ import contextlib
 from collections import deque
 from typing import Any, cast
 
-from redis._parsers import BaseParser
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -32,14 +31,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ._config import ServerConfig
 from ._handshake import handshake_commands, ssl_context
 from ._resp import ERROR_TYPES, new_reader, pack
+from ._wire import error_from_reply
 
 __all__ = ["MultiplexedConnection", "error_from_reply"]
-
-
-def error_from_reply(reply: Exception) -> ResponseError:
-    """Turn an error reply into the redis-py exception the sync client would raise."""
-    error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
-    return error
 
 
 class MultiplexedConnection(asyncio.Protocol):
