@@ -15,11 +15,51 @@ from typing import TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["CONNECTION_ERRORS", "BurstLogger", "ErrorPolicy"]
+__all__ = [
+    "CONNECTION_ERRORS",
+    "BurstLogger",
+    "CommandNotSent",
+    "ErrorPolicy",
+    "ProtocolError",
+    "may_resend",
+]
 
 T = TypeVar("T")
 
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+
+
+class ProtocolError(RedisConnectionError):
+    """The server broke the RESP protocol (a malformed, unsolicited or RESP3 reply).
+
+    The connection it happened on is discarded: its place in the reply stream is unknown.
+    It is a connection error, so ``IGNORE_EXCEPTIONS`` turns it into a miss; the message
+    names the server.
+    """
+
+
+class CommandNotSent(RedisConnectionError):
+    """The connection failed before the command was written, so Redis never saw it.
+
+    Such a command may be sent again on another connection, whatever it does.
+    """
+
+
+def may_resend(exc: BaseException, *, write: bool, retry_on_timeout: bool = False) -> bool:
+    """Whether a command that failed with ``exc`` may be sent again.
+
+    Only when it surely did not reach Redis (``CommandNotSent``), or when it only reads:
+    a write whose reply was lost may have been applied, and applying it twice (``INCR``,
+    a ``RENAME``, a session save) is worse than reporting the failure.
+    """
+    if isinstance(exc, CommandNotSent):
+        return True
+    if write:
+        return False
+    if isinstance(exc, RedisTimeoutError):
+        return retry_on_timeout
+    return isinstance(exc, RedisConnectionError) and not isinstance(exc, ProtocolError)
+
 
 # How long one logged error speaks for the ones that follow it.
 BURST_SECONDS = 10.0
