@@ -190,6 +190,15 @@ class ServerConfig:
     originals: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     # Configurations key dicts on every command (pools, per-loop connections): hash once.
     _hash: int = field(init=False, repr=False, compare=False)
+    # Typed views of the connection policy, derived once from the kwargs above and read by
+    # djredis's own connections (the sync pool and the multiplexed connection).
+    connect_timeout: float | None = field(init=False, repr=False, compare=False)
+    socket_timeout: float | None = field(init=False, repr=False, compare=False)
+    retries: int = field(init=False, repr=False, compare=False)
+    retry_on_timeout: bool = field(init=False, repr=False, compare=False)
+    health_check_interval: float = field(init=False, repr=False, compare=False)
+    # "hiredis", "python", or None: the RESP reader (None: hiredis when installed).
+    reader: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         identity = (
@@ -200,6 +209,18 @@ class ServerConfig:
             self.client_kwargs,
         )
         object.__setattr__(self, "_hash", hash(identity))
+        kw = dict(self.connection_kwargs)
+        timeout = kw.get("socket_timeout")
+        policy = {
+            "connect_timeout": kw.get("socket_connect_timeout") or timeout,
+            "socket_timeout": timeout,
+            "retries": DEFAULT_RETRIES,
+            "retry_on_timeout": bool(kw.get("retry_on_timeout")),
+            "health_check_interval": float(kw.get("health_check_interval") or 0),
+            "reader": None,
+        }
+        for name, value in policy.items():
+            object.__setattr__(self, name, value)
 
     def __hash__(self) -> int:
         return self._hash
