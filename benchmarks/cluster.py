@@ -382,7 +382,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Start a cluster, benchmark every contender, print and document the results."""
-    from djredis._cluster import slot_of
+    from djredis._routing.cluster import slot_of
 
     config = parse_args(argv)
     cluster = Cluster(primaries=PRIMARIES, replicas=0).start()

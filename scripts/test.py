@@ -48,14 +48,22 @@ def ensure_system_packages(browser: bool) -> None:
         apt_install(*missing)
 
 
-def ensure_venv(venv: Path, python: str, requirements: list[str], browser: bool) -> Path:
-    """Create ``venv`` if needed and install djredis with its test extras into it."""
+def ensure_venv(
+    venv: Path, python: str, requirements: list[str], browser: bool, hiredis: bool
+) -> Path:
+    """Create ``venv`` if needed and install djredis with its test extras into it.
+
+    Without ``hiredis`` the parser is uninstalled again, so the suite runs on the pure-Python
+    RESP reader, as a plain ``pip install djredis`` has it.
+    """
     venv_python = venv / "bin" / "python"
     if not venv_python.exists():
         run(python, "-m", "venv", str(venv))
     extras = "test,browser" if browser else "test"
     pip = [str(venv_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     run(*pip, "-e", f"{ROOT}[{extras}]", *requirements)
+    if not hiredis:
+        run(str(venv_python), "-m", "pip", "uninstall", "--quiet", "--yes", "hiredis")
     return venv_python
 
 
@@ -73,13 +81,19 @@ def main() -> int:
     parser.add_argument(
         "--no-browser", action="store_true", help="skip the headless-Chromium page tests"
     )
+    parser.add_argument(
+        "--no-hiredis", action="store_true", help="test the pure-Python RESP reader (no hiredis)"
+    )
     parser.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     args = parser.parse_args()
     browser = not args.no_browser
     ensure_system_packages(browser)
-    venv_python = ensure_venv(Path(args.venv), args.python, args.require, browser)
-    run(str(venv_python), "-c", "import django, redis; print('Django', django.__version__, "
-        "'redis-py', redis.__version__)")
+    venv_python = ensure_venv(
+        Path(args.venv), args.python, args.require, browser, hiredis=not args.no_hiredis
+    )
+    run(str(venv_python), "-c", "import django, redis, importlib.util as u; print('Django', "
+        "django.__version__, 'redis-py', redis.__version__, 'hiredis', "
+        "bool(u.find_spec('hiredis')))")
     pytest_args = list(args.pytest_args)
     if not browser:
         pytest_args += ["--ignore", str(ROOT / "tests" / "test_example_site.py")]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from djredis import _codec
-from djredis._codec import Codec, UndecodableValue
+from djredis.cache import codec as _codec
+from djredis.cache.codec import Codec, UndecodableValue
 from djredis.compressors import (
     Compressor,
     GzipCompressor,

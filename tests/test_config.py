@@ -14,8 +14,8 @@ from redis.connection import (
     UnixDomainSocketConnection,
 )
 
-from djredis import _connections
-from djredis._config import parse_connection_settings, parse_locations
+from djredis._config.options import parse_connection_settings, parse_locations
+from djredis._io import bridge as _connections
 from djredis.cache import RedisCache
 
 from ._servers import RedisServer, free_port

@@ -19,13 +19,13 @@ from redis.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.sentinel import SentinelConnectionPool
 
-from djredis._cluster import slot_of
-from djredis._config import (
+from djredis._config.options import (
     ClusterSettings,
     ConnectionSettings,
     SentinelSettings,
     parse_connection_settings,
 )
+from djredis._routing.cluster import slot_of
 from djredis.cache import RedisCache
 
 from ._servers import free_port

@@ -11,9 +11,9 @@ from redis.connection import BlockingConnectionPool
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from djredis._config import parse_connection_settings
-from djredis._resp import PythonReader, ReplyError, new_reader, pack, python_pack
-from djredis._sync_pool import SyncPool
+from djredis._config.options import parse_connection_settings
+from djredis._io.resp import PythonReader, ReplyError, new_reader, pack, python_pack
+from djredis._io.sync_pool import SyncPool
 
 from ._servers import RedisServer
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis as AsyncRedis
     from redis.client import Redis
 
-    from .cache import RedisCache
+    from djredis.cache import RedisCache
 
 __all__ = ["__version__", "get_async_redis_connection", "get_redis_connection"]
 
@@ -22,7 +22,7 @@ __version__ = "0.1.0.dev0"
 def _djredis_cache(alias: str) -> RedisCache:
     from django.core.cache import caches
 
-    from .cache import RedisCache
+    from djredis.cache import RedisCache
 
     backend = caches[alias]
     if not isinstance(backend, RedisCache):

@@ -14,8 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Redis
 
-from ._commands import Topology
-from ._loops import loop_state
+from djredis._io.loops import loop_state
+from djredis._routing.base import Topology
 
 __all__ = ["CacheClient", "check_client_class"]
 

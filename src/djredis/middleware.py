@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
 
-from .sessions import SessionStore as RedisSessionStore
+from djredis.sessions import SessionStore as RedisSessionStore
 
 __all__ = ["SessionMiddleware"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
-from djredis._resolve import Kind, resolve_component
+from djredis._config.resolve import Kind, resolve_component
 
 __all__ = [
     "JSONSerializer",

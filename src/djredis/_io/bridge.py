@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 from redis.backoff import NoBackoff
 from redis.client import Redis
-from redis.connection import ConnectionPool
+from redis.connection import ConnectionPool, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from ._config import DEFAULT_RETRIES, ServerConfig
-from ._sync_pool import disconnect_pools
+from djredis._config.options import DEFAULT_RETRIES, ServerConfig
+from djredis._io.sync_pool import disconnect_pools
 
 __all__ = [
     "default_retry",
@@ -28,6 +28,7 @@ __all__ = [
     "get_client",
     "get_pool",
     "get_shared",
+    "redis_py_kwargs",
     "reset_pools",
 ]
 
@@ -115,3 +116,13 @@ def reset_pools() -> None:
         close = getattr(client, "close", None)
         if close is not None:
             close()
+
+
+def redis_py_kwargs(config: ServerConfig) -> dict[str, Any]:
+    """Return ``config`` as keyword arguments for redis-py's Sentinel/RedisCluster."""
+    kwargs = config.kwargs()
+    for name in ("host", "port", "path"):
+        kwargs.pop(name, None)
+    if issubclass(config.connection_class, SSLConnection):
+        kwargs["ssl"] = True
+    return kwargs

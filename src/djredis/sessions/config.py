@@ -29,10 +29,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from ._commands import Topology
-from ._config import parse_connection_settings
-from ._errors import BurstLogger
-from ._topology import connect
+from djredis._config.options import parse_connection_settings
+from djredis._core.errors import BurstLogger
+from djredis._routing.base import Topology
+from djredis._routing.connect import connect
 
 __all__ = ["DEFAULT_PREFIX", "SessionSettings", "read_session_settings"]
 
@@ -151,20 +151,20 @@ def _cache_group(alias: str, setting: str) -> Topology:
     from django.core.cache import caches
     from django.core.cache.backends.base import InvalidCacheBackendError
 
-    from .cache import RedisCache
-
     try:
         cache = caches[alias]
     except InvalidCacheBackendError:
         raise ImproperlyConfigured(f"{setting}: there is no CACHES[{alias!r}].") from None
-    if not isinstance(cache, RedisCache):
+    # Any djredis cache routes through a Topology; sessions share it without importing the
+    # cache component (components sit side by side in the layers).
+    group = getattr(cache, "_group", None)
+    if not isinstance(group, Topology):
         raise ImproperlyConfigured(
             f"{setting}: CACHES[{alias!r}] is {type(cache).__module__}."
             f"{type(cache).__qualname__}, not a djredis cache, so sessions cannot share its "
             "connection. Give SESSION_REDIS a server ({'url': 'redis://host:6379/1'}) or "
             "make that cache 'djredis.cache.RedisCache'."
         )
-    group: Topology = cache._group
     return group
 
 
@@ -255,7 +255,7 @@ def read_session_settings() -> SessionSettings:
         )
         group = connect(parsed)
         source = setting
-    from ._cluster import ClusterGroup
+    from djredis._routing.cluster import ClusterGroup
 
     return SessionSettings(
         cluster=isinstance(group, ClusterGroup),

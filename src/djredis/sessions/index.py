@@ -22,9 +22,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone as django_timezone
 
-from ._commands import Eval, Operation
-from ._scripts import lua
-from ._session_config import SessionSettings
+from djredis._core.commands import Eval, Operation
+from djredis._core.scripts import lua
+from djredis.sessions.config import SessionSettings
 
 __all__ = ["SessionInfo", "op_list", "op_revoke", "session_id", "user_id"]
 

@@ -1,7 +1,7 @@
 """Route commands to a primary and its replicas: listed in LOCATION, or named by Sentinel.
 
 ``connect(settings)`` returns the ``Topology`` for any parsed settings; Redis Cluster lives
-in ``_cluster.py``.
+in ``cluster.py``.
 
 Writes, and anything that must read its own write, go to the primary; reads (commands the
 operation marks ``write=False``) go to a random healthy replica when replica reads are on.
@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
@@ -32,36 +32,36 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
 from redis.client import Redis
-from redis.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.sentinel import MasterNotFoundError, Sentinel
 
-from ._commands import (
-    ATTEMPT_ERRORS,
-    Batch,
-    Call,
-    Command,
-    Eval,
-    Primaries,
-    Topology,
-    TopologyError,
-    execute_async,
-)
-from ._config import (
+from djredis._config.options import (
     DEFAULT_RETRIES,
-    ClusterSettings,
     ConnectionSettings,
     SentinelSettings,
     ServerConfig,
-    Settings,
 )
-from ._connections import default_retry, disconnect_idle, get_client, get_shared
-from ._errors import CONNECTION_ERRORS, BurstLogger
-from ._loops import LoopState
-from ._sync_pool import execute_on
+from djredis._core.commands import Batch, Call, Command, Eval, Primaries
+from djredis._core.errors import CONNECTION_ERRORS, BurstLogger
+from djredis._io.bridge import (
+    default_retry,
+    disconnect_idle,
+    get_client,
+    get_shared,
+    redis_py_kwargs,
+)
+from djredis._io.loops import LoopState
+from djredis._io.sync_pool import execute_on
+from djredis._io.wire import execute_async
+from djredis._routing.base import (
+    ATTEMPT_ERRORS,
+    Topology,
+    TopologyError,
+    close_multiplexed,
+)
 
-__all__ = ["REPLICA_RETRY_AFTER", "SentinelGroup", "ServerGroup", "connect"]
+__all__ = ["REPLICA_RETRY_AFTER", "SentinelGroup", "ServerGroup"]
 
 logger = logging.getLogger("djredis.topology")
 
@@ -69,17 +69,6 @@ logger = logging.getLogger("djredis.topology")
 REPLICA_RETRY_AFTER = 5.0
 # How often the Sentinels are asked again for the list of healthy replicas.
 SENTINEL_REPLICAS_TTL = 10.0
-
-
-def connect(settings: Settings) -> Topology:
-    """Return the topology that routes commands for ``settings``."""
-    if isinstance(settings, SentinelSettings):
-        return SentinelGroup(settings)
-    if isinstance(settings, ClusterSettings):
-        from ._cluster import ClusterGroup  # here: _cluster builds on this module
-
-        return ClusterGroup(settings)
-    return ServerGroup(settings)
 
 
 def replica_unavailable(exc: BaseException) -> bool:
@@ -207,14 +196,7 @@ class ServerGroup(Topology):
         disconnect_idle(self.all_configs())
 
     def close_loop(self, state: LoopState) -> None:
-        _close_multiplexed(state, self.all_configs())
-
-
-def _close_multiplexed(state: LoopState, configs: Iterable[ServerConfig]) -> None:
-    for config in configs:
-        conn = state.multiplexed.pop(config, None)
-        if conn is not None:
-            conn.close()
+        close_multiplexed(state, self.all_configs())
 
 
 # A discovery step: ask this Sentinel this command; the reply (or the error) comes back.
@@ -419,9 +401,9 @@ class SentinelGroup(Topology):
     # -- clients for user code --------------------------------------------------------------
 
     def _sentinel_args(self) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
-        node = _redis_py_kwargs(self._settings.node)
+        node = redis_py_kwargs(self._settings.node)
         node.setdefault("retry", default_retry())
-        sentinel = _redis_py_kwargs(self._settings.sentinels[0])
+        sentinel = redis_py_kwargs(self._settings.sentinels[0])
         sentinel.setdefault("retry", default_retry())  # redis-py's default backs off for seconds
         return [s.address for s in self._settings.sentinels], sentinel, node
 
@@ -461,7 +443,7 @@ class SentinelGroup(Topology):
         disconnect_idle(self._known())
 
     def close_loop(self, state: LoopState) -> None:
-        _close_multiplexed(state, self._known())
+        close_multiplexed(state, self._known())
 
 
 class _SentinelClients:
@@ -484,13 +466,3 @@ class _SentinelClients:
 def async_retry() -> Any:
     """Return djredis's retry policy for ``redis.asyncio`` clients."""
     return AsyncRetry(NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,))
-
-
-def _redis_py_kwargs(config: ServerConfig) -> dict[str, Any]:
-    """Return ``config`` as keyword arguments for redis-py's Sentinel/RedisCluster."""
-    kwargs = config.kwargs()
-    for name in ("host", "port", "path"):
-        kwargs.pop(name, None)
-    if issubclass(config.connection_class, SSLConnection):
-        kwargs["ssl"] = True
-    return kwargs

@@ -29,13 +29,13 @@ from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ._config import DEFAULT_MAX_CONNECTIONS, ServerConfig
-from ._handshake import handshake_commands, ssl_context
-from ._resp import ERROR_TYPES, new_reader, pack
-from ._wire import eval_fallback, finish, wire
+from djredis._config.options import DEFAULT_MAX_CONNECTIONS, ServerConfig
+from djredis._io.handshake import handshake_commands, ssl_context
+from djredis._io.resp import ERROR_TYPES, new_reader, pack
+from djredis._io.wire import eval_fallback, finish, wire
 
 if TYPE_CHECKING:
-    from ._commands import Batch, Call, Eval
+    from djredis._core.commands import Batch, Call, Eval
 
 __all__ = ["SyncConnection", "SyncPool", "disconnect_pools", "execute_on", "pool_for"]
 

@@ -12,7 +12,9 @@ import threading
 import time
 from typing import TypeVar
 
+from redis._parsers import BaseParser
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = [
@@ -21,12 +23,19 @@ __all__ = [
     "CommandNotSent",
     "ErrorPolicy",
     "ProtocolError",
+    "error_from_reply",
     "may_resend",
 ]
 
 T = TypeVar("T")
 
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+
+
+def error_from_reply(reply: Exception) -> ResponseError:
+    """Turn an error reply into the redis-py exception its sync client would raise."""
+    error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+    return error
 
 
 class ProtocolError(RedisConnectionError):

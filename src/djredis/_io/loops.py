@@ -23,8 +23,8 @@ from redis.backoff import NoBackoff
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ._config import DEFAULT_RETRIES, ServerConfig
-from ._multiplex import MultiplexedConnection
+from djredis._config.options import DEFAULT_RETRIES, ServerConfig
+from djredis._io.multiplex import MultiplexedConnection
 
 __all__ = ["LoopState", "loop_state"]
 

@@ -1,27 +1,4 @@
-"""Django session engine on Redis: ``SESSION_ENGINE = "djredis.sessions"``.
-
-One round trip per operation, counted in the tests: ``load`` is one ``HGET``; ``save`` of an
-existing session, ``create`` and ``delete`` are one Lua script each. ``save`` only updates a
-session that still exists (a session deleted by a concurrent logout is never resurrected:
-``UpdateError``), ``create`` only writes a key that does not exist yet (``CreateError``,
-retried with a new key), both with the expiry in the same step. ``clear_expired()`` is a
-no-op: Redis expires sessions itself. The ``a*`` twins run the same operations on the event
-loop's multiplexed connection, without a thread.
-
-Each session is a Redis hash ``<prefix>:<session key>``: ``d`` the data (encoded with
-``SESSION_SERIALIZER``), ``c`` created and ``a`` last written (ms), and for a logged-in user
-``u`` its id (plus ``ip``/``ua`` with ``record_client``). Sessions of logged-in users are
-indexed per user in the same script, which is what ``user_sessions()``,
-``revoke_session()`` and ``revoke_all_sessions()`` read.
-
-When Redis is down or times out, ``load()`` raises (the request fails with the error in the
-log) unless ``SESSION_REDIS['ignore_load_errors']`` is True: then the request sees an empty
-session, a warning is logged, and the stored session is left as it was — the cookie is kept
-and saving that request's session raises instead of overwriting it. ``save()``, ``create()``
-and ``delete()`` always raise.
-
-Settings: see ``djredis._session_config`` and the README's "Sessions" section.
-"""
+"""The session store behind ``SESSION_ENGINE = "djredis.sessions"`` (see the package)."""
 
 from __future__ import annotations
 
@@ -39,11 +16,12 @@ from django.utils.crypto import get_random_string
 from django.utils.translation import gettext as _
 from redis.exceptions import ResponseError
 
-from ._commands import Call, Eval, Operation, run_async, run_sync
-from ._errors import CONNECTION_ERRORS, ErrorPolicy
-from ._scripts import lua
-from ._session_config import SessionSettings, read_session_settings
-from ._session_index import SessionInfo, now_ms, op_list, op_revoke, session_id, user_id
+from djredis._core.commands import Call, Eval, Operation
+from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy
+from djredis._core.scripts import lua
+from djredis._routing.base import run_async, run_sync
+from djredis.sessions.config import SessionSettings, read_session_settings
+from djredis.sessions.index import SessionInfo, now_ms, op_list, op_revoke, session_id, user_id
 
 __all__ = [
     "RevokeSessionsOnPasswordChange",

@@ -41,25 +41,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ._commands import (
-    ATTEMPT_ERRORS,
-    Batch,
-    Call,
-    Command,
-    Eval,
-    Primaries,
-    Topology,
-    TopologyError,
-    execute_async,
+from djredis._config.options import ClusterSettings, ServerConfig
+from djredis._core.commands import Batch, Call, Command, Eval, Primaries
+from djredis._core.errors import CONNECTION_ERRORS, error_from_reply
+from djredis._io.bridge import (
+    disconnect_idle,
+    get_client,
+    get_pool,
+    get_shared,
+    redis_py_kwargs,
 )
-from ._config import ClusterSettings, ServerConfig
-from ._connections import disconnect_idle, get_client, get_pool, get_shared
-from ._errors import CONNECTION_ERRORS
-from ._loops import LoopState
-from ._multiplex import error_from_reply
-from ._resp import ERROR_TYPES, pack
-from ._sync_pool import execute_on
-from ._topology import _close_multiplexed, _redis_py_kwargs
+from djredis._io.loops import LoopState
+from djredis._io.resp import ERROR_TYPES, pack
+from djredis._io.sync_pool import execute_on
+from djredis._io.wire import execute_async
+from djredis._routing.base import ATTEMPT_ERRORS, Topology, TopologyError, close_multiplexed
 
 __all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
 
@@ -646,7 +642,7 @@ class ClusterGroup(Topology):
     # -- clients for user code, and housekeeping ------------------------------------------------
 
     def _cluster_kwargs(self, cls: type[Any]) -> dict[str, Any]:
-        kwargs = _redis_py_kwargs(self._template)
+        kwargs = redis_py_kwargs(self._template)
         for name in ("db", "retry", "connection_class", "pool_class"):
             kwargs.pop(name, None)
         kwargs.update(dict(self._settings.client_kwargs))
@@ -701,7 +697,7 @@ class ClusterGroup(Topology):
         disconnect_idle(self._known())
 
     def close_loop(self, state: LoopState) -> None:
-        _close_multiplexed(state, self._known())
+        close_multiplexed(state, self._known())
 
 
 # Errors that send a fast-path command through the retry loop.
