@@ -2,9 +2,9 @@
 
 An operation is a generator: it yields the command(s) it needs (``Call``, ``Batch``,
 ``Eval`` or ``Primaries``), receives each reply, and returns its result. A *runner* does
-the I/O through a ``Topology`` (one server, a primary with replicas, Sentinel, Cluster),
-which decides where each command goes: the sync runner over redis-py's pooled
-connections, the async one over the running loop's multiplexed connections. Replies are
+the I/O through a ``Topology`` (one server, a primary with replicas, Sentinel, Cluster;
+see ``djredis._routing``), which decides where each command goes: the sync runner over
+djredis's blocking pool, the async one over the running loop's multiplexed connections. Replies are
 what Redis sent (operations normalise them with ``bool``/``int``), so both runners feed an
 operation the same values. Server errors (``ResponseError``) are thrown back into the
 generator, which may handle them (e.g. turn ``RENAME``'s "no such key" into ``ValueError``)

@@ -2,7 +2,7 @@
 
 The backend normalises keys, versions and timeouts and encodes values; each operation is a
 generator of command descriptions (``djredis._core.commands``), so the same logic serves the
-sync API (redis-py's pooled clients) and the native ``a*`` API (one multiplexed connection
+sync API (the lean blocking pool) and the native ``a*`` API (one multiplexed connection
 per event loop; never a thread hop). Beyond Django's contract it keeps what django-redis users
 rely on: ``ttl``/``pttl``/``expire``/``persist``/``lock``/``iter_keys``/``keys``/
 ``delete_pattern`` and ``cache.client.get_client()``.
