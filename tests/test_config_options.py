@@ -131,6 +131,13 @@ REJECTED = [
         "redis://h", {"retry_on_error": [Exception]}, "retry_on_error", "twice", id="any-error"
     ),
     pytest.param(
+        "redis://h?retry_on_error=TimeoutError",
+        {},
+        "retry_on_error",
+        "URL",
+        id="retry-on-error-url",
+    ),
+    pytest.param(
         "redis://h",
         {"CONNECTION_POOL_CLASS": _Subpool},
         "CONNECTION_POOL_CLASS",

@@ -904,7 +904,7 @@ def _check_policy(kwargs: dict[str, Any], where: Callable[[str], str]) -> None:
         if name in _UNSUPPORTED_KWARGS and value:
             raise ImproperlyConfigured(f"{where(name)} = {value!r}: {_UNSUPPORTED_KWARGS[name]}.")
     protocol = kwargs.get("protocol")
-    if protocol not in (None, 2, "2") or isinstance(protocol, bool):
+    if protocol not in (None, 2, "2"):
         raise ImproperlyConfigured(
             f"{where('protocol')} = {protocol!r}: {_RESP2_ONLY}; remove it or set 2."
         )
@@ -995,11 +995,18 @@ def _check_retry(retry: Any, where: str) -> None:
 
 def _check_resendable(errors: Any, where: str) -> None:
     """Reject retrying any error other than connection errors and timeouts."""
-    if isinstance(errors, (str, bytes)) or not isinstance(errors, Iterable):
-        raise ImproperlyConfigured(f"{where} must be a list of exception classes, got {errors!r}.")
+    if (
+        isinstance(errors, (str, bytes))
+        or not isinstance(errors, Iterable)
+        or not all(isinstance(error, type) for error in errors)
+    ):
+        raise ImproperlyConfigured(
+            f"{where} must be a list of exception classes (so it cannot be given in a URL), "
+            f"got {errors!r}."
+        )
     for error in errors:
-        if not (isinstance(error, type) and issubclass(error, _RESENDABLE_ERRORS)):
-            name = f"{error.__module__}.{error.__qualname__}" if isinstance(error, type) else error
+        if not issubclass(error, _RESENDABLE_ERRORS):
+            name = f"{error.__module__}.{error.__qualname__}"
             raise ImproperlyConfigured(
                 f"{where} names {name!r}: djredis's connections resend a command only after "
                 "a connection error, or a timeout with retry_on_timeout, and only when it "
