@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from queue import LifoQueue
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
+from redis.backoff import AbstractBackoff, NoBackoff
 from redis.client import Redis
 from redis.cluster import RedisCluster
 from redis.connection import (
@@ -39,6 +42,9 @@ from redis.connection import (
     UnixDomainSocketConnection,
     parse_url,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 __all__ = [
     "DEFAULT_CONNECTION_OPTIONS",
@@ -68,6 +74,9 @@ DEFAULT_MAX_CONNECTIONS = 2**31 - 1
 # idle, e.g. after a Redis restart); none on timeouts unless RETRY_ON_TIMEOUT asks for it,
 # because retrying a timed-out command doubles the time a request is stuck.
 DEFAULT_RETRIES = 1
+# redis-py's BlockingConnectionPool holds 50 connections unless told otherwise; djredis's own
+# pool imitating it must block at the same point.
+DEFAULT_BLOCKING_MAX_CONNECTIONS = 50
 
 DEFAULT_SENTINEL_PORT = 26379
 DEFAULT_PORT = 6379
@@ -156,6 +165,76 @@ _REJECTED_OPTIONS: Mapping[str, str] = {
 # Lowercase keys that Django's builtin RedisCache gives a meaning of its own.
 _DJANGO_LOWERCASE = frozenset({"serializer", "pool_class", "parser_class"})
 
+# Connection arguments redis-py takes but djredis's own connections (the sync pool and the
+# multiplexed connection) cannot honour. Accepting them would make the redis-py clients and
+# djredis's connections behave differently, silently; so a value that asks for anything
+# (not None, False, 0 or empty: redis-py's defaults) is an error saying what to do instead.
+_NO_OCSP = (
+    "djredis's connections cannot validate certificates with OCSP, and OCSP that is "
+    "silently off is worse than none; remove it and verify the server's certificate against "
+    "your CA with ssl_ca_certs (or ssl_ca_path/ssl_ca_data) and ssl_cert_reqs='required'"
+)
+_RESP3_ONLY = "it needs RESP3 (protocol=3), and djredis's connections speak RESP2; remove it"
+_UNSUPPORTED_KWARGS: Mapping[str, str] = {
+    "ssl_validate_ocsp": _NO_OCSP,
+    "ssl_validate_ocsp_stapled": _NO_OCSP,
+    "ssl_ocsp_context": _NO_OCSP,
+    "ssl_ocsp_expected_cert": _NO_OCSP,
+    "ssl_include_verify_flags": (
+        "djredis's TLS connections do not apply extra X.509 verify flags (such as CRL "
+        "checks); remove it, or terminate TLS in a proxy that checks them"
+    ),
+    "ssl_exclude_verify_flags": (
+        "djredis's TLS connections keep Python's default X.509 verify flags; remove it"
+    ),
+    "redis_connect_func": (
+        "djredis's connections run their own handshake (AUTH, SELECT, CLIENT SETNAME); "
+        "remove it and use username/password or credential_provider, db and client_name"
+    ),
+    "command_packer": "djredis's connections encode commands themselves; remove it",
+    "socket_type": (
+        "djredis's connections try every address the host name resolves to; to force IPv4 "
+        "or IPv6, put an address of that family in LOCATION (127.0.0.1, [::1])"
+    ),
+    "event_dispatcher": "djredis's connections dispatch no redis-py events; remove it",
+    "maint_notifications_config": _RESP3_ONLY,
+    "oss_cluster_maint_notifications_handler": _RESP3_ONLY,
+    "cache_factory": f"client-side caching: {_RESP3_ONLY}",
+}
+# Arguments redis-py's own objects pass to each other (maintenance notifications, HIMPORT
+# state); they are not settings, so any value is an error.
+_REDIS_PY_INTERNAL = frozenset(
+    {
+        "himport_registry",
+        "maint_notifications_pool_handler",
+        "maintenance_notification_hash",
+        "maintenance_state",
+        "orig_host_address",
+        "orig_socket_connect_timeout",
+        "orig_socket_timeout",
+    }
+)
+_RESP2_ONLY = (
+    "djredis's connections speak RESP2, and the redis-py clients from "
+    "get_redis_connection() follow them so that every reply has one shape"
+)
+# redis-py's parser classes (one class under several import paths in redis-py 5..8) -> the
+# reply reader djredis's connections use.
+_READERS: Mapping[type, str] = {_HiredisParser: "hiredis", _RESP2Parser: "python"}
+# Names of redis-py < 5, still in Django's documentation of parser_class.
+_PARSER_PATHS: Mapping[str, type] = {
+    "redis.connection.HiredisParser": _HiredisParser,
+    "redis.connection.PythonParser": _RESP2Parser,
+}
+_POOL_CLASSES = (ConnectionPool, BlockingConnectionPool)
+# What a resend may follow: the one resend rule (``_errors.may_resend``) covers connection
+# errors, and timeouts when retry_on_timeout is on; no other error is ever resent.
+_TIMEOUT_ERRORS: tuple[type[Exception], ...] = (RedisTimeoutError, TimeoutError)
+_RESENDABLE_ERRORS = (*_TIMEOUT_ERRORS, RedisConnectionError, ConnectionError)
+# What redis.Redis still reads from its keyword arguments when it is given a connection
+# pool, as djredis builds it; it silently drops every other connection argument.
+_POOLED_CLIENT_KWARGS = frozenset({"single_connection_client", "event_dispatcher"})
+
 
 def _freeze(value: Any) -> Any:
     """Return a hashable stand-in for an option value, so settings can key a pool."""
@@ -194,7 +273,10 @@ class ServerConfig:
     # djredis's own connections (the sync pool and the multiplexed connection).
     connect_timeout: float | None = field(init=False, repr=False, compare=False)
     socket_timeout: float | None = field(init=False, repr=False, compare=False)
+    # How many times a command that failed may be sent again (only when that is safe), and
+    # what to sleep before each resend: ``backoff.compute(failures)`` seconds, None = none.
     retries: int = field(init=False, repr=False, compare=False)
+    backoff: AbstractBackoff | None = field(init=False, repr=False, compare=False)
     retry_on_timeout: bool = field(init=False, repr=False, compare=False)
     health_check_interval: float = field(init=False, repr=False, compare=False)
     # "hiredis", "python", or None: the RESP reader (None: hiredis when installed).
@@ -209,15 +291,25 @@ class ServerConfig:
             self.client_kwargs,
         )
         object.__setattr__(self, "_hash", hash(identity))
-        kw = dict(self.connection_kwargs)
+        kw = self.kwargs()
         timeout = kw.get("socket_timeout")
+        # redis-py retries what the Retry's supported_errors and retry_on_error name, and
+        # timeouts with retry_on_timeout: djredis's connections follow the same settings.
+        retry = kw.get("retry")
+        errors = list(kw.get("retry_on_error") or ())
+        backoff = None
+        if isinstance(retry, Retry):
+            errors += retry._supported_errors
+            if not isinstance(retry._backoff, NoBackoff):
+                backoff = retry._backoff
         policy = {
             "connect_timeout": kw.get("socket_connect_timeout") or timeout,
             "socket_timeout": timeout,
-            "retries": DEFAULT_RETRIES,
-            "retry_on_timeout": bool(kw.get("retry_on_timeout")),
+            "retries": retry._retries if isinstance(retry, Retry) else DEFAULT_RETRIES,
+            "backoff": backoff,
+            "retry_on_timeout": bool(kw.get("retry_on_timeout")) or _names_timeouts(errors),
             "health_check_interval": float(kw.get("health_check_interval") or 0),
-            "reader": None,
+            "reader": _READERS.get(kw["parser_class"]) if "parser_class" in kw else None,
         }
         for name, value in policy.items():
             object.__setattr__(self, name, value)
@@ -499,15 +591,7 @@ def parse_connection_settings(
     items = _location_items(location)
     kind = _topology_kind(items, options, setting)
 
-    pool_spec = options.get("CONNECTION_POOL_CLASS", options.get("pool_class", ConnectionPool))
-    if kind == "sentinel" and pool_spec in _SENTINEL_POOL_PATHS:
-        pool_spec = ConnectionPool  # django-redis's Sentinel settings name it; we manage it
-    pool_class = _import(pool_spec, f"{setting}['CONNECTION_POOL_CLASS']")
-    if not (isinstance(pool_class, type) and issubclass(pool_class, ConnectionPool)):
-        raise ImproperlyConfigured(
-            f"{setting}['CONNECTION_POOL_CLASS'] must be a redis.ConnectionPool subclass, "
-            f"got {pool_class!r}."
-        )
+    pool_class = _pool_class(options, kind, setting)
     default_client = "redis.cluster.RedisCluster" if kind == "cluster" else "redis.client.Redis"
     client_class = _import(
         options.get("REDIS_CLIENT_CLASS", default_client), f"{setting}['REDIS_CLIENT_CLASS']"
@@ -518,48 +602,54 @@ def parse_connection_settings(
             f"{setting}['REDIS_CLIENT_CLASS'] must be a {expected_client.__module__}."
             f"{expected_client.__qualname__} subclass here, got {client_class!r}."
         )
-    client_kwargs = dict(options.get("REDIS_CLIENT_KWARGS") or {})
+    client_kwargs = _client_kwargs(options, kind, setting)
 
     # Connection keyword arguments from every place users put them; the same knob given
-    # twice with different values is an error rather than a silent precedence rule.
+    # twice with different values is an error rather than a silent precedence rule. Each
+    # remembers where it was set (``[...]`` after ``setting``), for error messages.
     explicit: dict[str, tuple[Any, str]] = {}
 
     def put(name: str, value: Any, source: str) -> None:
         if name in explicit and explicit[name][0] != value:
             raise ImproperlyConfigured(
                 f"{setting}: {name!r} is set twice with different values: "
-                f"{explicit[name][0]!r} in {explicit[name][1]} and {value!r} in {source}."
+                f"{explicit[name][0]!r} in {setting}{explicit[name][1]} and {value!r} in "
+                f"{setting}{source}."
             )
         explicit[name] = (value, source)
 
     for upper, kwarg in _UPPER_TO_KWARG.items():
         if upper in options:
-            put(kwarg, options[upper], f"OPTIONS[{upper!r}]")
+            put(kwarg, options[upper], f"[{upper!r}]")
     for group in ("CONNECTION_POOL_KWARGS", "CONNECTION_POOL_CLASS_KWARGS"):
         for name, value in dict(options.get(group) or {}).items():
-            put(name, value, f"OPTIONS[{group!r}]")
+            put(name, value, f"[{group!r}][{name!r}]")
     for name, value in options.items():
         if not name.isupper() and name not in _DJANGO_LOWERCASE:
-            put(name, value, f"OPTIONS[{name!r}]")
-    parser = options.get("PARSER_CLASS", options.get("parser_class"))
-    if parser is not None:
-        put(
-            "parser_class", _import(parser, f"{setting}['PARSER_CLASS']"), "OPTIONS['PARSER_CLASS']"
-        )
+            put(name, value, f"[{name!r}]")
+    for name in ("PARSER_CLASS", "parser_class"):
+        if name in options:
+            put("parser_class", options[name], f"[{name!r}]")
 
     def server(url_kwargs: dict[str, Any], client: type[Any] = client_class) -> ServerConfig:
         url_kwargs = dict(url_kwargs)
         connection_class = url_kwargs.pop("connection_class")
         merged: dict[str, Any] = dict(DEFAULT_CONNECTION_OPTIONS)
+        sources: dict[str, str] = {}
         for name, value in url_kwargs.items():
             if name in explicit and explicit[name][0] != value:
                 raise ImproperlyConfigured(
                     f"{setting}: {name!r} is {value!r} in LOCATION but "
-                    f"{explicit[name][0]!r} in {explicit[name][1]}."
+                    f"{explicit[name][0]!r} in {setting}{explicit[name][1]}."
                 )
             merged[name] = value
-        merged.update({name: value for name, (value, _) in explicit.items()})
-        return _server(connection_class, pool_class, client, client_kwargs, merged, setting)
+            sources[name] = f"LOCATION's query option {name!r}"
+        for name, (value, source) in explicit.items():
+            merged[name] = value
+            sources[name] = f"{setting}{source}"
+        return _server(
+            connection_class, pool_class, client, client_kwargs, merged, setting, sources
+        )
 
     read_from_replicas = _bool(options, "READ_FROM_REPLICAS", setting)
     if kind == "sentinel":
@@ -752,7 +842,13 @@ def _server(
     client_kwargs: dict[str, Any],
     kwargs: dict[str, Any],
     setting: str,
+    sources: Mapping[str, str] | None = None,
 ) -> ServerConfig:
+    """Validate one server's connection arguments and return its ``ServerConfig``.
+
+    ``sources`` says where each argument was set (``"CACHES['default']['OPTIONS']['x']"``),
+    for the error messages; an argument missing from it is named as ``setting[name]``.
+    """
     if connection_class is UnixDomainSocketConnection:
         # A socket path and a TCP address are exclusive; socket options are TCP-only.
         for tcp_only in ("host", "port", "socket_keepalive", "socket_keepalive_options"):
@@ -770,13 +866,17 @@ def _server(
         raise ImproperlyConfigured(
             f"{setting}: unknown connection option(s) {', '.join(map(repr, unknown))}{hint}. "
             f"Accepted by {connection_class.__name__}/{pool_class.__name__}: "
-            f"{', '.join(sorted(accepted))}."
+            f"{', '.join(sorted(accepted - set(_UNSUPPORTED_KWARGS) - _REDIS_PY_INTERNAL))}."
         )
     _check_timeout(kwargs, "socket_timeout", setting)
     _check_timeout(kwargs, "socket_connect_timeout", setting)
-    max_connections = kwargs.get("max_connections")
-    if max_connections is None and not issubclass(pool_class, BlockingConnectionPool):
-        kwargs["max_connections"] = DEFAULT_MAX_CONNECTIONS
+    _check_policy(kwargs, lambda name: (sources or {}).get(name, f"{setting}[{name!r}]"))
+    if kwargs.get("max_connections") is None:
+        kwargs["max_connections"] = (
+            DEFAULT_BLOCKING_MAX_CONNECTIONS
+            if pool_class is BlockingConnectionPool
+            else DEFAULT_MAX_CONNECTIONS
+        )
     frozen = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
     originals = {k: v for k, v in kwargs.items() if _freeze(v) is not v}
     return ServerConfig(
@@ -787,6 +887,186 @@ def _server(
         client_kwargs=tuple(sorted((k, _freeze(v)) for k, v in client_kwargs.items())),
         originals=originals,
     )
+
+
+def _check_policy(kwargs: dict[str, Any], where: Callable[[str], str]) -> None:
+    """Reject what djredis's connections cannot honour; normalise what they can.
+
+    ``where(name)`` names the setting that holds ``name``. Every argument left in ``kwargs``
+    is then honoured by djredis's connections, or concerns only the redis-py clients handed
+    to user code (``decode_responses``, ``encoding``, ``lib_name``...).
+    """
+    for name, value in kwargs.items():
+        if name in _REDIS_PY_INTERNAL:
+            raise ImproperlyConfigured(
+                f"{where(name)}: {name!r} is set by redis-py itself, not a setting; remove it."
+            )
+        if name in _UNSUPPORTED_KWARGS and value:
+            raise ImproperlyConfigured(f"{where(name)} = {value!r}: {_UNSUPPORTED_KWARGS[name]}.")
+    protocol = kwargs.get("protocol")
+    if protocol not in (None, 2, "2"):
+        raise ImproperlyConfigured(
+            f"{where('protocol')} = {protocol!r}: {_RESP2_ONLY}; remove it or set 2."
+        )
+    # redis-py 8 reads None as "negotiate RESP3"; djredis's RESP2 is what it must speak.
+    kwargs["protocol"] = 2
+    if "parser_class" in kwargs:
+        kwargs["parser_class"] = _parser_class(kwargs["parser_class"], where("parser_class"))
+    if "retry" in kwargs:
+        _check_retry(kwargs["retry"], where("retry"))
+    if "retry_on_error" in kwargs:
+        _check_resendable(kwargs["retry_on_error"], where("retry_on_error"))
+    interval = kwargs.get("health_check_interval", 0)
+    if _not_seconds(interval) or interval < 0:
+        raise ImproperlyConfigured(
+            f"{where('health_check_interval')} must be a number of seconds (0 turns the "
+            f"health check off), got {interval!r}."
+        )
+    limit = kwargs.get("max_connections")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ImproperlyConfigured(
+            f"{where('max_connections')} must be a positive whole number or None, got {limit!r}."
+        )
+    wait = kwargs.get("timeout")
+    if wait is not None and (_not_seconds(wait) or wait < 0):
+        raise ImproperlyConfigured(
+            f"{where('timeout')} (how long BlockingConnectionPool waits for a free "
+            f"connection) must be a number of seconds or None, got {wait!r}."
+        )
+    queue = kwargs.get("queue_class")
+    if queue is not None and queue is not LifoQueue:
+        raise ImproperlyConfigured(
+            f"{where('queue_class')} = {queue!r}: djredis's pool always hands out the most "
+            "recently used idle connection, as queue.LifoQueue does; remove it."
+        )
+
+
+def _not_seconds(value: Any) -> bool:
+    return (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    )
+
+
+def _parser_class(spec: Any, where: str) -> type:
+    """Return the redis-py parser class ``spec`` names, if djredis can read replies that way."""
+    parser = _PARSER_PATHS.get(spec) if isinstance(spec, str) else None
+    if parser is None:
+        parser = _import(spec, where)
+    if parser is _RESP3Parser:
+        raise ImproperlyConfigured(f"{where} = {spec!r}: {_RESP2_ONLY}; remove it.")
+    if parser not in _READERS:
+        raise ImproperlyConfigured(
+            f"{where} = {spec!r}: djredis's connections read replies either with hiredis "
+            "('redis._parsers.hiredis._HiredisParser', the default when hiredis is installed) "
+            "or in pure Python ('redis._parsers.resp2._RESP2Parser'); use one of those or "
+            "remove it."
+        )
+    if _READERS[parser] == "hiredis":
+        try:
+            import hiredis  # noqa: F401
+        except ImportError:
+            raise ImproperlyConfigured(
+                f"{where} = {spec!r} needs hiredis, which is not installed: "
+                "pip install 'djredis[hiredis]'."
+            ) from None
+    result: type = parser
+    return result
+
+
+def _check_retry(retry: Any, where: str) -> None:
+    if type(retry) is not Retry:
+        raise ImproperlyConfigured(
+            f"{where} must be a redis.retry.Retry, e.g. Retry(ExponentialBackoff(), 3), got "
+            f"{retry!r}."
+        )
+    retries = retry._retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ImproperlyConfigured(
+            f"{where} retries {retries!r} times: give a number of retries >= 0 (retrying "
+            "forever would make a command wait without bound)."
+        )
+    if not isinstance(retry._backoff, AbstractBackoff):
+        raise ImproperlyConfigured(
+            f"{where}'s backoff must be a redis.backoff backoff (ExponentialBackoff, "
+            f"NoBackoff...), got {retry._backoff!r}."
+        )
+    _check_resendable(retry._supported_errors, f"{where}'s supported_errors")
+
+
+def _check_resendable(errors: Any, where: str) -> None:
+    """Reject retrying any error other than connection errors and timeouts."""
+    if (
+        isinstance(errors, (str, bytes))
+        or not isinstance(errors, Iterable)
+        or not all(isinstance(error, type) for error in errors)
+    ):
+        raise ImproperlyConfigured(
+            f"{where} must be a list of exception classes (so it cannot be given in a URL), "
+            f"got {errors!r}."
+        )
+    for error in errors:
+        if not issubclass(error, _RESENDABLE_ERRORS):
+            name = f"{error.__module__}.{error.__qualname__}"
+            raise ImproperlyConfigured(
+                f"{where} names {name!r}: djredis's connections resend a command only after "
+                "a connection error, or a timeout with retry_on_timeout, and only when it "
+                "surely did not run or only reads; retrying any other error could apply a "
+                f"write twice. Remove {name!r} (list redis.exceptions.TimeoutError to retry "
+                "timeouts)."
+            )
+
+
+def _names_timeouts(errors: Iterable[Any]) -> bool:
+    return any(isinstance(e, type) and issubclass(e, _TIMEOUT_ERRORS) for e in errors)
+
+
+def _pool_class(options: Mapping[str, Any], kind: str, setting: str) -> type[ConnectionPool]:
+    """Return redis-py's ConnectionPool or BlockingConnectionPool, as OPTIONS choose."""
+    given = [name for name in ("CONNECTION_POOL_CLASS", "pool_class") if name in options]
+    if len(given) == 2 and options[given[0]] != options[given[1]]:
+        raise ImproperlyConfigured(
+            f"{setting} sets 'CONNECTION_POOL_CLASS' and 'pool_class' to different values; "
+            "keep one."
+        )
+    if not given:
+        return ConnectionPool
+    where = f"{setting}[{given[0]!r}]"
+    spec = options[given[0]]
+    if kind == "sentinel" and spec in _SENTINEL_POOL_PATHS:
+        return ConnectionPool  # django-redis's Sentinel settings name it; we manage it
+    pool_class = _import(spec, where)
+    if pool_class not in _POOL_CLASSES:
+        raise ImproperlyConfigured(
+            f"{where} = {spec!r}: djredis's own connections use its own pool, which behaves "
+            "like redis.ConnectionPool or, bounded by max_connections and timeout, like "
+            "redis.BlockingConnectionPool; another class (a subclass too) would change only "
+            "the redis-py clients. Use one of those two."
+        )
+    result: type[ConnectionPool] = pool_class
+    return result
+
+
+def _client_kwargs(options: Mapping[str, Any], kind: str, setting: str) -> dict[str, Any]:
+    """Return OPTIONS['REDIS_CLIENT_KWARGS'], rejecting what the client would not apply."""
+    where = f"{setting}['REDIS_CLIENT_KWARGS']"
+    given = options.get("REDIS_CLIENT_KWARGS") or {}
+    if not isinstance(given, Mapping):
+        raise ImproperlyConfigured(f"{where} must be a dict.")
+    if given and kind == "sentinel":
+        raise ImproperlyConfigured(
+            f"{where}: the clients of a Sentinel-managed service are built by redis-py's "
+            "Sentinel, which does not take them; remove it (connection options go in OPTIONS)."
+        )
+    if kind != "cluster":
+        # redis.Redis given a connection pool (as djredis builds it) drops these silently.
+        ignored = sorted((set(given) & _init_parameters(Redis)) - _POOLED_CLIENT_KWARGS)
+        if ignored:
+            raise ImproperlyConfigured(
+                f"{where}: {', '.join(map(repr, ignored))} would be ignored, because redis-py "
+                "clients built on a connection pool take connection settings from the pool; "
+                "put them in OPTIONS instead."
+            )
+    return dict(given)
 
 
 def _check_timeout(kwargs: dict[str, Any], name: str, setting: str) -> None:
