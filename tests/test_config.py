@@ -14,7 +14,8 @@ from redis.connection import (
     UnixDomainSocketConnection,
 )
 
-from djredis._config.options import parse_connection_settings, parse_locations
+from djredis._config.locations import parse_locations
+from djredis._config.options import parse_connection_settings
 from djredis._io import bridge as _connections
 from djredis.cache import RedisCache
 

@@ -24,8 +24,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from djredis import _connections
-from djredis._config import ServerConfig, parse_connection_settings
+from djredis._config.options import parse_connection_settings
+from djredis._config.server import ServerConfig
+from djredis._io import bridge as _connections
 from djredis.cache import RedisCache
 from djredis.sessions import SessionStore
 

@@ -19,12 +19,8 @@ from redis.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.sentinel import SentinelConnectionPool
 
-from djredis._config.options import (
-    ClusterSettings,
-    ConnectionSettings,
-    SentinelSettings,
-    parse_connection_settings,
-)
+from djredis._config.options import parse_connection_settings
+from djredis._config.server import ClusterSettings, ConnectionSettings, SentinelSettings
 from djredis._routing.cluster import slot_of
 from djredis.cache import RedisCache
 

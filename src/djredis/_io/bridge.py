@@ -22,7 +22,7 @@ from redis.connection import ConnectionPool, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from djredis._config.options import DEFAULT_RETRIES, ServerConfig
+from djredis._config.server import DEFAULT_RETRIES, ServerConfig
 from djredis._io.sync_pool import disconnect_pools
 
 __all__ = [

@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from djredis._config.options import DEFAULT_RETRIES, ServerConfig
+from djredis._config.server import DEFAULT_RETRIES, ServerConfig
 from djredis._io.multiplex import MultiplexedConnection
 
 __all__ = ["LoopState", "loop_state"]

@@ -28,7 +28,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from djredis._config.options import ServerConfig
+from djredis._config.server import ServerConfig
 from djredis._core.errors import error_from_reply
 from djredis._io.handshake import handshake_commands, ssl_context
 from djredis._io.resp import ERROR_TYPES, new_reader, pack

@@ -29,7 +29,7 @@ from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from djredis._config.options import DEFAULT_MAX_CONNECTIONS, ServerConfig
+from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._io.handshake import handshake_commands, ssl_context
 from djredis._io.resp import ERROR_TYPES, new_reader, pack
 from djredis._io.wire import eval_fallback, finish, wire

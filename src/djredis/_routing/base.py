@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from djredis._config.options import ServerConfig
+from djredis._config.server import ServerConfig
 from djredis._core.commands import Command, Operation
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy
 from djredis._io.loops import LoopState, loop_state

@@ -41,7 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from djredis._config.options import ClusterSettings, ServerConfig
+from djredis._config.server import ClusterSettings, ServerConfig
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
 from djredis._core.errors import CONNECTION_ERRORS, error_from_reply
 from djredis._io.bridge import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from djredis._config.options import ClusterSettings, SentinelSettings, Settings
+from djredis._config.server import ClusterSettings, SentinelSettings, Settings
 from djredis._routing.base import Topology
 from djredis._routing.cluster import ClusterGroup
 from djredis._routing.servers import SentinelGroup, ServerGroup

@@ -36,7 +36,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.sentinel import MasterNotFoundError, Sentinel
 
-from djredis._config.options import (
+from djredis._config.server import (
     DEFAULT_RETRIES,
     ConnectionSettings,
     SentinelSettings,

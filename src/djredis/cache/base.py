@@ -24,7 +24,8 @@ from django.core.cache.backends.base import (
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from djredis._config.options import ClusterSettings, SentinelSettings, parse_connection_settings
+from djredis._config.options import parse_connection_settings
+from djredis._config.server import ClusterSettings, SentinelSettings
 from djredis._core.commands import Call, Operation, Primaries
 from djredis._core.errors import BurstLogger, ErrorPolicy
 from djredis._routing.base import run_async, run_sync
