@@ -1,7 +1,8 @@
 """Django session engine on Redis: ``SESSION_ENGINE = "djredis.sessions"``.
 
-One round trip per operation, counted in the tests: ``load`` is one ``HGET``; ``save`` of an
-existing session, ``create`` and ``delete`` are one Lua script each. ``save`` only updates a
+One round trip per operation, counted in the tests: ``load`` is one ``HGET``, ``delete`` one
+``DEL``, ``save`` and ``create`` one Lua script (on Redis Cluster, one per node involved,
+sent together). ``save`` only updates a
 session that still exists (a session deleted by a concurrent logout is never resurrected:
 ``UpdateError``), ``create`` only writes a key that does not exist yet (``CreateError``,
 retried with a new key), both with the expiry in the same step. ``clear_expired()`` is a
@@ -11,8 +12,13 @@ loop's multiplexed connection, without a thread.
 Each session is a Redis hash ``<prefix>:<session key>``: ``d`` the data (encoded with
 ``SESSION_SERIALIZER``), ``c`` created and ``a`` last written (ms), and for a logged-in user
 ``u`` its id (plus ``ip``/``ua`` with ``record_client``). Sessions of logged-in users are
-indexed per user in the same script, which is what ``user_sessions()``,
-``revoke_session()`` and ``revoke_all_sessions()`` read.
+indexed per user (``<prefix>:user=<user id>``) by the same script, which is what
+``user_sessions()``, ``revoke_session()`` and ``revoke_all_sessions()`` read.
+
+A session key is only ever Django's alphabet (``[a-z0-9]``, 8 to 40 characters): any other
+key, from a cookie or a caller, is a missing session, decided without asking Redis. So no
+cookie names a key but its own session's record (never a user's index, whose keys hold
+``=``).
 
 When Redis is down or times out, ``load()`` raises (the request fails with the error in the
 log) unless ``SESSION_REDIS['ignore_load_errors']`` is True: then the request sees an empty
@@ -26,7 +32,10 @@ Settings: see ``djredis._session_config`` and the README's "Sessions" section.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeGuard
 
 from django.contrib.sessions.backends.base import (
     VALID_KEY_CHARS,
@@ -63,6 +72,10 @@ logger = logging.getLogger("djredis.sessions")
 # django.contrib.auth.SESSION_KEY, spelled out so importing the engine needs no app registry.
 AUTH_USER_KEY = "_auth_user_id"
 SESSION_KEY_LENGTH = 32
+# What a session key may be: Django's alphabet; at least Django's minimum length
+# (SessionBase._validate_session_key), at most the longest key Django stores (the database
+# engine's session_key column).
+_SESSION_KEY = re.compile(f"[{re.escape(VALID_KEY_CHARS)}]{{8,40}}")
 # A collision among 36**32 keys is a broken random generator, not bad luck; Django's cache
 # engine gives up after 10000 tries for the same reason.
 CREATE_ATTEMPTS = 100
@@ -91,6 +104,11 @@ def _forget_settings(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_forget_settings, dispatch_uid="djredis.sessions.settings")
 
 
+def is_session_key(key: Any) -> TypeGuard[str]:
+    """Return whether ``key`` can be a session key (else it names no session)."""
+    return isinstance(key, str) and _SESSION_KEY.fullmatch(key) is not None
+
+
 class SessionStore(SessionBase):
     """A Django session kept in Redis, written atomically in one round trip."""
 
@@ -102,10 +120,24 @@ class SessionStore(SessionBase):
         self._load_error: Exception | None = None
         self.client: tuple[str, str] | None = None
         """(IP, User-Agent) of the request; set by ``djredis.middleware.SessionMiddleware``."""
+        # Under ASGI the middleware runs Django's process_response with saves deferred
+        # (None: save() writes; False/True: a save(must_create=...) awaits _asave_later()).
+        self._defer_saves = False
+        self._deferred: bool | None = None
 
     # -- keys and encoding ------------------------------------------------------------------
 
+    def _validate_session_key(self, key: Any) -> bool:
+        """Accept only keys of Django's alphabet; any other key is no session at all.
+
+        ``SessionBase`` calls this whenever a key is set (from the cookie too) and keeps
+        None instead of an invalid key, so a forged cookie never reaches Redis.
+        """
+        return is_session_key(key)
+
     def _redis_key(self, session_key: str) -> str:
+        if not is_session_key(session_key):  # the one place a session key becomes a Redis key
+            raise ValueError(f"{session_key!r} is not a session key")
         return self._conf.session_key_prefix() + session_key
 
     def _get_new_session_key(self) -> str:
@@ -185,32 +217,25 @@ class SessionStore(SessionBase):
         conf = self._conf
         ip, agent = self.client if (uid and conf.record_client and self.client) else ("", "")
         keys: tuple[str, ...] = (self._redis_key(session_key),)
+        roles: tuple[str, ...] = ("session",)
         if uid:
+            # Its own key in its own slot: on Redis Cluster the index update is a command of
+            # its own, sent together with the session's (``Eval.per_key``).
             keys += (conf.index_key_prefix() + uid,)
+            roles += ("index",)
+        mode = "create" if must_create else "update"
         written = yield Eval(
             lua("session_save"),
             keys,
-            (
-                "create" if must_create else "update",
-                payload,
-                ttl_ms,
-                now_ms(),
-                session_key,
-                uid,
-                conf.index_key_prefix(),
-                ip,
-                agent,
-            ),
+            (mode, payload, ttl_ms, now_ms(), session_key, uid, ip, agent),
+            per_key=roles,
         )
         return bool(written)
 
     def _op_delete(self, session_key: str) -> Operation[bool]:
-        deleted = yield Eval(
-            lua("session_delete"),
-            (self._redis_key(session_key),),
-            (self._conf.index_key_prefix(), session_key),
-        )
-        return bool(deleted)
+        # The user's index keeps the entry until it is next read: listing and revoking drop
+        # entries whose session is gone.
+        return bool((yield Call(("DEL", self._redis_key(session_key)))))
 
     def _op_exists(self, session_key: str) -> Operation[bool]:
         return bool((yield Call(("EXISTS", self._redis_key(session_key)))))
@@ -236,18 +261,6 @@ class SessionStore(SessionBase):
 
     # -- the sync API -----------------------------------------------------------------------
 
-    def _data(self, no_load: bool = False) -> dict[str, Any]:
-        """Return the session data, loading it with ``load()`` (``SessionBase._session``)."""
-        self.accessed = True
-        try:
-            return self._session_cache
-        except AttributeError:
-            if self.session_key is None or no_load:
-                self._session_cache = {}
-            else:
-                self._session_cache = self.load()
-        return self._session_cache
-
     def load(self) -> dict[str, Any]:
         """Return the stored session data; an unknown key gives ``{}`` and no key."""
         session_key = self.session_key
@@ -261,7 +274,7 @@ class SessionStore(SessionBase):
 
     def exists(self, session_key: str | None) -> bool:
         """Return whether a session with this key is stored."""
-        if not session_key:
+        if not is_session_key(session_key):
             return False
         return run_sync(self._conf.group, self._op_exists(session_key), _STRICT, "exists", False)
 
@@ -279,11 +292,17 @@ class SessionStore(SessionBase):
 
     def save(self, must_create: bool = False) -> None:
         """Write the session: only if absent with ``must_create``, else only if present."""
+        if self._defer_saves:
+            if self.session_key is None:  # the key goes into the cookie before the write
+                self._session_key = self._get_new_session_key()
+                must_create = True
+            self._deferred = must_create or bool(self._deferred)
+            return None
         if self.session_key is None:
             return self.create()
         if not must_create and self._unsaved_after_load_error():
             return None
-        data = self._data(no_load=must_create)
+        data: dict[str, Any] = self._get_session(no_load=must_create)  # type: ignore[attr-defined]
         op = self._op_save(data, must_create)
         written = run_sync(self._conf.group, op, _STRICT, "save", False)
         self._check_saved(written, must_create)
@@ -295,6 +314,8 @@ class SessionStore(SessionBase):
             if self.session_key is None:
                 return
             session_key = self.session_key
+        if not is_session_key(session_key):
+            return
         run_sync(self._conf.group, self._op_delete(session_key), _STRICT, "delete", False)
 
     def clear(self) -> None:
@@ -308,17 +329,15 @@ class SessionStore(SessionBase):
 
     # -- the async API: the same operations on the event loop -------------------------------
 
-    async def _adata(self, no_load: bool = False) -> dict[str, Any]:
-        """Return the session data, loading it with ``aload()`` (any Django version)."""
-        self.accessed = True
-        try:
-            return self._session_cache
-        except AttributeError:
-            if self.session_key is None or no_load:
-                self._session_cache = {}
-            else:
-                self._session_cache = await self.aload()
-        return self._session_cache
+    async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
+        """Return the session data as ``_get_session()`` does, loading it with ``aload()``.
+
+        Django >= 5.0 has this hook; 4.2, which has no async session API, gets it here.
+        """
+        if not (no_load or self.session_key is None or hasattr(self, "_session_cache")):
+            self._session_cache = await self.aload()
+        data: dict[str, Any] = self._get_session(no_load)  # type: ignore[attr-defined]
+        return data
 
     async def aload(self) -> dict[str, Any]:
         """Return the stored session data; an unknown key gives ``{}`` and no key."""
@@ -335,7 +354,7 @@ class SessionStore(SessionBase):
 
     async def aexists(self, session_key: str | None) -> bool:
         """Return whether a session with this key is stored."""
-        if not session_key:
+        if not is_session_key(session_key):
             return False
         op = self._op_exists(session_key)
         return await run_async(self._conf.group, op, _STRICT, "exists", False)
@@ -358,11 +377,33 @@ class SessionStore(SessionBase):
             return await self.acreate()
         if not must_create and self._unsaved_after_load_error():
             return None
-        data = await self._adata(no_load=must_create)
+        data = await self._aget_session(no_load=must_create)
         op = self._op_save(data, must_create)
         written = await run_async(self._conf.group, op, _STRICT, "save", False)
         self._check_saved(written, must_create)
         return None
+
+    @contextmanager
+    def _saving_later(self) -> Iterator[None]:
+        """Make ``save()`` record what to write, for ``_asave_later()`` to write on the loop."""
+        self._defer_saves = True
+        try:
+            yield
+        finally:
+            self._defer_saves = False
+
+    async def _asave_later(self) -> None:
+        """Write what ``save()`` deferred, if anything (``UpdateError`` as ``asave()``)."""
+        must_create, self._deferred = self._deferred, None
+        if must_create is None:
+            return
+        if not must_create:
+            await self.asave()
+            return
+        try:
+            await self.asave(must_create=True)
+        except CreateError:
+            await self.acreate()
 
     async def adelete(self, session_key: str | None = None) -> None:
         """Delete the session (this one when ``session_key`` is None)."""
@@ -370,6 +411,8 @@ class SessionStore(SessionBase):
             if self.session_key is None:
                 return
             session_key = self.session_key
+        if not is_session_key(session_key):
+            return
         await run_async(self._conf.group, self._op_delete(session_key), _STRICT, "delete", False)
 
     @classmethod

@@ -16,4 +16,5 @@ urlpatterns = [
     path("change-password/", views.change_password, name="change_password"),
     path("counter/", views.counter, name="counter"),
     path("acounter/", views.acounter, name="acounter"),
+    path("alogout/", views.alogout, name="alogout"),
 ]

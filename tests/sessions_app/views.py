@@ -103,3 +103,9 @@ async def acounter(request: HttpRequest) -> JsonResponse:
     count = (await request.session.aget("count", 0)) + 1
     await request.session.aset("count", count)
     return JsonResponse({"count": count})
+
+
+async def alogout(request: HttpRequest) -> HttpResponse:
+    """``logout_view`` with the async session API: flush without reading first."""
+    await request.session.aflush()
+    return HttpResponse("flushed")
