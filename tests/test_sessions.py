@@ -339,6 +339,25 @@ def test_a_request_that_reads_and_writes_its_session_costs_two_commands(
     assert sent == ["HGET", "EVALSHA"]  # load, save
 
 
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "djredis.middleware.SessionMiddleware",
+    ],
+)
+def test_a_session_deleted_during_an_async_request_is_a_400(
+    settings: Any, sessions: redis.Redis, middleware: str, run: Callable[[Any], Any]
+) -> None:
+    settings.ROOT_URLCONF = "tests.sessions_app.urls"
+    settings.MIDDLEWARE = [middleware]
+    client = AsyncClient()
+    assert run(client.get("/acounter/")).status_code == 200
+    key = client.cookies["sessionid"].value
+    assert run(client.get("/aconcurrent-logout/")).status_code == 400  # SessionInterrupted
+    assert not sessions.exists(redis_key(key))  # not resurrected
+
+
 # -- Redis down or slow ---------------------------------------------------------------------
 
 

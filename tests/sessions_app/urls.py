@@ -17,4 +17,5 @@ urlpatterns = [
     path("counter/", views.counter, name="counter"),
     path("acounter/", views.acounter, name="acounter"),
     path("alogout/", views.alogout, name="alogout"),
+    path("aconcurrent-logout/", views.aconcurrent_logout, name="aconcurrent_logout"),
 ]

@@ -109,3 +109,12 @@ async def alogout(request: HttpRequest) -> HttpResponse:
     """``logout_view`` with the async session API: flush without reading first."""
     await request.session.aflush()
     return HttpResponse("flushed")
+
+
+async def aconcurrent_logout(request: HttpRequest) -> HttpResponse:
+    """Change the session after a concurrent request deleted it (SessionInterrupted)."""
+    from djredis.sessions import SessionStore
+
+    await request.session.aset("seen", True)
+    await SessionStore().adelete(request.session.session_key)
+    return HttpResponse("too late")
