@@ -2,7 +2,7 @@
 
 Django's own ``SessionTestsMixin`` runs against the engine in
 tests/django_contract/test_django_session_suite.py; these tests add what it does not
-check: the commands each operation costs (INFO commandstats), what lands in Redis, and the
+check: the commands each operation costs (counted with MONITOR), what lands in Redis, and the
 behaviour when Redis is away. Most run twice: through the sync API and the native async one.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import redis
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.core.management import call_command
-from django.test import Client
+from django.test import AsyncClient, Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -28,22 +28,17 @@ import djredis.sessions
 from djredis.sessions import SessionStore
 
 from ._servers import RedisServer, free_port
-from ._sessions import Sessions, index_key, ops_fixture, redis_key, run_fixture, sessions_fixture  # noqa: F401
+from ._sessions import (  # noqa: F401
+    Sessions,
+    index_key,
+    ops_fixture,
+    redis_key,
+    run_fixture,
+    sent_commands,
+    sessions_fixture,
+)
 
 pytestmark = pytest.mark.usefixtures("sessions")
-
-
-def commands_of(stats: Callable[[], dict[str, int]], action: Callable[[], Any]) -> dict[str, int]:
-    """Return the commands the server ran during ``action`` (INFO itself excluded).
-
-    INFO commandstats also counts the commands a script runs server-side; one ``evalsha``
-    and no other command sent by the client is one round trip.
-    """
-    before = stats()
-    action()
-    after = stats()
-    counts = {name: after[name] - before.get(name, 0) for name in after}
-    return {name: n for name, n in counts.items() if n and name not in ("info", "config|resetstat")}
 
 
 def stored(ops: Sessions, data: dict[str, Any]) -> SessionStore:
@@ -257,82 +252,110 @@ def test_a_foreign_key_at_the_session_key_is_an_empty_session(
     assert "not a djredis session" in caplog.text
 
 
-# -- round trips (INFO commandstats) --------------------------------------------------------
+# -- round trips: the commands the client sends (MONITOR) ---------------------------------
 
 
 @pytest.fixture
 def warm(ops: Sessions, sessions: redis.Redis) -> None:
-    """Load every script once, so the counts below are the steady state (EVALSHA only)."""
+    """Load every script and open the connections, so the counts below are the steady state."""
     store = stored(ops, {"_auth_user_id": "1"})
     ops.delete(store)
 
 
 @pytest.mark.usefixtures("warm")
-def test_load_is_one_command(ops: Sessions, stats: Callable[[], dict[str, int]]) -> None:
+def test_load_is_one_command(ops: Sessions, sessions: redis.Redis) -> None:
     key = stored(ops, {"a": 1}).session_key
-    assert commands_of(stats, lambda: ops.load(SessionStore(key))) == {"hget": 1}
+    with sent_commands(sessions) as sent:
+        ops.load(SessionStore(key))
+    assert sent == ["HGET"]
 
 
 @pytest.mark.usefixtures("warm")
-def test_save_of_an_existing_session_is_one_command(
-    ops: Sessions, stats: Callable[[], dict[str, int]]
-) -> None:
+def test_save_of_an_existing_session_is_one_command(ops: Sessions, sessions: redis.Redis) -> None:
     store = stored(ops, {"a": 1})
     store["a"] = 2
-    assert commands_of(stats, lambda: ops.save(store)) == {
-        "evalsha": 1,  # sent; the rest run inside the script
-        **{"exists": 1, "hget": 1, "hset": 1, "pexpire": 1},
-    }
+    with sent_commands(sessions) as sent:
+        ops.save(store)
+    assert sent == ["EVALSHA"]
 
 
 @pytest.mark.usefixtures("warm")
-def test_create_is_one_command(ops: Sessions, stats: Callable[[], dict[str, int]]) -> None:
+def test_create_is_one_command(ops: Sessions, sessions: redis.Redis) -> None:
     store = SessionStore()
     store["a"] = 1
-    assert commands_of(stats, lambda: ops.save(store)) == {
-        "evalsha": 1,  # sent; the rest run inside the script (no EXISTS round trip first)
-        **{"exists": 1, "hset": 1, "pexpire": 1},
-    }
+    with sent_commands(sessions) as sent:
+        ops.save(store)
+    assert sent == ["EVALSHA"]  # no EXISTS round trip first: the script writes with NX
     assert store.session_key is not None
 
 
 @pytest.mark.usefixtures("warm")
-def test_delete_is_one_command(ops: Sessions, stats: Callable[[], dict[str, int]]) -> None:
+def test_delete_is_one_command(ops: Sessions, sessions: redis.Redis) -> None:
     store = stored(ops, {"_auth_user_id": "5"})
-    assert commands_of(stats, lambda: ops.delete(store)) == {
-        "evalsha": 1,  # sent; the rest run inside the script
-        **{"hget": 1, "zrem": 1, "del": 1},
-    }
+    with sent_commands(sessions) as sent:
+        ops.delete(store)
+    assert sent == ["DEL"]
 
 
 @pytest.mark.usefixtures("warm")
 def test_saving_a_logged_in_users_session_updates_the_index_in_the_same_command(
-    ops: Sessions, stats: Callable[[], dict[str, int]], sessions: redis.Redis
+    ops: Sessions, sessions: redis.Redis
 ) -> None:
     store = stored(ops, {"_auth_user_id": "5"})
     store["page"] = 2
-    assert commands_of(stats, lambda: ops.save(store)) == {
-        "evalsha": 1,  # sent; the rest run inside the script, the index update included
-        **{"exists": 1, "hget": 1, "hset": 1, "pexpire": 1},
-        **{"zadd": 1, "zremrangebyscore": 1, "zrange": 1, "pexpireat": 1},
-    }
+    with sent_commands(sessions) as sent:
+        ops.save(store)
+    assert sent == ["EVALSHA"]
     assert sessions.zrange(index_key(5), 0, -1) == [store.session_key.encode()]
 
 
 @pytest.mark.usefixtures("warm")
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "djredis.middleware.SessionMiddleware",
+    ],
+)
+@pytest.mark.parametrize("path", ["/counter/", "/acounter/"])
 def test_a_request_that_reads_and_writes_its_session_costs_two_commands(
-    settings: Any, stats: Callable[[], dict[str, int]]
+    settings: Any,
+    sessions: redis.Redis,
+    middleware: str,
+    path: str,
+    run: Callable[[Any], Any],
 ) -> None:
     settings.ROOT_URLCONF = "tests.sessions_app.urls"
-    settings.MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
-    client = Client()
-    client.get("/counter/")
-    counts = commands_of(stats, lambda: client.get("/counter/"))
-    assert counts == {
-        "hget": 1 + 1,  # load, and one inside the save script
-        "evalsha": 1,  # save; the rest run inside its script
-        **{"exists": 1, "hset": 1, "pexpire": 1},
-    }
+    settings.MIDDLEWARE = [middleware]
+    client = AsyncClient()
+
+    async def visit() -> Any:
+        return (await client.get(path)).json()
+
+    # One event loop, as under an ASGI server; the first visits open its connections.
+    assert [run(visit()) for _ in range(2)] == [{"count": 1}, {"count": 2}]
+    with sent_commands(sessions) as sent:
+        assert run(visit()) == {"count": 3}
+    assert sent == ["HGET", "EVALSHA"]  # load, save
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "djredis.middleware.SessionMiddleware",
+    ],
+)
+def test_a_session_deleted_during_an_async_request_is_a_400(
+    settings: Any, sessions: redis.Redis, middleware: str, run: Callable[[Any], Any]
+) -> None:
+    settings.ROOT_URLCONF = "tests.sessions_app.urls"
+    settings.MIDDLEWARE = [middleware]
+    client = AsyncClient()
+    assert run(client.get("/acounter/")).status_code == 200
+    key = client.cookies["sessionid"].value
+    assert run(client.get("/aconcurrent-logout/")).status_code == 400  # SessionInterrupted
+    assert not sessions.exists(redis_key(key))  # not resurrected
 
 
 # -- Redis down or slow ---------------------------------------------------------------------

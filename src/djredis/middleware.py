@@ -1,11 +1,13 @@
 """``djredis.middleware.SessionMiddleware``: Django's SessionMiddleware, natively async.
 
-A drop-in replacement for ``django.contrib.sessions.middleware.SessionMiddleware`` (same
-cookie, expiry and ``SessionInterrupted`` behaviour; it subclasses it). Two differences:
+A drop-in replacement for ``django.contrib.sessions.middleware.SessionMiddleware``: it
+subclasses it, and Django's ``process_response`` decides everything (cookie, expiry, Vary,
+``SessionInterrupted``). Two differences:
 
-- Under ASGI it saves the session with ``await session.asave()`` on the event loop instead
-  of running ``process_response`` in Django's single sync thread, so with
-  ``SESSION_ENGINE = "djredis.sessions"`` a request's session I/O never leaves the loop.
+- Under ASGI, with ``SESSION_ENGINE = "djredis.sessions"``, the session's I/O stays on the
+  event loop instead of Django's single sync thread: what ``process_response`` reads is
+  loaded first with ``aload()``, and the save it asks for is written afterwards with
+  ``asave()``.
 - With ``SESSION_REDIS['record_client'] = True`` it hands the request's ``REMOTE_ADDR`` and
   ``User-Agent`` to the djredis session, which stores them with every write of a logged-in
   user's session, for ``djredis.sessions.user_sessions()`` to show.
@@ -13,7 +15,6 @@ cookie, expiry and ``SessionInterrupted`` behaviour; it subclasses it). Two diff
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable
 from typing import cast
 
@@ -23,8 +24,6 @@ from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponseBase
-from django.utils.cache import patch_vary_headers
-from django.utils.http import http_date
 
 from djredis.sessions import SessionStore as RedisSessionStore
 
@@ -48,61 +47,31 @@ class SessionMiddleware(DjangoSessionMiddleware):
         """Handle an async request: nothing here blocks the event loop."""
         self.process_request(request)  # no I/O: sessions load lazily
         response = await cast("Awaitable[HttpResponseBase]", self.get_response(request))
-        return await self.aprocess_response(request, response)
-
-    async def aprocess_response(
-        self, request: HttpRequest, response: HttpResponseBase
-    ) -> HttpResponseBase:
-        """``process_response`` with ``asave()``: the same decisions, made on the loop."""
         session = getattr(request, "session", None)
         if not isinstance(session, RedisSessionStore):
             # Another engine (or none): Django's own path, in its sync thread.
             process = sync_to_async(self.process_response, thread_sensitive=True)
             return await process(request, response)  # type: ignore[arg-type]
-        accessed = session.accessed
-        modified = session.modified
-        empty = session.is_empty()
-        if settings.SESSION_COOKIE_NAME in request.COOKIES and empty:
-            response.delete_cookie(
-                settings.SESSION_COOKIE_NAME,
-                path=settings.SESSION_COOKIE_PATH,
-                domain=settings.SESSION_COOKIE_DOMAIN,
-                samesite=settings.SESSION_COOKIE_SAMESITE,
-            )
-            need_vary_cookie = True
-        else:
-            need_vary_cookie = accessed
-            if (modified or settings.SESSION_SAVE_EVERY_REQUEST) and not empty:
-                # Load (asynchronously) before the sync expiry getters read the data.
-                data = await session._adata()
-                expiry = data.get("_session_expiry")
-                if session.get_expire_at_browser_close():
-                    max_age = None
-                    expires = None
-                else:
-                    max_age = session.get_expiry_age(expiry=expiry)
-                    expires = http_date(time.time() + max_age)
-                if response.status_code < 500:
-                    try:
-                        await session.asave()
-                    except UpdateError:
-                        raise SessionInterrupted(
-                            "The request's session was deleted before the "
-                            "request completed. The user may have logged "
-                            "out in a concurrent request, for example."
-                        ) from None
-                    response.set_cookie(
-                        settings.SESSION_COOKIE_NAME,
-                        session.session_key or "",
-                        max_age=max_age,
-                        expires=expires,
-                        domain=settings.SESSION_COOKIE_DOMAIN,
-                        path=settings.SESSION_COOKIE_PATH,
-                        secure=bool(settings.SESSION_COOKIE_SECURE),
-                        httponly=bool(settings.SESSION_COOKIE_HTTPONLY),
-                        samesite=settings.SESSION_COOKIE_SAMESITE,
-                    )
-                    need_vary_cookie = True
-        if need_vary_cookie:
-            patch_vary_headers(response, ("Cookie",))
+        if session.modified or settings.SESSION_SAVE_EVERY_REQUEST:
+            # process_response reads the expiry of a session it saves: load it here, on
+            # the loop, without counting as an access (that decides Vary: Cookie).
+            accessed = session.accessed
+            await session._aget_session()
+            session.accessed = accessed
+        with session._saving_later():
+            response = self.process_response(request, response)  # type: ignore[arg-type]
+        cookie_key = session.session_key
+        try:
+            await session._asave_later()
+        except UpdateError:
+            # What Django's process_response raises when save() raises UpdateError.
+            raise SessionInterrupted(
+                "The request's session was deleted before the request completed. The "
+                "user may have logged out in a concurrent request, for example."
+            ) from None
+        cookie = response.cookies.get(settings.SESSION_COOKIE_NAME)
+        key = session.session_key
+        if cookie is not None and key is not None and key != cookie_key:
+            # The key given to the cookie was taken meanwhile: create() picked another.
+            cookie.set(settings.SESSION_COOKIE_NAME, key, key)
         return response

@@ -16,4 +16,6 @@ urlpatterns = [
     path("change-password/", views.change_password, name="change_password"),
     path("counter/", views.counter, name="counter"),
     path("acounter/", views.acounter, name="acounter"),
+    path("alogout/", views.alogout, name="alogout"),
+    path("aconcurrent-logout/", views.aconcurrent_logout, name="aconcurrent_logout"),
 ]

@@ -103,3 +103,18 @@ async def acounter(request: HttpRequest) -> JsonResponse:
     count = (await request.session.aget("count", 0)) + 1
     await request.session.aset("count", count)
     return JsonResponse({"count": count})
+
+
+async def alogout(request: HttpRequest) -> HttpResponse:
+    """``logout_view`` with the async session API: flush without reading first."""
+    await request.session.aflush()
+    return HttpResponse("flushed")
+
+
+async def aconcurrent_logout(request: HttpRequest) -> HttpResponse:
+    """Change the session after a concurrent request deleted it (SessionInterrupted)."""
+    from djredis.sessions import SessionStore
+
+    await request.session.aset("seen", True)
+    await SessionStore().adelete(request.session.session_key)
+    return HttpResponse("too late")

@@ -1,61 +1,83 @@
--- Write one session and keep its user's index in step, in one atomic step.
+-- Write one session and, for a logged-in user, its entry in the user's index.
 -- The session is a hash: d = data, c = created (ms), a = last write (ms), u = user id,
--- ip / ua = the client (when recorded). The index of user U is a sorted set at
--- ARGV[7] .. U: member = session key, score = expiry time (ms).
--- KEYS[1] the session; KEYS[2] the index of the user the session now holds (if any).
+-- ip / ua = the client (when recorded). The index of a user is a sorted set: member =
+-- session key, score = expiry time (ms).
+-- KEYS are independent, each named by a role in the ARGV after the common ones: 'session'
+-- (the session) or 'index' (the index of the user the session now holds). On one server
+-- the script runs once with both; on Redis Cluster, once per slot with that slot's keys
+-- (the session and the index hash to different slots), the calls sent together.
 -- ARGV[1] 'create' (only if absent, as SET NX) or 'update' (only if present, as SET XX:
 --         a session deleted meanwhile is never resurrected); ARGV[2] data;
 --         ARGV[3] time to live in ms (<= 0: expired already); ARGV[4] now (ms);
---         ARGV[5] session key; ARGV[6] user id ('' = anonymous); ARGV[7] index key prefix;
---         ARGV[8] / ARGV[9] client IP / user agent (both '' = leave as they are).
--- Returns 1 when the precondition held, 0 when it did not (CreateError / UpdateError).
-local key, index = KEYS[1], KEYS[2]
+--         ARGV[5] session key; ARGV[6] user id ('' = anonymous);
+--         ARGV[7] / ARGV[8] client IP / user agent (both '' = leave as they are);
+--         ARGV[8 + i] the role of KEYS[i].
+-- Returns 1 when the session's precondition held, 0 when it did not (CreateError /
+-- UpdateError), and 0 from a call without the session (the caller adds the replies).
+-- An index entry whose session does not hold the user (a failed precondition on another
+-- node, a later change of hands, a deletion) is dropped when the index is next read.
 local mode, data, ttl, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local session_key, uid, index_prefix = ARGV[5], ARGV[6], ARGV[7]
+local session_key, uid, ip, agent = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local session, index
+for i, key in ipairs(KEYS) do
+  if ARGV[8 + i] == 'session' then session = key else index = key end
+end
 
-local exists = redis.call('EXISTS', key) == 1
-if exists == (mode == 'create') then
-  return 0
-end
-local previous = exists and redis.call('HGET', key, 'u')
-if previous and (previous ~= uid or ttl <= 0) then
-  -- The session changed hands (or ends now): leave the previous user's index.
-  redis.call('ZREM', index_prefix .. previous, session_key)
-end
-if ttl <= 0 then
-  -- Django: an expiry in the past means the session is gone already.
-  if exists then
-    redis.call('DEL', key)
+local function write(key)
+  local exists = redis.call('EXISTS', key) == 1
+  if exists == (mode == 'create') then
+    return 0
   end
+  if ttl <= 0 then
+    -- Django: an expiry in the past means the session is gone already.
+    if exists then
+      redis.call('DEL', key)
+    end
+    return 1
+  end
+  local fields = {'d', data, 'a', now}
+  if not exists then
+    fields[#fields + 1] = 'c'
+    fields[#fields + 1] = now
+  end
+  if uid ~= '' then
+    fields[#fields + 1] = 'u'
+    fields[#fields + 1] = uid
+    if ip ~= '' or agent ~= '' then
+      fields[#fields + 1] = 'ip'
+      fields[#fields + 1] = ip
+      fields[#fields + 1] = 'ua'
+      fields[#fields + 1] = agent
+    end
+  elseif exists then
+    redis.call('HDEL', key, 'u', 'ip', 'ua')
+  end
+  redis.call('HSET', key, unpack(fields))
+  redis.call('PEXPIRE', key, ttl)
   return 1
 end
 
-local fields = {'d', data, 'a', now}
-if not exists then
-  fields[#fields + 1] = 'c'
-  fields[#fields + 1] = now
-end
-if uid ~= '' then
-  fields[#fields + 1] = 'u'
-  fields[#fields + 1] = uid
-  if ARGV[8] ~= '' or ARGV[9] ~= '' then
-    fields[#fields + 1] = 'ip'
-    fields[#fields + 1] = ARGV[8]
-    fields[#fields + 1] = 'ua'
-    fields[#fields + 1] = ARGV[9]
+local function list(key)
+  if ttl <= 0 then
+    redis.call('ZREM', key, session_key)
+  else
+    redis.call('ZADD', key, now + ttl, session_key)
   end
-elseif previous then
-  redis.call('HDEL', key, 'u', 'ip', 'ua')
-end
-redis.call('HSET', key, unpack(fields))
-redis.call('PEXPIRE', key, ttl)
-
-if uid ~= '' then
-  redis.call('ZADD', index, now + ttl, session_key)
   -- Lazy pruning: entries whose session has expired go on every indexed write.
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
   -- The index lives exactly as long as its longest-lived session.
-  local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', index, last[2])
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('PEXPIREAT', key, last[2])
+  end
 end
-return 1
+
+local written = 0
+if session then
+  written = write(session)
+end
+-- With both keys here, an index entry is only added for a session that was written.
+if index and (written == 1 or not session) then
+  list(index)
+end
+return written

@@ -71,21 +71,24 @@ class SessionSettings:
         default_factory=lambda: BurstLogger(logging.getLogger("djredis.sessions")), compare=False
     )
 
-    # Redis Cluster: every key of the engine carries the hash tag ``{prefix}``, so a session,
-    # its user's index and the scripts that touch both stay in one slot (one shard).
+    # Redis Cluster: listing and revoking a user's sessions take several steps there, since a
+    # session and its user's index hash to different slots (see ``djredis.sessions.index``).
     cluster: bool = False
 
     def session_key_prefix(self) -> str:
-        """Return what goes before a session key in its Redis key (``"session:"``)."""
-        if self.cluster:
-            return f"{{{self.prefix or DEFAULT_PREFIX}}}:"
+        """Return what goes before a session key in its Redis key (``"session:"``).
+
+        No hash tag: on Redis Cluster each session hashes to a slot of its own, so sessions
+        spread over every shard.
+        """
         return f"{self.prefix}:" if self.prefix else ""
 
     def index_key_prefix(self) -> str:
         """Return what goes before a user id in the user's index key (``"session:user="``).
 
-        One colon only, so a cache whose KEY_PREFIX equals the session prefix never matches
-        it with its ``clear()`` pattern (``prefix:*:*``).
+        No session key can produce it: session keys are only ``[a-z0-9]`` (``=`` never
+        appears). One colon only, so a cache whose KEY_PREFIX equals the session prefix
+        never matches it with its ``clear()`` pattern (``prefix:*:*``).
         """
         return f"{self.session_key_prefix()}user="
 

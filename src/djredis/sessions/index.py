@@ -1,11 +1,16 @@
 """The per-user session index: list and revoke one user's sessions.
 
 Every write of a session that holds an authenticated user (``_auth_user_id``) also records
-it in that user's index, in the same Lua script (``lua/session_save.lua``): a sorted set
+it in that user's index, by the same Lua script (``lua/session_save.lua``): a sorted set
 ``<prefix>:user=<user id>`` whose members are session keys scored by their expiry time.
-Deleting a session removes its entry in the same script too (``session_delete.lua``).
-Expired entries are pruned lazily, on the next indexed write or listing; listing also
-drops entries whose session is gone for another reason (evicted by ``maxmemory``).
+A session that exists is always listed. Entries are pruned lazily: expired ones on the
+next indexed write or listing; entries whose session is gone for another reason (deleted,
+evicted by ``maxmemory``, now holding another user) when the index is next listed or
+revoked from.
+
+On one server, listing and revoking are one script each, which reads the sessions too. On
+Redis Cluster the sessions hash to other slots than their index, so both take steps: read
+the index, then read (or revoke) its sessions with commands of their own, sent together.
 
 A session is named outside the store by its *id*: the first 16 hex digits of the SHA-1 of
 its key. The key itself is a bearer credential and never leaves the server.
@@ -22,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone as django_timezone
 
-from djredis._core.commands import Eval, Operation
+from djredis._core.commands import Batch, Call, Eval, Operation
 from djredis._core.scripts import lua
 from djredis.sessions.config import SessionSettings
 
@@ -85,14 +90,14 @@ def op_list(
     conf: SessionSettings, uid: str, current_session_key: str | None
 ) -> Operation[list[SessionInfo]]:
     """List the user's live sessions (pruning dead entries), oldest expiry first."""
-    rows = yield Eval(
-        lua("session_list"),
-        (conf.index_key_prefix() + uid,),
-        (now_ms(), conf.session_key_prefix(), uid),
-    )
+    index = conf.index_key_prefix() + uid
+    if conf.cluster:
+        rows = yield from _cluster_rows(conf, index, uid)
+    else:
+        rows = yield Eval(lua("session_list"), (index,), (now_ms(), conf.session_key_prefix(), uid))
     sessions = []
     for raw_key, expires, created, last, ip, agent in rows:
-        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        key = _key(raw_key)
         sessions.append(
             SessionInfo(
                 id=session_id(key),
@@ -110,9 +115,54 @@ def op_list(
 def op_revoke(conf: SessionSettings, uid: str, mode: str, target: str) -> Operation[int]:
     """Delete the user's session with id ``target`` (mode "id"), or all sessions but the
     one with key ``target`` (mode "all"); return how many were deleted."""
+    index = conf.index_key_prefix() + uid
+    if not conf.cluster:
+        revoked = yield Eval(
+            lua("session_revoke"), (index,), (conf.session_key_prefix(), uid, mode, target)
+        )
+        return int(revoked)
+    entries = yield from _index_entries(index)
+    keys = [
+        key for key, _ in entries if (session_id(key) == target if mode == "id" else key != target)
+    ]
+    if not keys:
+        return 0
+    prefix = conf.session_key_prefix()
     revoked = yield Eval(
-        lua("session_revoke"),
-        (conf.index_key_prefix() + uid,),
-        (conf.session_key_prefix(), uid, mode, target),
+        lua("session_revoke_keys"),
+        (*(prefix + key for key in keys), index),
+        (uid,),
+        per_key=(*("session" for _ in keys), " ".join(keys)),
     )
     return int(revoked)
+
+
+def _key(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _index_entries(index: str) -> Operation[list[tuple[str, Any]]]:
+    """Return the (session key, expiry ms) entries of an index, the expired ones dropped."""
+    flat = yield Eval(lua("session_index"), (index,), (now_ms(),))
+    return [(_key(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def _cluster_rows(conf: SessionSettings, index: str, uid: str) -> Operation[list[Any]]:
+    """Return ``session_list.lua``'s rows on Redis Cluster, in three steps at most."""
+    entries = yield from _index_entries(index)
+    if not entries:
+        return []
+    prefix = conf.session_key_prefix()
+    metas = yield Batch(
+        tuple(("HMGET", prefix + key, "u", "c", "a", "ip", "ua") for key, _ in entries)
+    )
+    rows: list[Any] = []
+    gone: list[str] = []
+    for (key, expires), (owner, created, last, ip, agent) in zip(entries, metas, strict=True):
+        if _text(owner) == uid:
+            rows.append((key, expires, created, last, ip, agent))
+        else:
+            gone.append(key)
+    if gone:
+        yield Call(("ZREM", index, *gone))
+    return rows

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeGuard
 
 from django.contrib.sessions.backends.base import (
     VALID_KEY_CHARS,
@@ -41,6 +44,10 @@ logger = logging.getLogger("djredis.sessions")
 # django.contrib.auth.SESSION_KEY, spelled out so importing the engine needs no app registry.
 AUTH_USER_KEY = "_auth_user_id"
 SESSION_KEY_LENGTH = 32
+# What a session key may be: Django's alphabet; at least Django's minimum length
+# (SessionBase._validate_session_key), at most the longest key Django stores (the database
+# engine's session_key column).
+_SESSION_KEY = re.compile(f"[{re.escape(VALID_KEY_CHARS)}]{{8,40}}")
 # A collision among 36**32 keys is a broken random generator, not bad luck; Django's cache
 # engine gives up after 10000 tries for the same reason.
 CREATE_ATTEMPTS = 100
@@ -69,6 +76,11 @@ def _forget_settings(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_forget_settings, dispatch_uid="djredis.sessions.settings")
 
 
+def is_session_key(key: Any) -> TypeGuard[str]:
+    """Return whether ``key`` can be a session key (else it names no session)."""
+    return isinstance(key, str) and _SESSION_KEY.fullmatch(key) is not None
+
+
 class SessionStore(SessionBase):
     """A Django session kept in Redis, written atomically in one round trip."""
 
@@ -80,10 +92,24 @@ class SessionStore(SessionBase):
         self._load_error: Exception | None = None
         self.client: tuple[str, str] | None = None
         """(IP, User-Agent) of the request; set by ``djredis.middleware.SessionMiddleware``."""
+        # Under ASGI the middleware runs Django's process_response with saves deferred
+        # (None: save() writes; False/True: a save(must_create=...) awaits _asave_later()).
+        self._defer_saves = False
+        self._deferred: bool | None = None
 
     # -- keys and encoding ------------------------------------------------------------------
 
+    def _validate_session_key(self, key: Any) -> bool:
+        """Accept only keys of Django's alphabet; any other key is no session at all.
+
+        ``SessionBase`` calls this whenever a key is set (from the cookie too) and keeps
+        None instead of an invalid key, so a forged cookie never reaches Redis.
+        """
+        return is_session_key(key)
+
     def _redis_key(self, session_key: str) -> str:
+        if not is_session_key(session_key):  # the one place a session key becomes a Redis key
+            raise ValueError(f"{session_key!r} is not a session key")
         return self._conf.session_key_prefix() + session_key
 
     def _get_new_session_key(self) -> str:
@@ -163,32 +189,25 @@ class SessionStore(SessionBase):
         conf = self._conf
         ip, agent = self.client if (uid and conf.record_client and self.client) else ("", "")
         keys: tuple[str, ...] = (self._redis_key(session_key),)
+        roles: tuple[str, ...] = ("session",)
         if uid:
+            # Its own key in its own slot: on Redis Cluster the index update is a command of
+            # its own, sent together with the session's (``Eval.per_key``).
             keys += (conf.index_key_prefix() + uid,)
+            roles += ("index",)
+        mode = "create" if must_create else "update"
         written = yield Eval(
             lua("session_save"),
             keys,
-            (
-                "create" if must_create else "update",
-                payload,
-                ttl_ms,
-                now_ms(),
-                session_key,
-                uid,
-                conf.index_key_prefix(),
-                ip,
-                agent,
-            ),
+            (mode, payload, ttl_ms, now_ms(), session_key, uid, ip, agent),
+            per_key=roles,
         )
         return bool(written)
 
     def _op_delete(self, session_key: str) -> Operation[bool]:
-        deleted = yield Eval(
-            lua("session_delete"),
-            (self._redis_key(session_key),),
-            (self._conf.index_key_prefix(), session_key),
-        )
-        return bool(deleted)
+        # The user's index keeps the entry until it is next read: listing and revoking drop
+        # entries whose session is gone.
+        return bool((yield Call(("DEL", self._redis_key(session_key)))))
 
     def _op_exists(self, session_key: str) -> Operation[bool]:
         return bool((yield Call(("EXISTS", self._redis_key(session_key)))))
@@ -214,18 +233,6 @@ class SessionStore(SessionBase):
 
     # -- the sync API -----------------------------------------------------------------------
 
-    def _data(self, no_load: bool = False) -> dict[str, Any]:
-        """Return the session data, loading it with ``load()`` (``SessionBase._session``)."""
-        self.accessed = True
-        try:
-            return self._session_cache
-        except AttributeError:
-            if self.session_key is None or no_load:
-                self._session_cache = {}
-            else:
-                self._session_cache = self.load()
-        return self._session_cache
-
     def load(self) -> dict[str, Any]:
         """Return the stored session data; an unknown key gives ``{}`` and no key."""
         session_key = self.session_key
@@ -239,7 +246,7 @@ class SessionStore(SessionBase):
 
     def exists(self, session_key: str | None) -> bool:
         """Return whether a session with this key is stored."""
-        if not session_key:
+        if not is_session_key(session_key):
             return False
         return run_sync(self._conf.group, self._op_exists(session_key), _STRICT, "exists", False)
 
@@ -257,11 +264,17 @@ class SessionStore(SessionBase):
 
     def save(self, must_create: bool = False) -> None:
         """Write the session: only if absent with ``must_create``, else only if present."""
+        if self._defer_saves:
+            if self.session_key is None:  # the key goes into the cookie before the write
+                self._session_key = self._get_new_session_key()
+                must_create = True
+            self._deferred = must_create or bool(self._deferred)
+            return None
         if self.session_key is None:
             return self.create()
         if not must_create and self._unsaved_after_load_error():
             return None
-        data = self._data(no_load=must_create)
+        data: dict[str, Any] = self._get_session(no_load=must_create)  # type: ignore[attr-defined]
         op = self._op_save(data, must_create)
         written = run_sync(self._conf.group, op, _STRICT, "save", False)
         self._check_saved(written, must_create)
@@ -273,6 +286,8 @@ class SessionStore(SessionBase):
             if self.session_key is None:
                 return
             session_key = self.session_key
+        if not is_session_key(session_key):
+            return
         run_sync(self._conf.group, self._op_delete(session_key), _STRICT, "delete", False)
 
     def clear(self) -> None:
@@ -286,17 +301,15 @@ class SessionStore(SessionBase):
 
     # -- the async API: the same operations on the event loop -------------------------------
 
-    async def _adata(self, no_load: bool = False) -> dict[str, Any]:
-        """Return the session data, loading it with ``aload()`` (any Django version)."""
-        self.accessed = True
-        try:
-            return self._session_cache
-        except AttributeError:
-            if self.session_key is None or no_load:
-                self._session_cache = {}
-            else:
-                self._session_cache = await self.aload()
-        return self._session_cache
+    async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
+        """Return the session data as ``_get_session()`` does, loading it with ``aload()``.
+
+        Django >= 5.0 has this hook; 4.2, which has no async session API, gets it here.
+        """
+        if not (no_load or self.session_key is None or hasattr(self, "_session_cache")):
+            self._session_cache = await self.aload()
+        data: dict[str, Any] = self._get_session(no_load)  # type: ignore[attr-defined]
+        return data
 
     async def aload(self) -> dict[str, Any]:
         """Return the stored session data; an unknown key gives ``{}`` and no key."""
@@ -313,7 +326,7 @@ class SessionStore(SessionBase):
 
     async def aexists(self, session_key: str | None) -> bool:
         """Return whether a session with this key is stored."""
-        if not session_key:
+        if not is_session_key(session_key):
             return False
         op = self._op_exists(session_key)
         return await run_async(self._conf.group, op, _STRICT, "exists", False)
@@ -336,11 +349,33 @@ class SessionStore(SessionBase):
             return await self.acreate()
         if not must_create and self._unsaved_after_load_error():
             return None
-        data = await self._adata(no_load=must_create)
+        data = await self._aget_session(no_load=must_create)
         op = self._op_save(data, must_create)
         written = await run_async(self._conf.group, op, _STRICT, "save", False)
         self._check_saved(written, must_create)
         return None
+
+    @contextmanager
+    def _saving_later(self) -> Iterator[None]:
+        """Make ``save()`` record what to write, for ``_asave_later()`` to write on the loop."""
+        self._defer_saves = True
+        try:
+            yield
+        finally:
+            self._defer_saves = False
+
+    async def _asave_later(self) -> None:
+        """Write what ``save()`` deferred, if anything (``UpdateError`` as ``asave()``)."""
+        must_create, self._deferred = self._deferred, None
+        if must_create is None:
+            return
+        if not must_create:
+            await self.asave()
+            return
+        try:
+            await self.asave(must_create=True)
+        except CreateError:
+            await self.acreate()
 
     async def adelete(self, session_key: str | None = None) -> None:
         """Delete the session (this one when ``session_key`` is None)."""
@@ -348,6 +383,8 @@ class SessionStore(SessionBase):
             if self.session_key is None:
                 return
             session_key = self.session_key
+        if not is_session_key(session_key):
+            return
         await run_async(self._conf.group, self._op_delete(session_key), _STRICT, "delete", False)
 
     @classmethod
