@@ -229,10 +229,20 @@ class RedisServer:
 
     def client(self, db: int = 0, timeout: float = 5) -> redis.Redis:
         """Return a redis-py client; ``timeout`` bounds connecting and each reply."""
-        timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         if self.tcp:
-            return redis.Redis(host="127.0.0.1", port=self.port, db=db, **timeouts)
-        return redis.Redis(unix_socket_path=self.socket_path, db=db, **timeouts)
+            return redis.Redis(
+                host="127.0.0.1",
+                port=self.port,
+                db=db,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+            )
+        return redis.Redis(
+            unix_socket_path=self.socket_path,
+            db=db,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
 
 
 def _size(path: Path) -> int:

@@ -91,12 +91,13 @@ def test_server_comes_up_elsewhere_when_its_first_port_is_taken(
 ) -> None:
     taken = held(0)
     ports = first(taken)
-    server = {
+    makers: dict[str, Callable[[], RedisServer]] = {
         "standalone": lambda: RedisServer(ports=ports),
         "acl": lambda: Node(ports=ports),
         "tls": lambda: Node(tls=tls, ports=ports),
         "sentinel": lambda: SentinelServer(quorum=1, down_after_ms=500, ports=ports),
-    }[kind]()
+    }
+    server = makers[kind]()
     if isinstance(server, SentinelServer):
         server.primary_port = free_port()  # a primary that is down is enough here
     try:
