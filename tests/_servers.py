@@ -136,12 +136,12 @@ class RedisServer:
         return args + list(self.extra)
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        """Start redis-server and return once it answers PING, within ``timeout`` s.
+        """Start redis-server and return once it answers as itself, within ``timeout`` s.
 
         A first start draws new ports after every "Address already in use". A restart
-        keeps the ports it had and retries them until the deadline, so that clients and
-        cluster peers find it where they left it. Any other failure, or no PING in time,
-        raises ``RuntimeError`` with the end of the server's log.
+        keeps the ports it had and retries them, so that clients and cluster peers find it
+        where they left it. Both give up after ``START_ATTEMPTS`` starts. Any other
+        failure, or no answer in time, raises ``RuntimeError`` quoting the server's output.
         """
         deadline = time.monotonic() + timeout
         tried: list[str] = []
@@ -156,7 +156,7 @@ class RedisServer:
                 self._ran = True
                 return self
             if _ADDRESS_IN_USE not in output:
-                raise RuntimeError(f"redis-server exited at start:\n{output}")
+                raise RuntimeError(f"redis-server exited at start (port {tried[-1]}):\n{output}")
             if len(tried) >= START_ATTEMPTS or time.monotonic() > deadline:
                 raise RuntimeError(
                     f"redis-server found no free port after {len(tried)} attempts "
@@ -189,7 +189,7 @@ class RedisServer:
                 process.kill()  # never leave a half-started server behind
                 process.wait()
                 raise RuntimeError(
-                    f"redis-server (pid {process.pid}, port {self.port}) did not answer PING "
+                    f"redis-server (pid {process.pid}, port {self.port}) did not answer "
                     f"within {timeout} s:\n{_tails(offsets)}"
                 )
             time.sleep(0.01)
