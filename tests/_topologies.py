@@ -402,11 +402,9 @@ class Replicated(Topology):
     def __init__(self, ports: Callable[[], int] = candidate_port) -> None:
         self.primary = Node(ports=ports)
         self.replica = Node(ports=ports)
-        self.started: list[Node] = []
 
     def start(self) -> Replicated:
         self.primary.start()
-        self.started.append(self.primary)
         self.replica.extra = (
             *self.replica.extra,
             "--replicaof",
@@ -414,7 +412,6 @@ class Replicated(Topology):
             str(self.primary.port),
         )
         self.replica.start()
-        self.started.append(self.replica)
         wait_for(
             lambda: self.replica.info("replication").get("master_link_status") == "up",
             10,
@@ -444,7 +441,8 @@ class Replicated(Topology):
 
     def stop(self) -> None:
         self.close_admins()
-        for node in self.started:
+        # A server that never started has only its temp dir to remove.
+        for node in (self.primary, self.replica):
             node.stop()
 
 
@@ -660,13 +658,11 @@ class Cluster(Topology):
             )
             for _ in range(primaries * (1 + replicas))
         ]
-        self._started: list[Node] = []
 
     def start(self) -> Cluster:
         for node in self.nodes:
             # RedisServer.start() passes --databases 16, which cluster mode ignores.
             node.start()
-            self._started.append(node)
         created = subprocess.run(
             [
                 "redis-cli",
@@ -767,7 +763,8 @@ class Cluster(Topology):
 
     def stop(self) -> None:
         self.close_admins()
-        for node in self._started:
+        # A server that never started has only its temp dir to remove.
+        for node in self.nodes:
             node.stop()
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ._servers import START_ATTEMPTS, RedisServer, candidate_port, free_port
-from ._topologies import Cluster, Node, SentinelServer, Tls
+from ._topologies import Cluster, Node, SentinelServer, Tls, started
 
 
 def first(*ports: int) -> Callable[[], int]:
@@ -184,6 +184,17 @@ def test_server_that_never_answers_is_killed_at_the_deadline_with_its_log() -> N
     assert time.monotonic() - began < 5
     assert "did not answer within 1 s" in str(failure.value)
     assert "Ready to accept connections" in str(failure.value)
+
+
+def test_failed_cluster_start_leaves_no_process_or_temp_dir(
+    held: Callable[[int], int],
+) -> None:
+    taken = held(0)
+    cluster = Cluster(primaries=3, replicas=0, ports=lambda: taken)
+    with pytest.raises(RuntimeError, match="no free port"):
+        next(started(cluster))
+    assert all(node.process is None or node.process.poll() is not None for node in cluster.nodes)
+    assert not any(node.dir.exists() for node in cluster.nodes)
 
 
 def test_candidates_do_not_follow_the_shared_random_seed() -> None:
