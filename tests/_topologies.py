@@ -1,10 +1,11 @@
 """Start real Redis topologies for the tests: primary + replica, Sentinel, and Cluster.
 
-Every server is a ``redis-server`` process in its own temp dir on a free port, stopped by
-PID (``RedisServer``). All of them require credentials the way a production deployment
-does: an ACL user (``USERNAME``/``PASSWORD``) for clients and replication, and a
-``requirepass`` on the Sentinels (``SENTINEL_PASSWORD``), so every topology test also
-tests authentication.
+Every server is a ``redis-server`` process in its own temp dir, stopped by PID
+(``RedisServer``), on ports it has bound itself (``RedisServer.start`` retries on "Address
+already in use"; each topology takes ``ports`` to inject the candidates). All of them
+require credentials the way a production deployment does: an ACL user
+(``USERNAME``/``PASSWORD``) for clients and replication, and a ``requirepass`` on the
+Sentinels (``SENTINEL_PASSWORD``), so every topology test also tests authentication.
 
 Each topology object knows how to describe itself to djredis (``location`` and
 ``options``, as a user would write them in CACHES), how to give a test a raw redis-py
@@ -18,15 +19,10 @@ where production values are 5 to 30 s. The Cluster runs with
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
-import random
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,7 +33,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from ._servers import REDIS_SERVER, RedisServer, free_port
+from ._servers import REDIS_SERVER, RedisServer, candidate_port, free_port
 
 USERNAME = "djredis"
 PASSWORD = "app-secret"
@@ -89,18 +85,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def free_cluster_port() -> int:
-    """Return a free port whose cluster bus port (port + 10000) is free and valid too."""
-    for _ in range(200):
-        port = random.randint(20_000, 50_000)
-        with contextlib.ExitStack() as stack:
-            try:
-                for candidate in (port, port + 10_000):
-                    sock = stack.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
+    """Return a port for a cluster seed address where nothing must answer (see ``free_port``).
+
+    Cluster nodes do not use it: they bind their ports and bus ports in ``RedisServer.start``.
+    """
+    return free_port()
 
 
 @dataclass(frozen=True)
@@ -157,30 +146,38 @@ class Node(RedisServer):
     """A redis-server that requires the test ACL user (and only speaks TLS with ``tls``)."""
 
     def __init__(
-        self, *, port: int | None = None, extra: tuple[str, ...] = (), tls: Tls | None = None
+        self,
+        *,
+        extra: tuple[str, ...] = (),
+        tls: Tls | None = None,
+        cluster_bus: bool = False,
+        ports: Callable[[], int] = candidate_port,
     ) -> None:
-        super().__init__(extra=(*_ACL, *extra))
-        if port is not None:
-            self.port = port
+        super().__init__(extra=(*_ACL, *extra), cluster_bus=cluster_bus, ports=ports)
         self.tls = tls
-        if tls is not None:  # no plain port: "--port 0" comes after start()'s "--port N"
-            self.extra = (
-                *self.extra,
-                "--port",
-                "0",
-                "--tls-port",
-                str(self.port),
-                *tls.server_args(),
-            )
 
-    def client(self, db: int = 0) -> redis.Redis:
+    def args(self) -> list[str]:
+        if self.tls is None:
+            return super().args()
+        # No plain port: this "--port 0" comes after the "--port N" of RedisServer.args().
+        return [
+            *super().args(),
+            "--port",
+            "0",
+            "--tls-port",
+            str(self.port),
+            *self.tls.server_args(),
+        ]
+
+    def client(self, db: int = 0, timeout: float = 5) -> redis.Redis:
         return redis.Redis(
             host="127.0.0.1",
             port=self.port,
             db=db,
             username=USERNAME,
             password=PASSWORD,
-            socket_timeout=5,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
             **(self.tls.client_kwargs() if self.tls else {}),
         )
 
@@ -402,14 +399,12 @@ class Replicated(Topology):
     name = "replicas"
     reads_from_replicas = True
 
-    def __init__(self) -> None:
-        self.primary = Node()
-        self.replica = Node()
-        self.started: list[Node] = []
+    def __init__(self, ports: Callable[[], int] = candidate_port) -> None:
+        self.primary = Node(ports=ports)
+        self.replica = Node(ports=ports)
 
     def start(self) -> Replicated:
         self.primary.start()
-        self.started.append(self.primary)
         self.replica.extra = (
             *self.replica.extra,
             "--replicaof",
@@ -417,7 +412,6 @@ class Replicated(Topology):
             str(self.primary.port),
         )
         self.replica.start()
-        self.started.append(self.replica)
         wait_for(
             lambda: self.replica.info("replication").get("master_link_status") == "up",
             10,
@@ -447,8 +441,72 @@ class Replicated(Topology):
 
     def stop(self) -> None:
         self.close_admins()
-        for node in self.started:
+        # A server that never started has only its temp dir to remove.
+        for node in (self.primary, self.replica):
             node.stop()
+
+
+class SentinelServer(RedisServer):
+    """One Sentinel (``redis-server sentinel.conf --sentinel``) monitoring ``primary_port``."""
+
+    def __init__(
+        self,
+        *,
+        quorum: int,
+        down_after_ms: int,
+        tls: Tls | None = None,
+        ports: Callable[[], int] = candidate_port,
+    ) -> None:
+        super().__init__(ports=ports)
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+        self.tls = tls
+        self.primary_port = 0  # set before start(), once the primary runs
+
+    def args(self) -> list[str]:
+        # A Sentinel rewrites its config file, so every start writes it afresh.
+        conf = self.dir / "sentinel.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    *(
+                        [f"port {self.port}"]
+                        if self.tls is None
+                        else [
+                            "port 0",
+                            f"tls-port {self.port}",
+                            f"tls-cert-file {self.tls.cert}",
+                            f"tls-key-file {self.tls.key}",
+                            f"tls-ca-cert-file {self.tls.ca}",
+                            "tls-auth-clients no",
+                            "tls-replication yes",
+                        ]
+                    ),
+                    "bind 127.0.0.1",
+                    f"dir {self.dir}",
+                    f"logfile {self.logfile}",
+                    f"requirepass {SENTINEL_PASSWORD}",
+                    f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary_port} {self.quorum}",
+                    f"sentinel auth-user {SERVICE} {USERNAME}",
+                    f"sentinel auth-pass {SERVICE} {PASSWORD}",
+                    f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}",
+                    f"sentinel failover-timeout {SERVICE} 10000",
+                    f"sentinel parallel-syncs {SERVICE} 1",
+                    "",
+                ]
+            )
+        )
+        return [REDIS_SERVER, str(conf), "--sentinel"]
+
+    def client(self, db: int = 0, timeout: float = 2) -> redis.Redis:
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=SENTINEL_PASSWORD,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            **(self.tls.client_kwargs() if self.tls else {}),
+        )
 
 
 class Sentinels(Topology):
@@ -463,13 +521,20 @@ class Sentinels(Topology):
         sentinels: int = 3,
         replica: bool = True,
         tls: Tls | None = None,
+        ports: Callable[[], int] = candidate_port,
     ) -> None:
-        self.down_after_ms = down_after_ms
         self.tls = tls
-        self.servers = [Node(tls=tls) for _ in range(2 if replica else 1)]
-        self.sentinel_ports = [free_port() for _ in range(sentinels)]
-        self.sentinel_dirs: list[Path] = []
-        self.sentinel_processes: list[subprocess.Popen[bytes]] = []
+        self.servers = [Node(tls=tls, ports=ports) for _ in range(2 if replica else 1)]
+        self.sentinels = [
+            SentinelServer(
+                quorum=min(2, sentinels), down_after_ms=down_after_ms, tls=tls, ports=ports
+            )
+            for _ in range(sentinels)
+        ]
+
+    @property
+    def sentinel_ports(self) -> list[int]:
+        return [sentinel.port for sentinel in self.sentinels]
 
     def start(self) -> Sentinels:
         primary, *replicas = self.servers
@@ -482,62 +547,14 @@ class Sentinels(Topology):
                 10,
                 "the replica to sync",
             )
-        for port in self.sentinel_ports:
-            self._start_sentinel(port, primary.port)
+        for sentinel in self.sentinels:
+            sentinel.primary_port = primary.port
+            sentinel.start()
         wait_for(self._sentinels_ready, 30, "the sentinels to see each other and the replica")
         return self
 
-    def _start_sentinel(self, port: int, primary_port: int) -> None:
-        directory = Path(tempfile.mkdtemp(prefix="djredis-sentinel-"))
-        self.sentinel_dirs.append(directory)
-        conf = directory / "sentinel.conf"
-        conf.write_text(
-            "\n".join(
-                [
-                    *(
-                        [f"port {port}"]
-                        if self.tls is None
-                        else [
-                            "port 0",
-                            f"tls-port {port}",
-                            f"tls-cert-file {self.tls.cert}",
-                            f"tls-key-file {self.tls.key}",
-                            f"tls-ca-cert-file {self.tls.ca}",
-                            "tls-auth-clients no",
-                            "tls-replication yes",
-                        ]
-                    ),
-                    "bind 127.0.0.1",
-                    f"dir {directory}",
-                    f"logfile {directory / 'sentinel.log'}",
-                    f"requirepass {SENTINEL_PASSWORD}",
-                    f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} "
-                    f"{min(2, len(self.sentinel_ports))}",
-                    f"sentinel auth-user {SERVICE} {USERNAME}",
-                    f"sentinel auth-pass {SERVICE} {PASSWORD}",
-                    f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}",
-                    f"sentinel failover-timeout {SERVICE} 10000",
-                    f"sentinel parallel-syncs {SERVICE} 1",
-                    "",
-                ]
-            )
-        )
-        self.sentinel_processes.append(
-            subprocess.Popen(
-                [REDIS_SERVER, str(conf), "--sentinel"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-
     def sentinel_client(self, port: int) -> redis.Redis:
-        return redis.Redis(
-            host="127.0.0.1",
-            port=port,
-            password=SENTINEL_PASSWORD,
-            socket_timeout=2,
-            **(self.tls.client_kwargs() if self.tls else {}),
-        )
+        return next(sentinel for sentinel in self.sentinels if sentinel.port == port).client()
 
     def _sentinels_ready(self) -> bool:
         others, replicas = len(self.sentinel_ports) - 1, len(self.servers) - 1
@@ -598,18 +615,8 @@ class Sentinels(Topology):
         self.close_admins()
         for client in self.__dict__.pop("_sentinel_admins", {}).values():
             client.close()
-        for process in self.sentinel_processes:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.kill(process.pid, signal.SIGKILL)
-                    process.wait()
-        for node in self.servers:
-            node.stop()
-        for directory in self.sentinel_dirs:
-            shutil.rmtree(directory, ignore_errors=True)
+        for server in [*self.sentinels, *self.servers]:
+            server.stop()
 
 
 class Cluster(Topology):
@@ -619,13 +626,20 @@ class Cluster(Topology):
     has_databases = False
     splits_by_slot = True
 
-    def __init__(self, primaries: int = 3, replicas: int = 1, tls: Tls | None = None) -> None:
+    def __init__(
+        self,
+        primaries: int = 3,
+        replicas: int = 1,
+        tls: Tls | None = None,
+        ports: Callable[[], int] = candidate_port,
+    ) -> None:
         self.replicas_per_primary = replicas
         self.tls = tls
         self.nodes = [
             Node(
                 tls=tls,
-                port=free_cluster_port(),
+                cluster_bus=True,
+                ports=ports,
                 extra=(
                     "--cluster-enabled",
                     "yes",
@@ -644,14 +658,12 @@ class Cluster(Topology):
             )
             for _ in range(primaries * (1 + replicas))
         ]
-        self._started: list[Node] = []
 
     def start(self) -> Cluster:
         for node in self.nodes:
             # RedisServer.start() passes --databases 16, which cluster mode ignores.
             node.start()
-            self._started.append(node)
-        subprocess.run(
+        created = subprocess.run(
             [
                 "redis-cli",
                 "--user",
@@ -667,12 +679,13 @@ class Cluster(Topology):
                 str(self.replicas_per_primary),
                 "--cluster-yes",
             ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             timeout=60,
         )
-        wait_for(self._healthy, 30, "cluster_state:ok on every node")
+        if created.returncode:
+            output = (created.stdout + created.stderr).decode(errors="replace")
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{output[-2000:]}")
+        self.wait_healthy()
         return self
 
     def _healthy(self) -> bool:
@@ -750,7 +763,8 @@ class Cluster(Topology):
 
     def stop(self) -> None:
         self.close_admins()
-        for node in self._started:
+        # A server that never started has only its temp dir to remove.
+        for node in self.nodes:
             node.stop()
 
 
