@@ -8,7 +8,7 @@
 Downloads the sdist of the installed Django once (cached in .ci/work/), starts a
 throw-away redis-server unless --redis-url is given (its DB is flushed by the tests!), and
 streams Django's runtests.py output. The CI entry point is
-tests/django_contract/test_django_cache_suite.py; this script shares its harness.
+tests/contract/django_contract/test_django_cache_suite.py; this script shares its harness.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._servers import RedisServer
-from tests.django_contract import _harness
+from tests.contract.django_contract import _harness
 
 
 def main(argv: list[str] | None = None) -> int:

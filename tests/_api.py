@@ -9,14 +9,14 @@ then exercise ``await cache.aget(...)`` unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from djredis.cache import RedisCache
 
 API_PARAMS = ["sync", "async"]
+# Methods that do no I/O, so they have no async twin.
+SYNC_ONLY = frozenset({"make_key", "make_and_validate_key", "validate_key", "get_backend_timeout"})
 
 
 class AsyncLockAdapter:
@@ -64,9 +64,13 @@ class AsyncAPI:
         return iter(self.run(collect()))
 
     def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.cache, name)
+        if name in SYNC_ONLY or name.startswith("_") or not callable(attribute):
+            return attribute  # make_key, client, key_prefix, ...
         twin = getattr(self.cache, f"a{name}", None)
-        if twin is None or name.startswith("_"):
-            return getattr(self.cache, name)  # make_key, client, key_prefix, ...
+        if twin is None:
+            # Never the sync method in its place: the test would pass without async.
+            raise AttributeError(f"{type(self.cache).__name__} has no async twin a{name}()")
         return lambda *args, **kwargs: self.run(twin(*args, **kwargs))
 
 
@@ -79,25 +83,3 @@ def shutdown(loop: asyncio.AbstractEventLoop) -> None:
 def as_api(cache: RedisCache, api: str, loop: asyncio.AbstractEventLoop) -> Any:
     """Return ``cache`` itself for "sync", or its async twins behind sync names."""
     return cache if api == "sync" else AsyncAPI(cache, loop)
-
-
-@pytest.fixture(params=API_PARAMS)
-def api(request: pytest.FixtureRequest) -> str:
-    """Which API a behaviour test runs against: "sync" or "async"."""
-    return str(request.param)
-
-
-@pytest.fixture
-def api_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One event loop per test for the async API, shut down like asyncio.run does."""
-    loop = asyncio.new_event_loop()
-    yield loop
-    shutdown(loop)
-
-
-@pytest.fixture
-def make_cache(
-    make_cache: Callable[..., RedisCache], api: str, api_loop: asyncio.AbstractEventLoop
-) -> Callable[..., Any]:
-    """Override of conftest's ``make_cache``: the same caches, behind the chosen API."""
-    return lambda *args, **kwargs: as_api(make_cache(*args, **kwargs), api, api_loop)

@@ -1,46 +1,18 @@
-"""Fixtures for the session engine tests: djredis.sessions pointed at the test server.
-
-Test modules import the fixture functions (``*_fixture``); tests request them by name.
-"""
+"""Helpers for the session engine tests (fixtures: tests/contract/sessions/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-import pytest
 import redis
 
 from djredis.sessions import SessionStore
 
-from ._servers import RedisServer
-
 SESSION_DB = 3
 PREFIX = "s"
-
-
-@pytest.fixture(name="sessions")
-def sessions_fixture(
-    settings: Any, redis_server: RedisServer, redis_client: redis.Redis
-) -> redis.Redis:
-    """Use djredis.sessions on db 3 of the test server; return a client of that db."""
-    settings.SESSION_ENGINE = "djredis.sessions"
-    settings.SESSION_REDIS = {"url": redis_server.url(SESSION_DB), "prefix": PREFIX}
-    client = redis_server.client(SESSION_DB)
-    yield client
-    client.close()
-
-
-@pytest.fixture(name="run")
-def run_fixture() -> Iterator[Callable[[Any], Any]]:
-    """Run a coroutine on one event loop kept for the whole test (as a server would)."""
-    loop = asyncio.new_event_loop()
-    yield loop.run_until_complete
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.close()
 
 
 class Sessions:
@@ -67,12 +39,6 @@ class Sessions:
 
     def delete(self, store: SessionStore, key: str | None = None) -> None:
         store.delete(key) if self.api == "sync" else self._run(store.adelete(key))
-
-
-@pytest.fixture(name="ops", params=["sync", "async"])
-def ops_fixture(request: pytest.FixtureRequest, run: Callable[[Any], Any]) -> Sessions:
-    """The session operations through the sync API, then through the native async one."""
-    return Sessions(str(request.param), run)
 
 
 def redis_key(session_key: str) -> str:

@@ -1,1 +1,1 @@
-"""Views, URLs and templates reproducing the guides' caching snippets (tests/test_guides.py)."""
+"""Views, URLs and templates reproducing the guides' caching snippets (tests/site)."""
