@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from ._errors import CONNECTION_ERRORS, ErrorPolicy
+from ._errors import CONNECTION_ERRORS, CommandNotSent, ErrorPolicy
 from ._loops import LoopState, loop_state
 from ._multiplex import MultiplexedConnection, error_from_reply
 from ._resp import ERROR_TYPES
@@ -194,7 +194,11 @@ def run_sync(
 
 
 async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eval) -> Any:
-    """Send one command description over this loop's multiplexed connection."""
+    """Send one command description over this loop's multiplexed connection.
+
+    Raises ``CommandNotSent`` when Redis surely did not get the command (the connection
+    failed first), so that the caller may apply ``may_resend``.
+    """
     if not conn.connected:
         await conn.ensure_connected()
     if type(command) is Call:
@@ -208,15 +212,22 @@ async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eva
         raise TypeError(f"not a djredis command: {command!r}")
     futures = [conn.send(args) for args in wire(command)]  # MULTI/EXEC added for transactions
     replies: list[Any] = []
-    error: BaseException | None = None
+    failure: BaseException | None = None
     for future in futures:  # every reply is collected, so no exception goes unretrieved
         try:
             replies.append(await future)
-        except ResponseError as exc:
-            error = error or exc
+        except CONNECTION_ERRORS as exc:
+            # One write carries the whole batch: if any of it was sent, it is not resendable.
+            if failure is None or isinstance(failure, CommandNotSent):
+                failure = exc
             replies.append(exc)
-    if error is not None:
-        raise error
+        except ResponseError as exc:
+            replies.append(exc)
+    if failure is not None:
+        raise failure
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
     if command.transaction:
         executed: list[Any] = replies[-1]
         for reply in executed:

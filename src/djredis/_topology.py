@@ -57,7 +57,7 @@ from ._config import (
     Settings,
 )
 from ._connections import default_retry, disconnect_idle, get_client, get_shared
-from ._errors import CONNECTION_ERRORS, BurstLogger
+from ._errors import CONNECTION_ERRORS, BurstLogger, may_resend
 from ._loops import LoopState
 from ._sync_pool import execute_on
 
@@ -108,16 +108,24 @@ def _error_code(exc: ResponseError) -> str:
 
 
 async def on_server(state: LoopState, config: ServerConfig, command: Call | Batch | Eval) -> Any:
-    """Run ``command`` on this loop's connection to ``config``, retrying a broken one once.
+    """Run ``command`` on this loop's connection to ``config``, resending it when safe.
 
-    The sync clients do the same (one retry on a broken connection): the socket may have
+    At most ``config.retries`` times, and only when ``may_resend`` allows: the command
+    surely did not reach Redis, or it only reads. A write whose reply was lost is never
+    sent again (an ``INCR`` applied twice is worse than an error). The socket may have
     died while the loop was idle, e.g. because Redis restarted.
     """
     conn = state.connection(config)
-    try:
-        return await execute_async(conn, command)
-    except RedisConnectionError:
-        return await execute_async(conn, command)
+    resends = config.retries
+    while True:
+        try:
+            return await execute_async(conn, command)
+        except CONNECTION_ERRORS as exc:
+            if resends <= 0 or not may_resend(
+                exc, write=command.write, retry_on_timeout=config.retry_on_timeout
+            ):
+                raise
+            resends -= 1
 
 
 class _ReplicaHealth:
