@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from asgiref.sync import async_to_sync
+from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._errors import CONNECTION_ERRORS, ProtocolError
@@ -289,6 +289,22 @@ def test_no_command_reaches_a_password_server_before_auth(build: CacheFactory) -
         assert "errorstat_NOAUTH" not in server.client().info("errorstats")
         assert server.client(0).dbsize() == 0
         assert server.client(3).dbsize() == 30
+    finally:
+        server.stop()
+
+
+def test_a_wrong_password_fails_the_handshake_cleanly(build: CacheFactory) -> None:
+    server = PasswordServer().start()
+    try:
+        cache = build(f"redis://:wrong@127.0.0.1:{server.port}/3")
+
+        async def scenario() -> list[Any]:
+            return await asyncio.gather(cache.aget("a"), cache.aset("b", 1), return_exceptions=True)
+
+        results, reported = run(scenario)
+        assert all(isinstance(r, AuthenticationError) for r in results), results
+        assert reported == []
+        assert server.client(0).dbsize() == server.client(3).dbsize() == 0
     finally:
         server.stop()
 

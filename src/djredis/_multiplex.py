@@ -208,17 +208,24 @@ class MultiplexedConnection(asyncio.Protocol):
         if self._transport is None or self._broken is not None:
             raise self._broken or self._not_sent("the connection closed during the handshake")
         futures = [self._queue(loop, command) for command in commands]
+        failure: Exception | None = None
         for command, future in zip(commands, futures, strict=True):
-            try:
+            try:  # every reply is awaited, so no exception is left unretrieved
                 await future
+            except AuthenticationError as exc:  # WRONGPASS: a reply, not a broken socket
+                failure = failure or exc
             except ResponseError as exc:
-                if command[0] == "AUTH":
-                    raise AuthenticationError(str(exc)) from exc
-                raise
+                if failure is None:
+                    failure = AuthenticationError(str(exc)) if command[0] == "AUTH" else exc
             except RedisConnectionError as exc:
-                if isinstance(exc, ProtocolError):
-                    raise
-                raise self._not_sent(f"the handshake failed: {exc}") from exc
+                if failure is None:
+                    failure = (
+                        exc
+                        if isinstance(exc, ProtocolError)
+                        else self._not_sent(f"the handshake failed: {exc}")
+                    )
+        if failure is not None:
+            raise failure
 
     def _discard(self) -> None:
         """Abort a connection that cannot be used (failed connect, timeout, bad reply)."""
