@@ -7,6 +7,12 @@ one per test. So every loop gets its own multiplexed connections (and its own
 shuts down: each loop holds one parked async generator, and ``loop.shutdown_asyncgens()``
 — which ``asyncio.run``, asgiref, uvicorn and pytest-asyncio call before closing a loop —
 runs its ``finally`` block while the loop can still await. Nothing patches the loop.
+
+The states are kept in a ``WeakKeyDictionary`` keyed by the loop, so nothing in a state
+may hold its loop strongly once the loop is done (an open socket's transport does): a
+state is dropped when its loop shuts down, and states of loops closed without shutting
+down are dropped when the next loop appears. Otherwise every ``asyncio.run`` and
+``async_to_sync`` call would leave its loop alive.
 """
 
 from __future__ import annotations
@@ -34,8 +40,7 @@ T = TypeVar("T")
 class LoopState:
     """The async connections and clients one event loop owns."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.multiplexed: dict[ServerConfig, MultiplexedConnection] = {}
         self.clients: dict[ServerConfig, aioredis.Redis] = {}
         # Other per-loop objects with an ``aclose()`` (Sentinel- and Cluster-aware clients).
@@ -46,7 +51,7 @@ class LoopState:
         """Return this loop's multiplexed connection to ``config`` (not yet connected)."""
         conn = self.multiplexed.get(config)
         if conn is None:
-            conn = self.multiplexed[config] = MultiplexedConnection(config, self.loop)
+            conn = self.multiplexed[config] = MultiplexedConnection(config)
         return conn
 
     def client(self, config: ServerConfig) -> aioredis.Redis:
@@ -72,12 +77,13 @@ class LoopState:
             async def park() -> None:
                 await guard.__anext__()
 
-            self.loop.create_task(park())
+            asyncio.get_running_loop().create_task(park())
 
     async def _closer(self) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:
+            _states.pop(asyncio.get_running_loop(), None)
             await self.aclose()
 
     async def aclose(self) -> None:
@@ -109,7 +115,9 @@ def loop_state() -> LoopState:
     loop = asyncio.get_running_loop()
     state = _states.get(loop)
     if state is None:
-        state = _states[loop] = LoopState(loop)
+        for closed in [other for other in _states if other.is_closed()]:
+            del _states[closed]  # closed without shutdown_asyncgens(): let it be collected
+        state = _states[loop] = LoopState()
         state.watch_shutdown()
     return state
 

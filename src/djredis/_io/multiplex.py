@@ -10,10 +10,18 @@ Only request/reply commands go through here. Blocking commands (BLPOP...), trans
 with WATCH, and pub/sub need a connection of their own and use a regular
 ``redis.asyncio`` client (``djredis.get_redis_connection(asyncio=True)``).
 
-Failure handling: when the connection breaks, every command waiting on it fails with
-``ConnectionError`` and the next command reconnects. A command whose reply does not arrive
-within ``socket_timeout`` aborts the connection (its place in the reply stream is lost) and
-the commands waiting on it fail with ``TimeoutError``.
+Connecting (TCP/TLS, then AUTH/SELECT/CLIENT SETNAME) runs in a task of its own, bounded
+by ``connect_timeout``; callers wait for it shielded, so a cancelled caller never cancels
+the others. Nothing but the handshake is written before the handshake has succeeded.
+
+Failure handling (``_errors.may_resend`` decides what may be sent again):
+
+- commands queued but not yet written when the connection fails get ``CommandNotSent``;
+- commands written fail with ``ConnectionError``; all replies to one write must arrive
+  within ``socket_timeout`` of that write, or the connection is aborted (its place in the
+  reply stream is lost) and they fail with ``TimeoutError``;
+- a reply the reader cannot parse, a reply nobody asked for, or a RESP3 type on this RESP2
+  connection discards the connection; the commands waiting fail with ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -29,28 +37,58 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
-from djredis._core.errors import error_from_reply
+from djredis._core.errors import CommandNotSent, ProtocolError, error_from_reply
 from djredis._io.handshake import handshake_commands, ssl_context
 from djredis._io.resp import ERROR_TYPES, new_reader, pack
 
-__all__ = ["MultiplexedConnection", "error_from_reply"]
+__all__ = ["MultiplexedConnection"]
+
+# What a RESP2 reply can be once parsed; hiredis turns RESP3 maps, doubles and booleans
+# into dict, float and bool, which a RESP2 connection must never see.
+_RESP2_TYPES = frozenset({bytes, int, type(None), list, *ERROR_TYPES})
+# Redis's own replies nest a few levels (EXEC of XREAD...); anything deeper is not Redis.
+_MAX_DEPTH = 32
+
+
+def _resp2_violation(reply: Any) -> str | None:
+    """Return why ``reply`` cannot come from a RESP2 server, or None if it can."""
+    pending = [(reply, 0)]
+    while pending:
+        value, depth = pending.pop()
+        kind = type(value)
+        if kind not in _RESP2_TYPES:
+            return f"a {kind.__name__} reply (RESP3?) on a RESP2 connection"
+        if kind is list:
+            if depth >= _MAX_DEPTH:
+                return f"a reply nested more than {_MAX_DEPTH} levels deep"
+            pending.extend((item, depth + 1) for item in value if type(item) is list)
+            for item in value:
+                if type(item) not in _RESP2_TYPES:
+                    return f"a {type(item).__name__} reply (RESP3?) on a RESP2 connection"
+    return None
 
 
 class MultiplexedConnection(asyncio.Protocol):
     """A pipelining RESP2 connection owned by one event loop."""
 
-    def __init__(self, config: ServerConfig, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, config: ServerConfig) -> None:
         self._config = config
         self._kwargs = config.kwargs()
-        self._loop = loop
+        # The loop is held only while a socket is open (the transport holds it anyway), so
+        # that per-loop state never keeps a finished loop alive.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
+        self._ready = False  # the handshake succeeded on the open transport
         self._reader = new_reader()
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._waiting: deque[asyncio.Future[Any]] = deque()  # written, awaiting replies
+        self._queued: list[asyncio.Future[Any]] = []  # not yet written
         self._outgoing: list[bytes] = []
         self._flush_scheduled = False
-        self._connecting: asyncio.Future[None] | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self._broken: Exception | None = None
-        self._timeout: float | None = self._kwargs.get("socket_timeout")
+        self._timeout = config.socket_timeout
+        # One entry per write: (replies owed once it is answered, its deadline).
+        self._writes: deque[tuple[int, float]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future[None] | None = None  # set by close()
         self._sent = 0  # commands written so far
@@ -61,38 +99,54 @@ class MultiplexedConnection(asyncio.Protocol):
 
     @property
     def connected(self) -> bool:
-        """Whether the socket is open and usable."""
-        return self._transport is not None and self._broken is None
+        """Whether the socket is open, its handshake done, and commands may be sent."""
+        return self._ready
 
     async def execute(self, args: tuple[Any, ...]) -> Any:
         """Send one command (batched with whatever else this loop iteration sends)."""
         if not self.connected:
-            await self._ensure_connected()
-        reply = await self.send(args)
-        return reply
+            await self.ensure_connected()
+        return await self.send(args)
 
     def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        """Queue one command on the connected socket; return the future of its reply."""
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._outgoing.append(pack(args))
-        self._waiting.append(future)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-        return future
+        """Queue one command on the connected socket; return the future of its reply.
+
+        On a connection that is not (or no longer) ready the future fails with
+        ``CommandNotSent``: call ``ensure_connected()`` first.
+        """
+        if not self._ready:
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            future.set_exception(self._not_sent("the connection is not ready"))
+            return future
+        return self._queue(cast(asyncio.AbstractEventLoop, self._loop), args)
 
     async def ensure_connected(self) -> None:
-        """Connect (once, even when many coroutines ask at the same time)."""
-        if not self.connected:
-            await self._ensure_connected()
+        """Connect and handshake (once, even when many coroutines ask at the same time)."""
+        if self.connected:
+            return
+        task = self._connecting
+        if task is None:
+            loop = asyncio.get_running_loop()
+            task = self._connecting = loop.create_task(self._connect(loop))
+            task.add_done_callback(self._connect_done)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():  # close() stopped the connect; this caller was not cancelled
+                raise self._not_sent("the connection was closed while connecting") from None
+            raise
 
     def close(self) -> None:
         """Close the socket; waiting commands fail with ConnectionError."""
-        if self._transport is not None:
-            self._closed = self._loop.create_future()
-            self._transport.close()
+        if self._connecting is not None:
+            self._connecting.cancel()
+        self._ready = False
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            self._closed = cast(asyncio.AbstractEventLoop, self._loop).create_future()
+            transport.close()
 
-    async def wait_closed(self, timeout: float = 1.0) -> None:
+    async def wait_closed(self, timeout: float | None = 1.0) -> None:
         """Wait (briefly) until the transport reported the socket closed (TLS needs a few
         loop iterations to shut down cleanly)."""
         closed = self._closed
@@ -102,69 +156,83 @@ class MultiplexedConnection(asyncio.Protocol):
 
     # -- connecting -------------------------------------------------------------------------
 
-    async def _ensure_connected(self) -> None:
-        if self._connecting is None:
-            self._connecting = self._loop.create_future()
-            try:
-                await self._connect()
-            except BaseException as exc:
-                self._connecting.set_exception(exc)
-                self._connecting.exception()  # retrieved here; waiters re-raise it
-                self._connecting = None
-                raise
-            self._connecting.set_result(None)
+    def _connect_done(self, task: asyncio.Task[None]) -> None:
+        if self._connecting is task:
             self._connecting = None
-        else:
-            await asyncio.shield(self._connecting)
+        if not task.cancelled():
+            task.exception()  # retrieved here even when every waiter was cancelled
 
-    async def _connect(self) -> None:
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> None:
         kwargs = self._kwargs
-        self._reader = new_reader()
-        self._waiting.clear()
-        self._outgoing.clear()
-        self._broken = None
-        self._sent = self._answered = 0
-        timeout = kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout")
+        where = self._config.describe()
         try:
-            async with _timeout(timeout):
+            async with _timeout(self._config.connect_timeout):
+                # The previous socket must report its end first: connection_lost() is
+                # called on this same protocol object and must not hit the new socket.
+                await self.wait_closed(timeout=None)
+                self._loop = loop
+                self._reader = new_reader()
+                self._broken = None
+                self._sent = self._answered = 0
                 if self._config.connection_class is UnixDomainSocketConnection:
-                    await self._loop.create_unix_connection(lambda: self, kwargs["path"])
+                    await loop.create_unix_connection(lambda: self, kwargs["path"])
                 else:
                     tls = (
                         ssl_context(kwargs)
                         if issubclass(self._config.connection_class, SSLConnection)
                         else None
                     )
-                    await self._loop.create_connection(
+                    await loop.create_connection(
                         lambda: self,
                         kwargs.get("host", "localhost"),
                         kwargs.get("port", 6379),
                         ssl=tls,
                     )
-                await self._handshake()
-        except (OSError, asyncio.TimeoutError) as exc:
-            self.close()
-            self._transport = None
-            kind = (
-                RedisTimeoutError if isinstance(exc, asyncio.TimeoutError) else RedisConnectionError
-            )
-            raise kind(f"Error connecting to {self._config.describe()}: {exc}") from exc
-        except BaseException:
-            self.close()
-            self._transport = None
+                await self._handshake(loop)
+                if self._transport is None or self._broken is not None:
+                    raise self._broken or self._not_sent("the connection closed on handshake")
+        except BaseException as exc:
+            self._discard()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
+            if isinstance(exc, OSError):
+                # Nothing but the handshake was written: the callers' commands were not.
+                raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
             raise
+        self._ready = True
         self.connections_made += 1
 
-    async def _handshake(self) -> None:
+    async def _handshake(self, loop: asyncio.AbstractEventLoop) -> None:
         commands = handshake_commands(self._kwargs)
-        futures = [self.send(command) for command in commands]
+        if self._transport is None or self._broken is not None:
+            raise self._broken or self._not_sent("the connection closed during the handshake")
+        futures = [self._queue(loop, command) for command in commands]
+        failure: Exception | None = None
         for command, future in zip(commands, futures, strict=True):
-            try:
+            try:  # every reply is awaited, so no exception is left unretrieved
                 await future
+            except AuthenticationError as exc:  # WRONGPASS: a reply, not a broken socket
+                failure = failure or exc
             except ResponseError as exc:
-                if command[0] == "AUTH":
-                    raise AuthenticationError(str(exc)) from exc
-                raise
+                if failure is None:
+                    failure = AuthenticationError(str(exc)) if command[0] == "AUTH" else exc
+            except RedisConnectionError as exc:
+                if failure is None:
+                    failure = (
+                        exc
+                        if isinstance(exc, ProtocolError)
+                        else self._not_sent(f"the handshake failed: {exc}")
+                    )
+        if failure is not None:
+            raise failure
+
+    def _discard(self) -> None:
+        """Abort a connection that cannot be used (failed connect, timeout, bad reply)."""
+        self._ready = False
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            self._closed = cast(asyncio.AbstractEventLoop, self._loop).create_future()
+            transport.abort()
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -173,76 +241,131 @@ class MultiplexedConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._broken is not None:
+            return  # the connection is being discarded; its replies belong to nobody
         reader = self._reader
-        reader.feed(data)
         waiting = self._waiting
-        while (reply := reader.gets()) is not False:
-            self._answered += 1
-            if not waiting:  # pragma: no cover - a reply nobody asked for
-                self._fail(RedisConnectionError("Redis sent a reply nobody was waiting for"))
-                return
-            future = waiting.popleft()
-            if future.done():  # its caller was cancelled; the reply is dropped
-                continue
-            if isinstance(reply, ERROR_TYPES):
-                future.set_exception(error_from_reply(reply))
-            else:
-                future.set_result(reply)
+        try:
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                if type(reply) not in _RESP2_TYPES or type(reply) is list:
+                    problem = _resp2_violation(reply)
+                    if problem is not None:
+                        self._violation(problem)
+                        return
+                self._answered += 1
+                if not waiting:
+                    self._violation("a reply nobody was waiting for")
+                    return
+                future = waiting.popleft()
+                if future.done():  # its caller was cancelled; the reply is dropped
+                    continue
+                if isinstance(reply, ERROR_TYPES):
+                    future.set_exception(error_from_reply(reply))
+                else:
+                    future.set_result(reply)
+        except Exception as exc:  # any reader failure: never let asyncio log "Fatal error"
+            self._violation(f"unparsable reply ({type(exc).__name__}: {exc})")
+            return
+        writes = self._writes
+        while writes and writes[0][0] <= self._answered:
+            writes.popleft()
 
     def connection_lost(self, exc: Exception | None) -> None:
         error = self._broken or RedisConnectionError(
             f"Connection to {self._config.describe()} lost" + (f": {exc}" if exc else "")
         )
         self._transport = None
+        self._ready = False
         self._fail(error)
+        self._loop = None
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 
     # -- internals --------------------------------------------------------------------------
+
+    def _queue(self, loop: asyncio.AbstractEventLoop, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = loop.create_future()
+        self._outgoing.append(pack(args))
+        self._queued.append(future)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _not_sent(self, why: str) -> CommandNotSent:
+        return CommandNotSent(f"Command not sent to {self._config.describe()}: {why}")
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         outgoing = self._outgoing
         if not outgoing:
             return
-        if self._transport is None or self._broken is not None:
+        transport = self._transport
+        if transport is None or self._broken is not None:
             self._fail(self._broken or RedisConnectionError("not connected"))
             return
         self._outgoing = []
-        self._transport.write(b"".join(outgoing))
+        self._waiting.extend(self._queued)
+        self._queued = []
+        transport.write(b"".join(outgoing))
         self._sent += len(outgoing)
-        if self._timeout and self._timer is None:
-            self._arm_timer()
+        timeout = self._timeout
+        if timeout:
+            loop = cast(asyncio.AbstractEventLoop, self._loop)
+            deadline = loop.time() + timeout
+            self._writes.append((self._sent, deadline))
+            if self._timer is None:
+                self._timer = loop.call_at(deadline, self._check_timeout)
 
-    def _arm_timer(self) -> None:
-        if self._timeout:
-            self._timer = self._loop.call_later(self._timeout, self._check_timeout, self._answered)
-
-    def _check_timeout(self, answered_before: int) -> None:
+    def _check_timeout(self) -> None:
+        """Fire at the oldest write's deadline: abort if its replies are not all in."""
         self._timer = None
-        if self._answered == self._sent:
-            return  # nothing outstanding
-        if self._answered == answered_before:
-            # No reply at all for socket_timeout seconds while commands wait: the stream
-            # position is unknown, so the connection cannot be reused.
-            self._broken = RedisTimeoutError(
-                f"Timeout reading from {self._config.describe()} after {self._timeout}s"
-            )
-            self._fail(self._broken)
-            if self._transport is not None:
-                self._transport.abort()
+        writes, answered = self._writes, self._answered
+        while writes and writes[0][0] <= answered:
+            writes.popleft()
+        if not writes:
             return
-        self._arm_timer()
+        deadline = writes[0][1]
+        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        if deadline > loop.time():
+            self._timer = loop.call_at(deadline, self._check_timeout)
+            return
+        self._broken = RedisTimeoutError(
+            f"Timeout reading from {self._config.describe()}: no reply within "
+            f"{self._timeout}s of the write"
+        )
+        self._fail(self._broken)
+        self._discard()
+
+    def _violation(self, problem: str) -> None:
+        self._broken = ProtocolError(
+            f"Protocol error from {self._config.describe()}: {problem}; connection discarded"
+        )
+        self._fail(self._broken)
+        self._discard()
 
     def _fail(self, error: Exception) -> None:
+        """Fail every command: written ones with ``error``, unwritten with CommandNotSent."""
         waiting, self._waiting = self._waiting, deque()
+        queued, self._queued = self._queued, []
         self._outgoing.clear()
+        self._writes.clear()
         for future in waiting:
-            if not future.done():
-                future.set_exception(error)
+            _settle(future, error)
+        if queued:
+            not_sent = self._not_sent(f"the connection failed first ({error})")
+            for future in queued:
+                _settle(future, not_sent)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _settle(future: asyncio.Future[Any], error: Exception) -> None:
+    if not future.done():
+        future.set_exception(error)
+        future.exception()  # a caller cancelled meanwhile must not make asyncio log it
 
 
 class _timeout:

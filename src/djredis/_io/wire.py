@@ -14,7 +14,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from djredis._core.commands import Batch, Call, Eval
-from djredis._core.errors import error_from_reply
+from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, error_from_reply
 from djredis._io.multiplex import MultiplexedConnection
 from djredis._io.resp import ERROR_TYPES
 
@@ -67,7 +67,11 @@ def finish(command: Call | Batch | Eval, replies: Sequence[Any]) -> Any:
 
 
 async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eval) -> Any:
-    """Send one command description over this loop's multiplexed connection."""
+    """Send one command description over this loop's multiplexed connection.
+
+    Raises ``CommandNotSent`` when Redis surely did not get the command (the connection
+    failed first), so that the caller may apply ``may_resend``.
+    """
     if not conn.connected:
         await conn.ensure_connected()
     if type(command) is Call:
@@ -81,15 +85,22 @@ async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eva
         raise TypeError(f"not a djredis command: {command!r}")
     futures = [conn.send(args) for args in wire(command)]  # MULTI/EXEC added for transactions
     replies: list[Any] = []
-    error: BaseException | None = None
+    failure: BaseException | None = None
     for future in futures:  # every reply is collected, so no exception goes unretrieved
         try:
             replies.append(await future)
-        except ResponseError as exc:
-            error = error or exc
+        except CONNECTION_ERRORS as exc:
+            # One write carries the whole batch: if any of it was sent, it is not resendable.
+            if failure is None or isinstance(failure, CommandNotSent):
+                failure = exc
             replies.append(exc)
-    if error is not None:
-        raise error
+        except ResponseError as exc:
+            replies.append(exc)
+    if failure is not None:
+        raise failure
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
     if command.transaction:
         executed: list[Any] = replies[-1]
         for reply in executed:

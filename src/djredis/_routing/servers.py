@@ -43,7 +43,7 @@ from djredis._config.server import (
     ServerConfig,
 )
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
-from djredis._core.errors import CONNECTION_ERRORS, BurstLogger
+from djredis._core.errors import CONNECTION_ERRORS, BurstLogger, may_resend
 from djredis._io.bridge import (
     default_retry,
     disconnect_idle,
@@ -97,16 +97,24 @@ def _error_code(exc: ResponseError) -> str:
 
 
 async def on_server(state: LoopState, config: ServerConfig, command: Call | Batch | Eval) -> Any:
-    """Run ``command`` on this loop's connection to ``config``, retrying a broken one once.
+    """Run ``command`` on this loop's connection to ``config``, resending it when safe.
 
-    The sync clients do the same (one retry on a broken connection): the socket may have
+    At most ``config.retries`` times, and only when ``may_resend`` allows: the command
+    surely did not reach Redis, or it only reads. A write whose reply was lost is never
+    sent again (an ``INCR`` applied twice is worse than an error). The socket may have
     died while the loop was idle, e.g. because Redis restarted.
     """
     conn = state.connection(config)
-    try:
-        return await execute_async(conn, command)
-    except RedisConnectionError:
-        return await execute_async(conn, command)
+    resends = config.retries
+    while True:
+        try:
+            return await execute_async(conn, command)
+        except CONNECTION_ERRORS as exc:
+            if resends <= 0 or not may_resend(
+                exc, write=command.write, retry_on_timeout=config.retry_on_timeout
+            ):
+                raise
+            resends -= 1
 
 
 class _ReplicaHealth:

@@ -13,6 +13,7 @@ import django
 import pytest
 
 from tests._servers import RedisServer
+
 from . import _harness
 
 

@@ -14,6 +14,7 @@ import django
 import pytest
 
 from tests._servers import RedisServer
+
 from . import _harness
 
 # "test_x (package.module.Class.test_x) ... ok", or with the test's docstring on a second
