@@ -29,7 +29,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._core.errors import CONNECTION_ERRORS, ProtocolError
 from djredis.cache import RedisCache
-
 from tests._servers import RedisServer
 
 T = TypeVar("T")
@@ -188,9 +187,14 @@ class PasswordServer(RedisServer):
     def url(self, db: int = 0) -> str:
         return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/{db}"
 
-    def client(self, db: int = 0) -> redis.Redis:
+    def client(self, db: int = 0, timeout: float = 5) -> redis.Redis:
         return redis.Redis(
-            host="127.0.0.1", port=self.port, db=db, password=PASSWORD, socket_timeout=5
+            host="127.0.0.1",
+            port=self.port,
+            db=db,
+            password=PASSWORD,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
         )
 
 

@@ -32,7 +32,7 @@ sync_api = pytest.importorskip(
 )
 expect = sync_api.expect
 
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example"
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "example"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

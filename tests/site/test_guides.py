@@ -25,10 +25,9 @@ from django.core.cache import caches
 from django.test import Client
 
 from tests._servers import RedisServer
+from tests.guide_app import views
 
-from .guide_app import views
-
-TEMPLATES_DIR = Path(__file__).parent / "guide_app" / "templates"
+TEMPLATES_DIR = Path(__file__).parent.parent / "guide_app" / "templates"
 RENDER = re.compile(r"#(\d+)")
 
 
@@ -619,7 +618,7 @@ def test_cached_function_queries_the_database_once_per_argument_set(
     """Query the DB once per (args, kwargs) through cached_function; keep the User 300 s."""
     from django.contrib.auth.models import User
 
-    from .guide_app.cached import expensive_query, generate_cache_key
+    from tests.guide_app.cached import expensive_query, generate_cache_key
 
     user = User.objects.create_user("ada", email="ada@example.com")
 

@@ -34,8 +34,7 @@ from tests._topologies import (
     Sentinels,
     free_cluster_port,
 )
-
-from .test_cache_errors import OPERATIONS
+from tests.contract.test_cache_errors import OPERATIONS
 
 
 def parse(location: Any, options: dict[str, Any] | None = None) -> Any:

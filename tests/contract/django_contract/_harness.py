@@ -37,7 +37,7 @@ from pathlib import Path
 import django
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
+REPO_ROOT = HERE.parents[2]
 DEFAULT_CACHE_PARENT = REPO_ROOT / ".ci" / "work"
 
 TEST_MODULE_SOURCE = HERE / "djredis_cache_tests.py"
