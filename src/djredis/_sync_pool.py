@@ -132,7 +132,6 @@ class SyncConnection:
             self._tls = True
         sock.settimeout(0.0)
         self._sock = sock
-        self._poll = select.poll()
         self._poll.register(sock, select.POLLIN)
         self._reader = new_reader()
         commands = handshake_commands(kwargs)
@@ -156,11 +155,11 @@ class SyncConnection:
     def usable(self) -> bool:
         """Whether an idle connection may be written on: the server has not closed it and
         has sent nothing unasked (either way it is closed here)."""
-        if not self._poll.poll(0):
-            return True
         sock = self._sock
         if sock is None:
             return False
+        if not self._poll.poll(0):
+            return True
         try:
             sock.recv(1)
         except _WOULD_BLOCK:  # a TLS record with no data in it (e.g. a session ticket)
@@ -340,17 +339,20 @@ class SyncPool:
         if self._pid != os.getpid():
             self._after_fork()
         idle = self._idle
-        while idle:
-            try:
-                conn = idle.pop()
-            except IndexError:
-                break
-            if conn.generation > self._dead_upto and conn.usable():
-                return conn
-            if conn.generation > self._dead_upto:  # closed by the server: so are its elders
-                self._dead_upto = conn.generation
-            self.discard(conn)
-        return self._new()
+        while True:
+            while idle:
+                try:
+                    conn = idle.pop()
+                except IndexError:
+                    break
+                if conn.generation > self._dead_upto and conn.usable():
+                    return conn
+                if conn.generation > self._dead_upto:  # closed by the server: so are its elders
+                    self._dead_upto = conn.generation
+                self.discard(conn)
+            new = self._new()
+            if new is not None:
+                return new
 
     def release(self, conn: SyncConnection) -> None:
         """Give a connection back; broken ones are dropped."""
@@ -383,7 +385,8 @@ class SyncPool:
             conn.close()
             self._forget()
 
-    def _new(self) -> SyncConnection:
+    def _new(self) -> SyncConnection | None:
+        """Open a connection; None when one came back to the idle list meanwhile."""
         with self._condition:
             while self._open >= self._max:
                 if not self._blocking:
@@ -391,7 +394,7 @@ class SyncPool:
                 if not self._condition.wait(self._wait_timeout):
                     raise RedisConnectionError("No connection available.")
                 if self._idle:
-                    return self._idle.pop()
+                    return None
             self._open += 1
             self._generation += 1
             generation = self._generation
