@@ -106,8 +106,12 @@ class SyncConnection:
         try:
             if config.connection_class is UnixDomainSocketConnection:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
-                sock.connect(kwargs["path"])
+                try:
+                    sock.settimeout(timeout)
+                    sock.connect(kwargs["path"])
+                except OSError:
+                    sock.close()
+                    raise
             else:
                 host = kwargs.get("host", "localhost")
                 sock = socket.create_connection((host, kwargs.get("port", 6379)), timeout)
