@@ -7,6 +7,7 @@ redis-py keyword arguments a ``ServerConfig`` holds.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -71,7 +72,7 @@ def tls_handshake_error(
     the bare ``ssl`` error ("timed out", "wrong version number") says little by itself.
     """
     hint = "is it a TLS port? rediss:// needs a server listening with tls-port"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # distinct before Python 3.11
         limit = "" if timeout is None else f" after {timeout} s (connect_timeout)"
         return RedisTimeoutError(f"TLS handshake with {where} timed out{limit}: {hint}")
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
