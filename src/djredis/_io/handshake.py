@@ -7,11 +7,15 @@ redis-py keyword arguments a ``ServerConfig`` holds.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["handshake_commands", "ssl_context"]
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["handshake_commands", "ssl_context", "tls_handshake_error"]
 
 
 def handshake_commands(kwargs: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -56,3 +60,20 @@ def ssl_context(kwargs: Mapping[str, Any]) -> ssl.SSLContext:
     if kwargs.get("ssl_ciphers"):
         context.set_ciphers(kwargs["ssl_ciphers"])
     return context
+
+
+def tls_handshake_error(
+    where: str, exc: BaseException, timeout: float | None
+) -> RedisConnectionError | RedisTimeoutError:
+    """Return the error to raise when the TLS handshake with ``where`` failed with ``exc``.
+
+    The usual cause is a ``rediss://`` LOCATION naming a plain-text port: the server waits
+    for a command and never answers the ClientHello, or answers it with a RESP error, so
+    the bare ``ssl`` error ("timed out", "wrong version number") says little by itself.
+    """
+    hint = "is it a TLS port? rediss:// needs a server listening with tls-port"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # distinct before Python 3.11
+        limit = "" if timeout is None else f" after {timeout} s (connect_timeout)"
+        return RedisTimeoutError(f"TLS handshake with {where} timed out{limit}: {hint}")
+    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    return RedisConnectionError(f"TLS handshake with {where} failed ({reason}): {hint}")

@@ -8,8 +8,16 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
 
 - Each connection is used by one thread at a time (checked out of ``SyncPool``); idle ones
   are kept LIFO, so a quiet process keeps one warm socket.
-- A reply that does not arrive within ``socket_timeout`` raises ``TimeoutError`` and the
+- Timeouts: opening a connection (TCP, TLS, AUTH/SELECT/SETNAME) is bounded by
+  ``connect_timeout``; all replies to one write must arrive within ``socket_timeout`` of
+  that write (one deadline per write, not per ``recv``), else ``TimeoutError`` and the
   socket is discarded (its position in the reply stream is unknown).
+- Resending follows ``may_resend``: an idle socket is checked before it is written on (one
+  non-blocking ``poll``); one found closed by the server is discarded, with every idle
+  socket opened before it (a Redis restart kills them all), and the command goes out on
+  another, since Redis never saw it. Once written, a command is resent only if it reads.
+- A protocol violation (a malformed reply, a RESP3 type, an unsolicited reply) discards
+  the connection and raises ``ProtocolError`` naming the server.
 - After ``fork()`` the child never touches the parent's sockets: the pool notices the new
   pid and starts empty.
 """
@@ -19,8 +27,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import select
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +41,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
-from djredis._io.handshake import handshake_commands, ssl_context
+from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError, may_resend
+from djredis._io.handshake import handshake_commands, ssl_context, tls_handshake_error
 from djredis._io.resp import ERROR_TYPES, new_reader, pack
 from djredis._io.wire import eval_fallback, finish, wire
 
@@ -40,19 +52,40 @@ if TYPE_CHECKING:
 __all__ = ["SyncConnection", "SyncPool", "disconnect_pools", "execute_on", "pool_for"]
 
 _READ_SIZE = 65536
+# What a non-blocking socket raises when it has nothing to give or cannot take more yet.
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class SyncConnection:
-    """One blocking socket to one Redis server, speaking RESP2."""
+    """One blocking socket to one Redis server, speaking RESP2.
 
-    __slots__ = ("_buffer", "_config", "_kwargs", "_reader", "_sock", "pid")
+    The socket itself is non-blocking: ``poll`` does the waiting, against one deadline per
+    write, which costs no more system calls than a socket timeout and checks an idle socket
+    for free.
+    """
 
-    def __init__(self, config: ServerConfig) -> None:
+    __slots__ = (
+        "_buffer",
+        "_config",
+        "_kwargs",
+        "_poll",
+        "_reader",
+        "_sock",
+        "_tls",
+        "generation",
+        "pid",
+    )
+
+    def __init__(self, config: ServerConfig, generation: int = 0) -> None:
         self._config = config
         self._kwargs = config.kwargs()
         self._sock: socket.socket | None = None
+        self._poll = select.poll()
+        self._tls = False
         self._reader = new_reader()
         self._buffer = bytearray(_READ_SIZE)
+        # The pool's count of connections opened so far when this one was opened.
+        self.generation = generation
         self.pid = os.getpid()
 
     @property
@@ -61,15 +94,24 @@ class SyncConnection:
         return self._sock is not None
 
     def connect(self) -> None:
-        """Open the socket, authenticate and select the database."""
-        kwargs = self._kwargs
-        timeout = kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout")
-        where = self._config.describe()
+        """Open the socket, authenticate and select the database, within connect_timeout.
+
+        Nothing of the caller's command has been sent when this fails: a refused or broken
+        connection raises ``CommandNotSent``, a timeout ``TimeoutError``.
+        """
+        kwargs, config = self._kwargs, self._config
+        timeout = config.connect_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        where = config.describe()
         try:
-            if self._config.connection_class is UnixDomainSocketConnection:
+            if config.connection_class is UnixDomainSocketConnection:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
-                sock.connect(kwargs["path"])
+                try:
+                    sock.settimeout(timeout)
+                    sock.connect(kwargs["path"])
+                except OSError:
+                    sock.close()
+                    raise
             else:
                 host = kwargs.get("host", "localhost")
                 sock = socket.create_connection((host, kwargs.get("port", 6379)), timeout)
@@ -79,54 +121,89 @@ class SyncConnection:
                     options = kwargs.get("socket_keepalive_options")
                     for option, value in dict(options or {}).items():
                         sock.setsockopt(socket.IPPROTO_TCP, option, value)
-                if issubclass(self._config.connection_class, SSLConnection):
-                    sock = ssl_context(kwargs).wrap_socket(sock, server_hostname=host)
         except TimeoutError as exc:
             raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
         except OSError as exc:
-            raise RedisConnectionError(f"Error connecting to {where}: {exc}") from exc
-        sock.settimeout(kwargs.get("socket_timeout"))
+            raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
+        if issubclass(config.connection_class, SSLConnection):
+            try:
+                sock.settimeout(_remaining(deadline))
+                sock = ssl_context(kwargs).wrap_socket(sock, server_hostname=host)
+            except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
+                with contextlib.suppress(OSError):
+                    sock.close()
+                raise tls_handshake_error(where, exc, timeout) from exc
+            self._tls = True
+        sock.settimeout(0.0)
         self._sock = sock
+        self._poll.register(sock, select.POLLIN)
         self._reader = new_reader()
         commands = handshake_commands(kwargs)
         if not commands:
             return
-        for command, reply in zip(commands, self.request(commands), strict=True):
+        try:
+            replies = self.request(commands, deadline)
+        except RedisTimeoutError as exc:
+            raise RedisTimeoutError(f"Timeout connecting to {where} (handshake)") from exc
+        except ProtocolError:
+            raise
+        except RedisConnectionError as exc:
+            raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
+        for command, reply in zip(commands, replies, strict=True):
             if isinstance(reply, ERROR_TYPES):
                 self.close()
                 if command[0] == "AUTH":
                     raise AuthenticationError(str(reply))
                 raise ResponseError(str(reply))
 
-    def request(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` in one write and return their replies, error replies included
-        (as objects, not raised: the caller decides which error counts)."""
+    def usable(self) -> bool:
+        """Whether an idle connection may be written on: the server has not closed it and
+        has sent nothing unasked (either way it is closed here)."""
         sock = self._sock
         if sock is None:
-            raise RedisConnectionError(f"Not connected to {self._config.describe()}")
+            return False
+        if not self._poll.poll(0):
+            return True
         try:
-            if len(commands) == 1:
-                sock.sendall(pack(commands[0]))
-            else:
-                sock.sendall(b"".join([pack(command) for command in commands]))
-            replies: list[Any] = []
-            reader, buffer, wanted = self._reader, self._buffer, len(commands)
-            while True:
-                reply = reader.gets()
-                if reply is False:
-                    size = sock.recv_into(buffer)
-                    if not size:
-                        raise RedisConnectionError(
-                            f"Connection closed by {self._config.describe()}"
-                        )
-                    reader.feed(buffer, 0, size)
-                    continue
-                replies.append(reply)
-                if len(replies) == wanted:
-                    return replies
+            sock.recv(1)
+        except _WOULD_BLOCK:  # a TLS record with no data in it (e.g. a session ticket)
+            return True
+        except OSError:
+            pass
+        # b"" (closed by the server), an error, or a reply nobody asked for (the stream is
+        # out of step): the socket goes, before anything was written on it.
+        self.close()
+        return False
+
+    def request(
+        self, commands: Sequence[tuple[Any, ...]], deadline: float | None = None
+    ) -> list[Any]:
+        """Send ``commands`` in one write and return their replies, error replies included
+        (as objects, not raised: the caller decides which error counts).
+
+        Every reply must arrive by ``deadline`` (default: ``socket_timeout`` from now).
+        Any failure closes the connection: its place in the reply stream is unknown.
+        """
+        sock = self._sock
+        if sock is None:
+            raise CommandNotSent(f"Not connected to {self._config.describe()}")
+        if deadline is None and self._config.socket_timeout is not None:
+            deadline = time.monotonic() + self._config.socket_timeout
+        data = pack(commands[0]) if len(commands) == 1 else b"".join(map(pack, commands))
+        try:
+            try:
+                sent = sock.send(data)
+            except _WOULD_BLOCK:
+                sent = 0
+            if sent < len(data):
+                self._send_rest(sock, memoryview(data)[sent:], deadline)
+            return self._read(sock, len(commands), deadline)
         except TimeoutError as exc:
             self.close()
-            raise RedisTimeoutError(f"Timeout reading from {self._config.describe()}") from exc
+            raise RedisTimeoutError(
+                f"Timeout reading from {self._config.describe()}: no reply within "
+                f"socket_timeout ({self._config.socket_timeout} s)"
+            ) from exc
         except OSError as exc:
             self.close()
             raise RedisConnectionError(
@@ -136,13 +213,105 @@ class SyncConnection:
             self.close()  # interrupted mid-reply: the stream position is lost
             raise
 
+    def _send_rest(self, sock: socket.socket, view: memoryview, deadline: float | None) -> None:
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except ssl.SSLWantReadError:
+                self._wait(sock, select.POLLIN, deadline)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                self._wait(sock, select.POLLOUT, deadline)
+
+    def _read(self, sock: socket.socket, wanted: int, deadline: float | None) -> list[Any]:
+        replies: list[Any] = []
+        reader, buffer, poll = self._reader, self._buffer, self._poll
+        while True:
+            try:
+                reply = reader.gets()
+            except Exception as exc:  # hiredis.ProtocolError, ValueError, RecursionError...
+                raise self._violation(f"malformed reply ({type(exc).__name__}: {exc})") from exc
+            if reply is False:
+                if not (self._tls and sock.pending()):  # type: ignore[attr-defined]
+                    if deadline is None:
+                        poll.poll()
+                    else:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0 or not poll.poll(remaining * 1000.0):
+                            raise TimeoutError
+                try:
+                    size = sock.recv_into(buffer)
+                except _WOULD_BLOCK:
+                    continue
+                if not size:
+                    raise RedisConnectionError(f"Connection closed by {self._config.describe()}")
+                try:
+                    reader.feed(buffer, 0, size)
+                except Exception as exc:
+                    raise self._violation(f"malformed reply ({exc})") from exc
+                continue
+            if type(reply) not in _RESP2_SCALARS and not _is_resp2(reply):
+                raise self._violation(f"a {type(reply).__name__} reply, not RESP2")
+            replies.append(reply)
+            if len(replies) == wanted:
+                try:
+                    extra = reader.gets()
+                except Exception:
+                    extra = True
+                if extra is not False:
+                    raise self._violation("more replies than commands sent")
+                return replies
+
+    def _wait(self, sock: socket.socket, event: int, deadline: float | None) -> None:
+        poll = select.poll()
+        poll.register(sock, event)
+        if deadline is None:
+            poll.poll()
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poll.poll(remaining * 1000.0):
+            raise TimeoutError
+
+    def _violation(self, what: str) -> ProtocolError:
+        return ProtocolError(
+            f"Protocol error from {self._config.describe()}: {what}; "
+            "is LOCATION pointing at a Redis server?"
+        )
+
     def close(self) -> None:
         """Close the socket. Safe in a forked child too: closing the child's copy of the
         descriptor sends nothing to the server (no shutdown, no TLS close_notify)."""
         sock, self._sock = self._sock, None
         if sock is not None:
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self._poll.unregister(sock)
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+# What a RESP2 reply may be made of; hiredis turns RESP3 types into dict, float, bool...
+_RESP2_SCALARS = frozenset({bytes, int, type(None)})
+
+
+def _is_resp2(reply: Any) -> bool:
+    """Whether ``reply`` holds only RESP2 types (arrays checked without recursion)."""
+    stack = [reply]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is list:
+            stack.extend(item)
+        elif kind not in _RESP2_SCALARS and not isinstance(item, ERROR_TYPES):
+            return False
+    return True
+
+
+def _remaining(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    return remaining
 
 
 class SyncPool:
@@ -160,15 +329,34 @@ class SyncPool:
         self._wait_timeout = kwargs.get("timeout", 20)
         self._open = 0
         self._condition = threading.Condition(threading.Lock())
+        # Connections opened so far; an idle one opened no later than ``_dead_upto`` is
+        # assumed closed by the server too (found dead: one opened after it).
+        self._generation = 0
+        self._dead_upto = 0
 
     def acquire(self) -> SyncConnection:
-        """Return an idle connection, or a new (connected) one."""
+        """Return a usable idle connection, or a new (connected) one.
+
+        Idle sockets the server has closed are dropped here, before anything is written
+        on them, so taking another is always safe.
+        """
         if self._pid != os.getpid():
             self._after_fork()
-        try:
-            return self._idle.pop()
-        except IndexError:
-            return self._new()
+        idle = self._idle
+        while True:
+            while idle:
+                try:
+                    conn = idle.pop()
+                except IndexError:
+                    break
+                if conn.generation > self._dead_upto and conn.usable():
+                    return conn
+                if conn.generation > self._dead_upto:  # closed by the server: so are its elders
+                    self._dead_upto = conn.generation
+                self.discard(conn)
+            new = self._new()
+            if new is not None:
+                return new
 
     def release(self, conn: SyncConnection) -> None:
         """Give a connection back; broken ones are dropped."""
@@ -189,6 +377,11 @@ class SyncPool:
         if conn.pid == self._pid:
             self._forget()
 
+    def lost(self, conn: SyncConnection) -> None:
+        """Forget a connection that broke in use; idle ones opened before it go too."""
+        self._dead_upto = max(self._dead_upto, conn.generation)
+        self.discard(conn)
+
     def disconnect(self) -> None:
         """Close the idle connections (the next command reconnects)."""
         idle, self._idle = self._idle, []
@@ -196,7 +389,8 @@ class SyncPool:
             conn.close()
             self._forget()
 
-    def _new(self) -> SyncConnection:
+    def _new(self) -> SyncConnection | None:
+        """Open a connection; None when one came back to the idle list meanwhile."""
         with self._condition:
             while self._open >= self._max:
                 if not self._blocking:
@@ -204,12 +398,15 @@ class SyncPool:
                 if not self._condition.wait(self._wait_timeout):
                     raise RedisConnectionError("No connection available.")
                 if self._idle:
-                    return self._idle.pop()
+                    return None
             self._open += 1
-        conn = SyncConnection(self._config)
+            self._generation += 1
+            generation = self._generation
+        conn = SyncConnection(self._config, generation)
         try:
             conn.connect()
         except BaseException:
+            conn.close()
             self._forget()
             raise
         return conn
@@ -260,38 +457,43 @@ def disconnect_pools(configs: Iterable[ServerConfig]) -> None:
 def execute_on(config: ServerConfig, command: Call | Batch | Eval) -> Any:
     """Run one command description on ``config``'s server and return its result.
 
-    A broken connection (e.g. closed by a Redis restart while idle in the pool) is retried
-    once on a new one; a timeout is retried only with ``retry_on_timeout``.
+    It is sent again (at most ``config.retries`` times) only when ``may_resend`` allows:
+    it surely did not reach Redis, or it only reads.
     """
-    replies = _request(config, wire(command))
+    replies = _request(config, wire(command), command.write)
     try:
         return finish(command, replies)
     except NoScriptError:
         if type(command).__name__ != "Eval":
             raise
-        return finish(command, _request(config, eval_fallback(command)))  # type: ignore[arg-type]
+        # NOSCRIPT: Redis refused the EVALSHA without running anything, so EVAL is safe.
+        return finish(command, _request(config, eval_fallback(command), command.write))  # type: ignore[arg-type]
 
 
-def _request(config: ServerConfig, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+def _request(config: ServerConfig, commands: tuple[tuple[Any, ...], ...], write: bool) -> list[Any]:
     pool = pool_for(config)
-    retry = (
-        (RedisConnectionError, RedisTimeoutError)
-        if config.kwargs().get("retry_on_timeout")
-        else (RedisConnectionError,)
-    )
-    conn = pool.acquire()
-    try:
-        replies = conn.request(commands)
-    except retry:
-        pool.discard(conn)
-        conn = pool.acquire()
+    resends = config.retries
+    while True:
+        conn: SyncConnection | None = None
         try:
+            conn = pool.acquire()
             replies = conn.request(commands)
+        except CONNECTION_ERRORS as exc:
+            if conn is None:
+                pass
+            elif type(exc) is RedisConnectionError:  # closed or reset: not a timeout or a violation
+                pool.lost(conn)
+            else:
+                pool.discard(conn)
+            if resends <= 0 or not may_resend(
+                exc, write=write, retry_on_timeout=config.retry_on_timeout
+            ):
+                raise
+            resends -= 1
+            continue
         except BaseException:
-            pool.discard(conn)
+            if conn is not None:
+                pool.discard(conn)
             raise
-    except BaseException:
-        pool.discard(conn)
-        raise
-    pool.release(conn)
-    return replies
+        pool.release(conn)
+        return replies

@@ -17,9 +17,11 @@ Redirections and failures are handled here, not in the view:
 - ``ASK`` (a slot being migrated): the command is resent once to the target, after
   ``ASKING``; ``TRYAGAIN`` (a multi-key command during migration) waits 50 ms and retries;
 - a connection error reloads the map from another node and retries once, on the new owner
-  when a replica has been promoted; a timeout is not retried (it already took
-  ``socket_timeout``). What remains after ``MAX_ROUNDS`` rounds is a ``ConnectionError``
-  (``TopologyError``), which ``IGNORE_EXCEPTIONS`` turns into a miss.
+  when a replica has been promoted, but only when ``may_resend`` allows it: the command
+  surely did not reach the node (the connect failed), or it only reads. A write whose reply
+  was lost may have been applied, so its error surfaces instead. A timeout is not retried
+  (it already took ``socket_timeout``). What remains after ``MAX_ROUNDS`` rounds is a
+  ``ConnectionError`` (``TopologyError``), which ``IGNORE_EXCEPTIONS`` turns into a miss.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ClusterSettings, ServerConfig
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
-from djredis._core.errors import CONNECTION_ERRORS, error_from_reply
+from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, error_from_reply, may_resend
 from djredis._io.bridge import (
     disconnect_idle,
     get_client,
@@ -140,6 +142,7 @@ class _Part:
         "sent_to",
         "slot",
         "transaction",
+        "write",
     )
 
     def __init__(
@@ -159,6 +162,7 @@ class _Part:
         self.sent_to: _Node | None = None
         self.conn_failures = 0
         self.reply: Any = _PENDING
+        self.write = True  # False: it only reads, so it may be resent after any failure
 
     def wire(self) -> list[tuple[Any, ...]]:
         """Return the commands to send for this part, in order."""
@@ -353,6 +357,14 @@ class ClusterGroup(Topology):
     # -- planning: one command -> parts routed on their own, and how to merge them -------------
 
     def _plan(self, command: Call | Batch | Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+        parts, merge = self._split(command)
+        for part in parts:
+            part.write = command.write
+        return parts, merge
+
+    def _split(
+        self, command: Call | Batch | Eval
+    ) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
         if isinstance(command, Call):
             args = command.args
             if command.node is not None:
@@ -426,11 +438,13 @@ class ClusterGroup(Topology):
                 self._failed(node)
                 part.conn_failures += 1
                 # A timeout already cost socket_timeout; a node-bound command (SCAN)
-                # cannot move; a second refusal means no replica has taken over yet.
+                # cannot move; a second refusal means no replica has taken over yet; a
+                # write that may have reached the node must not be applied twice.
                 if (
                     isinstance(reply, RedisTimeoutError)
                     or part.node is not None
                     or part.conn_failures > 1
+                    or not may_resend(reply, write=part.write)
                 ):
                     raise reply
                 part.ask = None
@@ -496,14 +510,14 @@ class ClusterGroup(Topology):
             return slots[slot_of(command.keys[0])]
         return None
 
-    def _fast_failed(self, node: _Node, exc: Exception) -> None:
+    def _fast_failed(self, node: _Node, exc: Exception, write: bool) -> None:
         """Re-raise ``exc`` unless the retry loop can do something about it."""
         if isinstance(exc, ResponseError):
             if _redirect(exc) is None and _error_code(exc) not in _RETRIED:
                 raise exc
             return
         self._failed(node)
-        if isinstance(exc, RedisTimeoutError):
+        if isinstance(exc, RedisTimeoutError) or not may_resend(exc, write=write):
             raise exc
 
     def execute(self, command: Command) -> Any:
@@ -519,7 +533,7 @@ class ClusterGroup(Topology):
             try:
                 return execute_on(node.config, command)  # type: ignore[arg-type]
             except ATTEMPT_ERRORS as exc:
-                self._fast_failed(node, exc)
+                self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
         parts, merge = self._plan(command)  # type: ignore[arg-type]
         steps = self._drive(parts)
         try:
@@ -546,7 +560,7 @@ class ClusterGroup(Topology):
                 try:
                     conn: Any = pool.get_connection(*_CHECKOUT_ARGS)
                 except CONNECTION_ERRORS as exc:
-                    failed[node] = exc
+                    failed[node] = _not_sent(exc)
                     continue
                 checked_out.append((node, pool, conn, parts))
                 packed = b"".join([pack(args) for part in parts for args in part.wire()])
@@ -589,7 +603,7 @@ class ClusterGroup(Topology):
             try:
                 return await execute_async(state.connection(node.config), command)  # type: ignore[arg-type]
             except ATTEMPT_ERRORS as exc:
-                self._fast_failed(node, exc)
+                self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
         parts, merge = self._plan(command)  # type: ignore[arg-type]
         steps = self._drive(parts)
         try:
@@ -617,7 +631,7 @@ class ClusterGroup(Topology):
             )
             for node, outcome in zip(connecting, outcomes, strict=True):
                 if isinstance(outcome, CONNECTION_ERRORS):
-                    failed[node] = outcome
+                    failed[node] = _not_sent(outcome)
                 elif isinstance(outcome, BaseException):
                     raise outcome
         sent = [
@@ -711,6 +725,15 @@ def _accepted(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         return kwargs
     names = {p.name for p in params}
     return {k: v for k, v in kwargs.items() if k in names}
+
+
+def _not_sent(exc: Exception) -> Exception:
+    """Mark a failure to connect as one that sent nothing (a timeout stays a timeout)."""
+    if isinstance(exc, (CommandNotSent, RedisTimeoutError)):
+        return exc
+    error = CommandNotSent(str(exc))
+    error.__cause__ = exc
+    return error
 
 
 def _first(replies: list[Any]) -> Any:

@@ -13,9 +13,11 @@ With Sentinel, the primary's address comes from the first Sentinel that answers
 (``SENTINEL MASTER <service>``, rejected while that Sentinel sees it down). When a command
 to the primary fails with a connection error, or with ``READONLY`` (the primary was
 demoted), djredis forgets the address, asks the Sentinels again, and retries once if they
-now name another server; otherwise the error reaches the component's error policy. So
-writes resume as soon as the Sentinels have promoted a replica, and no command waits
-longer than the connection timeouts for it.
+now name another server and the command may be sent again (``may_resend``: it surely did
+not reach the old primary, or it only reads; ``READONLY`` means the server refused it);
+otherwise the error reaches the component's error policy. So writes resume as soon as the
+Sentinels have promoted a replica, no write is applied twice, and no command waits longer
+than the connection timeouts for it.
 """
 
 from __future__ import annotations
@@ -360,7 +362,9 @@ class SentinelGroup(Topology):
             return execute_on(primary, command)  # type: ignore[arg-type]
         except ATTEMPT_ERRORS as exc:
             error = self._primary_failed(primary, exc)
-        if self._discover_sync() == primary:
+            resend = _may_resend_elsewhere(primary, exc, error, command)  # type: ignore[arg-type]
+        # Not resent: the primary is forgotten all the same, so the next command asks again.
+        if not resend or self._discover_sync() == primary:
             raise error
         try:
             return execute_on(self._primary or primary, command)  # type: ignore[arg-type]
@@ -389,7 +393,9 @@ class SentinelGroup(Topology):
             return await on_server(state, primary, command)  # type: ignore[arg-type]
         except ATTEMPT_ERRORS as exc:
             error = self._primary_failed(primary, exc)
-        if await self._discover_async(state) == primary:
+            resend = _may_resend_elsewhere(primary, exc, error, command)  # type: ignore[arg-type]
+        # Not resent: the primary is forgotten all the same, so the next command asks again.
+        if not resend or await self._discover_async(state) == primary:
             raise error
         try:
             return await on_server(state, self._primary or primary, command)  # type: ignore[arg-type]
@@ -452,6 +458,19 @@ class SentinelGroup(Topology):
 
     def close_loop(self, state: LoopState) -> None:
         close_multiplexed(state, self._known())
+
+
+def _may_resend_elsewhere(
+    primary: ServerConfig, exc: Exception, error: Exception, command: Call | Batch | Eval
+) -> bool:
+    """Whether a command the primary failed may go to the primary the Sentinels name next.
+
+    ``READONLY`` (``error`` became a ``TopologyError``): the demoted primary refused it.
+    Otherwise ``may_resend`` decides: a write whose reply was lost may have been applied.
+    """
+    if isinstance(error, TopologyError) and not isinstance(exc, CONNECTION_ERRORS):
+        return True
+    return may_resend(exc, write=command.write, retry_on_timeout=primary.retry_on_timeout)
 
 
 class _SentinelClients:
