@@ -145,12 +145,11 @@ class PythonReader:
         buffer, pos = self._buffer, self._pos
         if pos == len(buffer):
             # Everything fed so far is consumed: the chunk becomes the buffer. A bytes chunk
-            # is kept as it is; anything else may be reused by the caller, so it is copied.
+            # is kept as it is; a bytearray may be reused by the caller, so it is copied.
             if whole and type(data) is bytes:
                 self._buffer = data
             else:
-                end = len(data) if length < 0 else offset + length
-                self._buffer = bytes(memoryview(data)[offset:end])
+                self._buffer = data[offset : len(data) if length < 0 else offset + length]
             self._pos = self._scan = 0
             return
         if not isinstance(buffer, bytearray):  # a reply spans chunks: grow a copy of its start
