@@ -31,6 +31,8 @@ from ._errors import ProtocolError
 
 __all__ = [
     "ERROR_TYPES",
+    "HIREDIS_INSTALLED",
+    "MAX_ARRAY_LENGTH",
     "MAX_BULK_LENGTH",
     "MAX_DEPTH",
     "PythonReader",
@@ -61,6 +63,7 @@ class Reader(Protocol):
 try:  # pragma: no cover - which branch runs depends on the environment
     import hiredis
 
+    HIREDIS_INSTALLED = True
     ERROR_TYPES: tuple[type[Exception], ...] = (ReplyError, hiredis.ReplyError)
 
     def _hiredis_reader() -> Reader:
@@ -78,6 +81,7 @@ try:  # pragma: no cover - which branch runs depends on the environment
         return packed
 
 except ImportError:  # pragma: no cover
+    HIREDIS_INSTALLED = False
     ERROR_TYPES = (ReplyError,)
 
     def _hiredis_reader() -> Reader:
@@ -97,7 +101,7 @@ def new_reader(kind: str | None = None) -> Reader:
     ``kind`` is ``"hiredis"`` (ImportError if it is not installed), ``"python"``, or None
     for hiredis when it is installed and the pure-Python reader otherwise.
     """
-    if kind == "python" or (kind is None and len(ERROR_TYPES) == 1):
+    if kind == "python" or (kind is None and not HIREDIS_INSTALLED):
         return PythonReader()
     if kind is None or kind == "hiredis":
         return _hiredis_reader()
