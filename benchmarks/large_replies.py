@@ -80,12 +80,12 @@ _made: dict[str, set[str]] = {}
 def patch_new_reader() -> None:
     """Make every djredis module that builds readers honour ``_forced`` (this process only)."""
     import djredis.cache  # noqa: F401 - loads the connection modules
-    from djredis import _resp
+    from djredis._io import resp as _resp
 
     original = _resp.new_reader
 
-    def new_reader() -> Any:
-        reader = _resp.PythonReader() if _forced and _forced[-1] == "python" else original()
+    def new_reader(kind: str | None = None) -> Any:
+        reader = _resp.PythonReader() if _forced and _forced[-1] == "python" else original(kind)
         if _forced:
             _made.setdefault(_forced[-1], set()).add(type(reader).__module__)
         return reader
@@ -140,7 +140,7 @@ def build_contenders(server: RedisServer) -> list[Contender]:
         described = f"`{backend}`" + (f", OPTIONS {options}" if options else "")
         contenders.append(Contender(name, {OP: call}, described))
     for kind in ("python", "hiredis"):
-        if _made.get(kind) != {"djredis._resp" if kind == "python" else "hiredis"}:
+        if _made.get(kind) != {"djredis._io.resp" if kind == "python" else "hiredis"}:
             raise RuntimeError(f"djredis did not use the {kind} reader: made {_made}")
     return contenders
 

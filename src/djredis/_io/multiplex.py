@@ -79,7 +79,7 @@ class MultiplexedConnection(asyncio.Protocol):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
         self._ready = False  # the handshake succeeded on the open transport
-        self._reader = new_reader()
+        self._reader = new_reader(self._config.reader)
         self._waiting: deque[asyncio.Future[Any]] = deque()  # written, awaiting replies
         self._queued: list[asyncio.Future[Any]] = []  # not yet written
         self._outgoing: list[bytes] = []
@@ -171,7 +171,7 @@ class MultiplexedConnection(asyncio.Protocol):
                 # called on this same protocol object and must not hit the new socket.
                 await self.wait_closed(timeout=None)
                 self._loop = loop
-                self._reader = new_reader()
+                self._reader = new_reader(self._config.reader)
                 self._broken = None
                 self._sent = self._answered = 0
                 if self._config.connection_class is UnixDomainSocketConnection:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ._errors import ProtocolError
+from djredis._core.errors import ProtocolError
 
 __all__ = [
     "ERROR_TYPES",

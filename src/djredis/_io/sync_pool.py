@@ -82,7 +82,7 @@ class SyncConnection:
         self._sock: socket.socket | None = None
         self._poll = select.poll()
         self._tls = False
-        self._reader = new_reader()
+        self._reader = new_reader(self._config.reader)
         self._buffer = bytearray(_READ_SIZE)
         # The pool's count of connections opened so far when this one was opened.
         self.generation = generation
@@ -137,7 +137,7 @@ class SyncConnection:
         sock.settimeout(0.0)
         self._sock = sock
         self._poll.register(sock, select.POLLIN)
-        self._reader = new_reader()
+        self._reader = new_reader(self._config.reader)
         commands = handshake_commands(kwargs)
         if not commands:
             return

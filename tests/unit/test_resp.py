@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from redis._parsers.encoders import Encoder
 from redis._parsers.resp2 import _RESP2Parser
 
-from djredis import _resp
-from djredis._errors import ProtocolError
-from djredis._resp import MAX_DEPTH, PythonReader, new_reader
+from djredis._core.errors import ProtocolError
+from djredis._io import resp as _resp
+from djredis._io.resp import MAX_DEPTH, PythonReader, new_reader
 
 try:
     import hiredis
