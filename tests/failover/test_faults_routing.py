@@ -57,7 +57,7 @@ def behind_proxy(cluster: Cluster) -> Iterator[tuple[RedisCache, FaultyProxy]]:
     victim = cluster.node_for(cache.make_key("n"))
     proxy = FaultyProxy(victim.address)
     admin = cluster.admin(victim)
-    admin.config_set("cluster-announce-bus-port", victim.port + 10000)
+    admin.config_set("cluster-announce-bus-port", victim.bus_port)
     admin.config_set("cluster-announce-port", proxy.port)
 
     def announced() -> bool:

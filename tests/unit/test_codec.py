@@ -374,10 +374,10 @@ UNSERIALIZABLE = [
     pytest.param(
         "pickle",
         make_local_object(),
-        "tests.test_codec.make_local_object.<locals>.Local",
+        "tests.unit.test_codec.make_local_object.<locals>.Local",
         id="local",
     ),
-    pytest.param("pickle", Unpicklable(), "tests.test_codec.Unpicklable", id="pickling-error"),
+    pytest.param("pickle", Unpicklable(), "tests.unit.test_codec.Unpicklable", id="pickling-error"),
     pytest.param("json", {1, 2}, "set", id="json-set"),
     pytest.param("json", b"bytes", "bytes", id="json-bytes"),
     pytest.param("msgpack", object(), "object", id="msgpack-object"),

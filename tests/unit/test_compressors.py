@@ -151,7 +151,7 @@ RESOLVES_TO: list[tuple[object, type[Any] | None]] = [
     ("django_redis.compressors.lz4.Lz4Compressor", Lz4Compressor),
     ("django_redis.compressors.zstd.ZStdCompressor", ZstdCompressor),
     (ZstdCompressor, ZstdCompressor),
-    ("tests.test_compressors.ReverseCompressor", ReverseCompressor),
+    ("tests.unit.test_compressors.ReverseCompressor", ReverseCompressor),
     (ReverseCompressor, ReverseCompressor),
 ]
 
@@ -195,7 +195,7 @@ def test_resolve_compressor_returns_an_instance_as_given() -> None:
 
 
 def test_resolve_compressor_passes_options_to_django_redis_style_classes() -> None:
-    resolved = resolve_compressor("tests.test_compressors.OptionsCompressor", setting=SETTING)
+    resolved = resolve_compressor("tests.unit.test_compressors.OptionsCompressor", setting=SETTING)
     assert isinstance(resolved, OptionsCompressor)
     assert resolved.options == {}
 
@@ -208,8 +208,10 @@ BAD_SPECS = [
         "did you mean 'django_redis.compressors.zstd.ZStdCompressor'",
         id="typo-django-redis-path",
     ),
-    pytest.param("tests.test_compressors.Nope", "could not be imported", id="missing-attribute"),
-    pytest.param("tests.test_compressors.SETTING", "not a compressor", id="path-to-a-string"),
+    pytest.param(
+        "tests.unit.test_compressors.Nope", "could not be imported", id="missing-attribute"
+    ),
+    pytest.param("tests.unit.test_compressors.SETTING", "not a compressor", id="path-to-a-string"),
     pytest.param(object(), "not a compressor", id="instance-without-methods"),
     pytest.param(True, "not a compressor", id="bool"),
 ]

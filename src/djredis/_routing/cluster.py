@@ -38,26 +38,40 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.client import Redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import ConnectionPool
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ClusterSettings, ServerConfig
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
-from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, error_from_reply, may_resend
+from djredis._core.errors import CONNECTION_ERRORS, may_resend
 from djredis._io.bridge import (
     disconnect_idle,
-    get_client,
     get_pool,
     get_shared,
     redis_py_kwargs,
 )
 from djredis._io.loops import LoopState
-from djredis._io.resp import ERROR_TYPES, pack
+from djredis._io.resp import pack
 from djredis._io.sync_pool import execute_on
 from djredis._io.wire import execute_async
 from djredis._routing.base import ATTEMPT_ERRORS, Topology, TopologyError, close_multiplexed
+from djredis._routing.cluster_plan import (
+    _PENDING,
+    _accepted,
+    _batch,
+    _error_code,
+    _first,
+    _name,
+    _Node,
+    _not_sent,
+    _Part,
+    _redirect,
+    _split_eval,
+    _split_keys,
+    slot_of,
+)
 
 __all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
 
@@ -91,142 +105,6 @@ _CHECKOUT_ARGS: tuple[str, ...] = (
     is inspect.Parameter.empty
     else ()
 )
-
-
-def slot_of(key: Any) -> int:
-    """Return the hash slot of ``key`` (str, bytes or number), honouring ``{hash tags}``."""
-    if type(key) is str:
-        return int(key_slot(key.encode()))
-    if not isinstance(key, (bytes, bytearray, memoryview)):
-        key = str(key).encode()
-    return int(key_slot(bytes(key)))
-
-
-def _name(value: Any) -> str:
-    return (value.decode() if isinstance(value, bytes) else str(value)).upper()
-
-
-class _Node:
-    """One cluster node: its configuration and (lazily) its sync client."""
-
-    __slots__ = ("_client", "config")
-
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
-        self._client: Redis | None = None
-
-    @property
-    def client(self) -> Redis:
-        client = self._client
-        if client is None:
-            client = self._client = get_client(self.config)
-        return client
-
-    def __repr__(self) -> str:
-        return f"<cluster node {self.config.describe()}>"
-
-
-_PENDING = object()
-
-
-class _Part:
-    """One command of a (possibly split) cluster command, routed on its own."""
-
-    __slots__ = (
-        "args",
-        "ask",
-        "conn_failures",
-        "node",
-        "reply",
-        "script",
-        "sent_to",
-        "slot",
-        "transaction",
-        "write",
-    )
-
-    def __init__(
-        self,
-        args: tuple[Any, ...],
-        slot: int | None = None,
-        node: _Node | None = None,
-        transaction: tuple[tuple[Any, ...], ...] = (),
-        script: Any = None,
-    ) -> None:
-        self.args = args
-        self.slot = slot
-        self.node = node
-        self.transaction = transaction
-        self.script = script  # the LuaScript of an EVALSHA, for NOSCRIPT
-        self.ask: _Node | None = None
-        self.sent_to: _Node | None = None
-        self.conn_failures = 0
-        self.reply: Any = _PENDING
-        self.write = True  # False: it only reads, so it may be resent after any failure
-
-    def wire(self) -> list[tuple[Any, ...]]:
-        """Return the commands to send for this part, in order."""
-        if self.transaction:
-            return [("MULTI",), *self.transaction, ("EXEC",)]
-        if self.ask is not None:
-            return [("ASKING",), self.args]
-        return [self.args]
-
-    def take(self, replies: list[Any]) -> None:
-        """Set ``reply`` from the replies to ``wire()``'s commands."""
-        if not self.transaction:
-            self.reply = replies[-1]
-            return
-        queued = [r for r in replies[1:-1] if isinstance(r, ResponseError)]
-        executed = replies[-1]
-        if queued:  # a MOVED/ASK on a queued command aborts the transaction
-            self.reply = queued[0]
-        elif executed is None or isinstance(executed, ResponseError):
-            self.reply = executed
-        else:
-            errors = [_as_error(r) for r in executed if _as_error(r) is not None]
-            self.reply = errors[0] if errors else executed
-
-
-def _as_error(reply: Any) -> ResponseError | None:
-    if isinstance(reply, ResponseError):
-        return reply
-    if isinstance(reply, ERROR_TYPES):
-        return error_from_reply(reply)
-    return None
-
-
-def _redirect(exc: ResponseError) -> tuple[str, int, str, int] | None:
-    """Return (kind, slot, host, port) for a MOVED or ASK error, else None."""
-    code = getattr(exc, "status_code", None)
-    text = str(exc)
-    if not code:
-        code, _, text = text.partition(" ")
-        if code not in ("MOVED", "ASK"):
-            class_code = {"MovedError": "MOVED", "AskError": "ASK"}.get(type(exc).__name__)
-            if class_code is None:
-                return None
-            code, text = class_code, str(exc)
-    if code not in ("MOVED", "ASK"):
-        return None
-    slot, _, address = text.strip().partition(" ")
-    host, _, port = address.rpartition(":")
-    return code, int(slot), host, int(port)
-
-
-def _error_code(exc: ResponseError) -> str:
-    code = getattr(exc, "status_code", None)
-    if isinstance(code, str) and code:
-        return code
-    by_class = {
-        "TryAgainError": "TRYAGAIN",
-        "ClusterDownError": "CLUSTERDOWN",
-        "MasterDownError": "MASTERDOWN",
-        "MovedError": "MOVED",
-        "AskError": "ASK",
-        "NoScriptError": "NOSCRIPT",
-    }.get(type(exc).__name__)
-    return by_class or str(exc).split(" ", 1)[0]
 
 
 # What the retry loop asks its runner to do.
@@ -716,80 +594,3 @@ class ClusterGroup(Topology):
 
 # Errors that send a fast-path command through the retry loop.
 _RETRIED = frozenset({"TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"})
-
-
-def _accepted(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Drop the arguments ``cls`` does not take (the async RedisCluster has no **kwargs)."""
-    params = inspect.signature(cls.__init__).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return kwargs
-    names = {p.name for p in params}
-    return {k: v for k, v in kwargs.items() if k in names}
-
-
-def _not_sent(exc: Exception) -> Exception:
-    """Mark a failure to connect as one that sent nothing (a timeout stays a timeout)."""
-    if isinstance(exc, (CommandNotSent, RedisTimeoutError)):
-        return exc
-    error = CommandNotSent(str(exc))
-    error.__cause__ = exc
-    return error
-
-
-def _first(replies: list[Any]) -> Any:
-    return replies[0]
-
-
-def _batch(replies: list[Any]) -> list[Any]:
-    return replies
-
-
-def _split_keys(
-    args: tuple[Any, ...], split: tuple[int, str]
-) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
-    """Split a multi-key command into one command per slot."""
-    step, combine = split
-    name, items = args[0], args[1:]
-    by_slot: dict[int, list[int]] = {}
-    for index in range(0, len(items), step):
-        by_slot.setdefault(slot_of(items[index]), []).append(index)
-    if len(by_slot) == 1:
-        return [_Part(args, slot=next(iter(by_slot)))], _first
-    parts = [
-        _Part((name, *(item for i in indexes for item in items[i : i + step])), slot=slot)
-        for slot, indexes in by_slot.items()
-    ]
-    if combine == "positions":
-        groups = list(by_slot.values())
-        total = len(items)
-
-        def positions(replies: list[Any]) -> list[Any]:
-            merged: list[Any] = [None] * total
-            for indexes, reply in zip(groups, replies, strict=True):
-                for index, value in zip(indexes, reply, strict=True):
-                    merged[index] = value
-            return merged
-
-        return parts, positions
-    if combine == "sum":
-        return parts, lambda replies: sum(int(r) for r in replies)
-    return parts, _first
-
-
-def _split_eval(command: Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
-    """Route a script by the slot of its keys; split a per-key script by slot."""
-    script, keys = command.script, command.keys
-    if not command.per_key:
-        tail = (*keys, *command.args)
-        args = ("EVALSHA", script.sha, len(keys), *tail)
-        return [_Part(args, slot=slot_of(keys[0]) if keys else None, script=script)], _first
-    by_slot: dict[int, list[int]] = {}
-    for index, key in enumerate(keys):
-        by_slot.setdefault(slot_of(key), []).append(index)
-    parts = []
-    for slot, indexes in by_slot.items():
-        part_keys = tuple(keys[i] for i in indexes)
-        values = tuple(command.per_key[i] for i in indexes)
-        args = ("EVALSHA", script.sha, len(part_keys), *part_keys, *command.args, *values)
-        parts.append(_Part(args, slot=slot, script=script))
-    return parts, lambda replies: sum(int(r) for r in replies)
