@@ -12,10 +12,11 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
   ``connect_timeout``; all replies to one write must arrive within ``socket_timeout`` of
   that write (one deadline per write, not per ``recv``), else ``TimeoutError`` and the
   socket is discarded (its position in the reply stream is unknown).
-- Resending follows ``may_resend``: an idle socket is checked before it is written on (one
-  non-blocking ``poll``); one found closed by the server is discarded, with every idle
-  socket opened before it (a Redis restart kills them all), and the command goes out on
-  another, since Redis never saw it. Once written, a command is resent only if it reads.
+- An idle socket is checked before it is written on (one non-blocking ``poll``); one found
+  closed by the server is discarded, with every idle socket opened before it (a Redis
+  restart kills them all), and the command goes out on another, since Redis never saw it.
+  Each call here is one attempt: whether a failed one is made again is the router's
+  decision (``may_resend``, in ``djredis._routing.base``).
 - A protocol violation (a malformed reply, a RESP3 type, an unsolicited reply) discards
   the connection and raises ``ProtocolError`` naming the server.
 - After ``fork()`` the child never touches the parent's sockets: the pool notices the new
@@ -33,7 +34,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
@@ -41,13 +42,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
-from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError, may_resend
+from djredis._core.commands import Batch, Call, Eval
+from djredis._core.errors import CommandNotSent, ProtocolError
 from djredis._io.handshake import handshake_commands, ssl_context, tls_handshake_error
 from djredis._io.resp import ERROR_TYPES, new_reader, pack
 from djredis._io.wire import eval_fallback, finish, wire
-
-if TYPE_CHECKING:
-    from djredis._core.commands import Batch, Call, Eval
 
 __all__ = ["SyncConnection", "SyncPool", "disconnect_pools", "execute_on", "pool_for"]
 
@@ -455,45 +454,32 @@ def disconnect_pools(configs: Iterable[ServerConfig]) -> None:
 
 
 def execute_on(config: ServerConfig, command: Call | Batch | Eval) -> Any:
-    """Run one command description on ``config``'s server and return its result.
-
-    It is sent again (at most ``config.retries`` times) only when ``may_resend`` allows:
-    it surely did not reach Redis, or it only reads.
-    """
-    replies = _request(config, wire(command), command.write)
+    """Run one command description on ``config``'s server, in one attempt, and return its
+    result. Whether a failed attempt may be made again is the router's decision
+    (``djredis._routing.base.send_sync``)."""
+    replies = _request(config, wire(command))
     try:
         return finish(command, replies)
     except NoScriptError:
-        if type(command).__name__ != "Eval":
+        if type(command) is not Eval:
             raise
         # NOSCRIPT: Redis refused the EVALSHA without running anything, so EVAL is safe.
-        return finish(command, _request(config, eval_fallback(command), command.write))  # type: ignore[arg-type]
+        return finish(command, _request(config, eval_fallback(command)))
 
 
-def _request(config: ServerConfig, commands: tuple[tuple[Any, ...], ...], write: bool) -> list[Any]:
+def _request(config: ServerConfig, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
     pool = pool_for(config)
-    resends = config.retries
-    while True:
-        conn: SyncConnection | None = None
-        try:
-            conn = pool.acquire()
-            replies = conn.request(commands)
-        except CONNECTION_ERRORS as exc:
-            if conn is None:
-                pass
-            elif type(exc) is RedisConnectionError:  # closed or reset: not a timeout or a violation
-                pool.lost(conn)
-            else:
-                pool.discard(conn)
-            if resends <= 0 or not may_resend(
-                exc, write=write, retry_on_timeout=config.retry_on_timeout
-            ):
-                raise
-            resends -= 1
-            continue
-        except BaseException:
-            if conn is not None:
-                pool.discard(conn)
-            raise
-        pool.release(conn)
-        return replies
+    conn = pool.acquire()  # connects if need be: a failure there is CommandNotSent
+    try:
+        replies = conn.request(commands)
+    except RedisConnectionError as exc:
+        if type(exc) is RedisConnectionError:  # closed or reset: not a timeout or a violation
+            pool.lost(conn)
+        else:
+            pool.discard(conn)
+        raise
+    except BaseException:
+        pool.discard(conn)
+        raise
+    pool.release(conn)
+    return replies

@@ -1,38 +1,58 @@
-"""Route command descriptions to servers: the ``Topology`` interface and the two runners.
+"""Route command descriptions to servers: the ``Topology`` interface, routes, and the drivers.
 
-A runner drives an operation (see ``djredis._core.commands``) to completion: the sync one
-with blocking I/O, the async one on the running loop's multiplexed connections. Both ask a
-``Topology`` where each command goes, throw server errors back into the operation, and hand
-connection and timeout errors to the component's ``ErrorPolicy``.
+Everything here is written once and driven twice. An *operation* (``djredis._core.commands``)
+yields commands; the runners ``run_sync``/``run_async`` drive it, asking a ``Topology``
+where each command goes, throwing server errors back into the operation and handing
+connection and timeout errors to the component's ``ErrorPolicy``. A topology's *route* is a
+generator too: it yields ``(server, command)`` attempts (a replica, then the primary; a
+Sentinel, then the primary it names) and receives each reply or exception; ``drive_sync``
+and ``drive_async`` run it. Each attempt goes through ``send_sync``/``send_async``, the one
+place where the resend rule (``may_resend``, at most ``retries`` times, with the configured
+backoff) is applied; the connections below them make one attempt each, within the timeout
+rule (connect within ``connect_timeout``, every reply of a write within ``socket_timeout``).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+import asyncio
+import time
+from collections.abc import Generator, Iterable
 from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from djredis._config.server import ServerConfig
-from djredis._core.commands import Command, Operation
-from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy
+from djredis._core.commands import Batch, Call, Command, Eval, Operation
+from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy, may_resend
 from djredis._io.loops import LoopState, loop_state
+from djredis._io.sync_pool import execute_on
+from djredis._io.wire import execute_async
 
 __all__ = [
     "ATTEMPT_ERRORS",
+    "Route",
     "Topology",
     "TopologyError",
     "close_multiplexed",
+    "drive_async",
+    "drive_sync",
     "run_async",
     "run_sync",
+    "send_async",
+    "send_sync",
 ]
 
 T = TypeVar("T")
 
 # Everything a topology inspects after an attempt, to retry elsewhere or give up.
 ATTEMPT_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, ResponseError)
+
+# A route yields attempts (run this command on this server) and receives each reply, or has
+# the attempt's exception thrown in; it returns the command's result.
+Attempt = tuple[ServerConfig, Call | Batch | Eval]
+Route = Generator[Attempt, Any, T]
 
 
 class TopologyError(RedisConnectionError):
@@ -140,3 +160,78 @@ def close_multiplexed(state: LoopState, configs: Iterable[ServerConfig]) -> None
         conn = state.multiplexed.pop(config, None)
         if conn is not None:
             conn.close()
+
+
+def _resend_pause(
+    server: ServerConfig, command: Call | Batch | Eval, exc: Exception, failures: int
+) -> float | None:
+    """Return how long to wait before sending ``command`` again after its ``failures``-th
+    failure, or None when it must not be sent again (the one resend rule: ``may_resend``)."""
+    if failures > server.retries or not may_resend(
+        exc, write=command.write, retry_on_timeout=server.retry_on_timeout
+    ):
+        return None
+    return float(server.backoff.compute(failures)) if server.backoff is not None else 0.0
+
+
+def send_sync(server: ServerConfig, command: Call | Batch | Eval) -> Any:
+    """Run ``command`` on ``server`` with blocking I/O, sending it again only when safe."""
+    failures = 0
+    while True:
+        try:
+            return execute_on(server, command)
+        except CONNECTION_ERRORS as exc:
+            failures += 1
+            pause = _resend_pause(server, command, exc, failures)
+            if pause is None:
+                raise
+            if pause:
+                time.sleep(pause)
+
+
+async def send_async(state: LoopState, server: ServerConfig, command: Call | Batch | Eval) -> Any:
+    """Run ``command`` on this loop's connection to ``server``, sending it again only when
+    safe."""
+    failures = 0
+    while True:
+        try:
+            return await execute_async(state.connection(server), command)
+        except CONNECTION_ERRORS as exc:
+            failures += 1
+            pause = _resend_pause(server, command, exc, failures)
+            if pause is None:
+                raise
+            if pause:
+                await asyncio.sleep(pause)
+
+
+def drive_sync(route: Route[T]) -> T:
+    """Run a route's attempts with blocking I/O; return what the route returns."""
+    try:
+        server, command = next(route)
+        while True:
+            try:
+                reply = send_sync(server, command)
+            except ATTEMPT_ERRORS as exc:
+                server, command = route.throw(exc)
+            else:
+                server, command = route.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+async def drive_async(route: Route[T], state: LoopState) -> T:
+    """Run a route's attempts on the running loop's multiplexed connections."""
+    try:
+        server, command = next(route)
+        while True:
+            try:
+                reply = await send_async(state, server, command)
+            except ATTEMPT_ERRORS as exc:
+                server, command = route.throw(exc)
+            else:
+                server, command = route.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result

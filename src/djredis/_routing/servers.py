@@ -26,7 +26,6 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Generator
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
@@ -54,13 +53,16 @@ from djredis._io.bridge import (
     redis_py_kwargs,
 )
 from djredis._io.loops import LoopState
-from djredis._io.sync_pool import execute_on
-from djredis._io.wire import execute_async
 from djredis._routing.base import (
     ATTEMPT_ERRORS,
+    Route,
     Topology,
     TopologyError,
     close_multiplexed,
+    drive_async,
+    drive_sync,
+    send_async,
+    send_sync,
 )
 
 __all__ = ["REPLICA_RETRY_AFTER", "SentinelGroup", "ServerGroup"]
@@ -96,27 +98,6 @@ def _error_code(exc: ResponseError) -> str:
         if name == cls_name:
             return known
     return str(exc).split(" ", 1)[0]
-
-
-async def on_server(state: LoopState, config: ServerConfig, command: Call | Batch | Eval) -> Any:
-    """Run ``command`` on this loop's connection to ``config``, resending it when safe.
-
-    At most ``config.retries`` times, and only when ``may_resend`` allows: the command
-    surely did not reach Redis, or it only reads. A write whose reply was lost is never
-    sent again (an ``INCR`` applied twice is worse than an error). The socket may have
-    died while the loop was idle, e.g. because Redis restarted.
-    """
-    conn = state.connection(config)
-    resends = config.retries
-    while True:
-        try:
-            return await execute_async(conn, command)
-        except CONNECTION_ERRORS as exc:
-            if resends <= 0 or not may_resend(
-                exc, write=command.write, retry_on_timeout=config.retry_on_timeout
-            ):
-                raise
-            resends -= 1
 
 
 class _ReplicaHealth:
@@ -162,30 +143,30 @@ class ServerGroup(Topology):
     def execute(self, command: Command) -> Any:
         if type(command) is Primaries:
             return (None,)
-        if not command.write and self._read_from:  # type: ignore[union-attr]
-            replica = self._health.pick(self._read_from)
-            if replica is not None:
-                try:
-                    return execute_on(replica, command)  # type: ignore[arg-type]
-                except ATTEMPT_ERRORS as exc:
-                    if not replica_unavailable(exc):
-                        raise
-                    self._health.failed(replica, exc)
-        return execute_on(self.primary, command)  # type: ignore[arg-type]
+        if not self._read_from:
+            return send_sync(self.primary, command)  # type: ignore[arg-type]
+        return drive_sync(self._route(command))  # type: ignore[arg-type]
 
     async def aexecute(self, command: Command, state: LoopState) -> Any:
         if type(command) is Primaries:
             return (None,)
-        if not command.write and self._read_from:  # type: ignore[union-attr]
+        if not self._read_from:
+            return await send_async(state, self.primary, command)  # type: ignore[arg-type]
+        return await drive_async(self._route(command), state)  # type: ignore[arg-type]
+
+    def _route(self, command: Call | Batch | Eval) -> Route[Any]:
+        """Reads try a healthy replica first; everything else, and what a replica could not
+        answer, goes to the primary."""
+        if not command.write:
             replica = self._health.pick(self._read_from)
             if replica is not None:
                 try:
-                    return await on_server(state, replica, command)  # type: ignore[arg-type]
+                    return (yield replica, command)
                 except ATTEMPT_ERRORS as exc:
                     if not replica_unavailable(exc):
                         raise
                     self._health.failed(replica, exc)
-        return await on_server(state, self.primary, command)  # type: ignore[arg-type]
+        return (yield self.primary, command)
 
     def _target(self, write: bool) -> ServerConfig:
         if write or not self._read_from:
@@ -209,8 +190,6 @@ class ServerGroup(Topology):
         close_multiplexed(state, self.all_configs())
 
 
-# A discovery step: ask this Sentinel this command; the reply (or the error) comes back.
-_Ask = tuple[ServerConfig, tuple[Any, ...]]
 _Found = tuple[ServerConfig, tuple[ServerConfig, ...]]
 
 
@@ -247,13 +226,17 @@ class SentinelGroup(Topology):
 
     # -- discovery, written once for both runners --------------------------------------------
 
-    def _discover(self) -> Generator[_Ask, Any, _Found]:
+    def _discover(self) -> Route[_Found]:
+        """Ask the Sentinels, the last one that answered first, for the primary (and the
+        healthy replicas); a step of the route like any other attempt."""
         problems = []
         for sentinel in tuple(self._sentinels):
             try:
-                state = _fields((yield sentinel, ("SENTINEL", "MASTER", self._service)))
+                state = _fields(
+                    (yield sentinel, Call(("SENTINEL", "MASTER", self._service), write=False))
+                )
                 replicas = (
-                    (yield sentinel, ("SENTINEL", "REPLICAS", self._service))
+                    (yield sentinel, Call(("SENTINEL", "REPLICAS", self._service), write=False))
                     if self._read_replicas
                     else []
                 )
@@ -307,34 +290,6 @@ class SentinelGroup(Topology):
         self._primary, self._replicas, self._checked = primary, replicas, time.monotonic()
         return primary
 
-    def _discover_sync(self) -> ServerConfig:
-        steps = self._discover()
-        try:
-            sentinel, args = next(steps)
-            while True:
-                try:
-                    reply = get_client(sentinel).execute_command(*args)  # type: ignore[no-untyped-call]
-                except ATTEMPT_ERRORS as exc:
-                    sentinel, args = steps.throw(exc)
-                else:
-                    sentinel, args = steps.send(reply)
-        except StopIteration as stop:
-            return self._found(stop.value)
-
-    async def _discover_async(self, state: LoopState) -> ServerConfig:
-        steps = self._discover()
-        try:
-            sentinel, args = next(steps)
-            while True:
-                try:
-                    reply = await state.connection(sentinel).execute(args)
-                except ATTEMPT_ERRORS as exc:
-                    sentinel, args = steps.throw(exc)
-                else:
-                    sentinel, args = steps.send(reply)
-        except StopIteration as stop:
-            return self._found(stop.value)
-
     def _replicas_stale(self) -> bool:
         return self._primary is None or time.monotonic() - self._checked > SENTINEL_REPLICAS_TTL
 
@@ -343,64 +298,45 @@ class SentinelGroup(Topology):
     def execute(self, command: Command) -> Any:
         if type(command) is Primaries:
             return (None,)
-        if not command.write and self._read_replicas:  # type: ignore[union-attr]
-            if self._replicas_stale():
-                try:
-                    self._discover_sync()
-                except CONNECTION_ERRORS:
-                    self._checked = time.monotonic()  # keep the replicas known; ask later
-            replica = self._health.pick(self._replicas)
-            if replica is not None:
-                try:
-                    return execute_on(replica, command)  # type: ignore[arg-type]
-                except ATTEMPT_ERRORS as exc:
-                    if not replica_unavailable(exc):
-                        raise
-                    self._health.failed(replica, exc)
-        primary = self._primary or self._discover_sync()
-        try:
-            return execute_on(primary, command)  # type: ignore[arg-type]
-        except ATTEMPT_ERRORS as exc:
-            error = self._primary_failed(primary, exc)
-            resend = _may_resend_elsewhere(primary, exc, error, command)  # type: ignore[arg-type]
-        # Not resent: the primary is forgotten all the same, so the next command asks again.
-        if not resend or self._discover_sync() == primary:
-            raise error
-        try:
-            return execute_on(self._primary or primary, command)  # type: ignore[arg-type]
-        except ResponseError as exc:
-            raise self._primary_failed(self._primary or primary, exc) from exc
+        return drive_sync(self._route(command))  # type: ignore[arg-type]
 
     async def aexecute(self, command: Command, state: LoopState) -> Any:
         if type(command) is Primaries:
             return (None,)
-        if not command.write and self._read_replicas:  # type: ignore[union-attr]
+        return await drive_async(self._route(command), state)  # type: ignore[arg-type]
+
+    def _route(self, command: Call | Batch | Eval) -> Route[Any]:
+        """Ask the Sentinels when the primary (or the replica list) is not known; reads try a
+        healthy replica first; a primary that failed is forgotten, and the command goes to
+        the one the Sentinels name now, if the resend rule allows it."""
+        if not command.write and self._read_replicas:
             if self._replicas_stale():
                 try:
-                    await self._discover_async(state)
+                    self._found((yield from self._discover()))
                 except CONNECTION_ERRORS:
                     self._checked = time.monotonic()  # keep the replicas known; ask later
             replica = self._health.pick(self._replicas)
             if replica is not None:
                 try:
-                    return await on_server(state, replica, command)  # type: ignore[arg-type]
+                    return (yield replica, command)
                 except ATTEMPT_ERRORS as exc:
                     if not replica_unavailable(exc):
                         raise
                     self._health.failed(replica, exc)
-        primary = self._primary or await self._discover_async(state)
+        primary = self._primary or self._found((yield from self._discover()))
         try:
-            return await on_server(state, primary, command)  # type: ignore[arg-type]
+            return (yield primary, command)
         except ATTEMPT_ERRORS as exc:
             error = self._primary_failed(primary, exc)
-            resend = _may_resend_elsewhere(primary, exc, error, command)  # type: ignore[arg-type]
+            resend = _may_resend_elsewhere(primary, exc, error, command)
         # Not resent: the primary is forgotten all the same, so the next command asks again.
-        if not resend or await self._discover_async(state) == primary:
+        if not resend or self._found((yield from self._discover())) == primary:
             raise error
+        target = self._primary or primary
         try:
-            return await on_server(state, self._primary or primary, command)  # type: ignore[arg-type]
+            return (yield target, command)
         except ResponseError as exc:
-            raise self._primary_failed(self._primary or primary, exc) from exc
+            raise self._primary_failed(target, exc) from exc
 
     def _primary_failed(self, primary: ServerConfig, exc: Exception) -> Exception:
         """Forget ``primary`` when ``exc`` says it is gone or demoted; return what to raise."""
