@@ -13,8 +13,8 @@ import djredis
 PACKAGE = Path(djredis.__file__).parent
 MAX_LINES = 500
 # Modules still over the limit, each with the work that brings it under (issue 8, Part B).
-OVER_LIMIT = {
-    "_routing/cluster.py": "routing written once: the Cluster router's sync and async senders",
+OVER_LIMIT: dict[str, str] = {
+    "_io/sync_pool.py": "split the connection from the pool after the dedicated-connections merge",
 }
 
 

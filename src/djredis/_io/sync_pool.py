@@ -33,7 +33,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from redis.connection import SSLConnection, UnixDomainSocketConnection
@@ -43,12 +43,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._core.commands import Batch, Call, Eval
-from djredis._core.errors import CommandNotSent, ProtocolError
+from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError
 from djredis._io.handshake import handshake_commands, ssl_context, tls_handshake_error
 from djredis._io.resp import ERROR_TYPES, new_reader, pack
 from djredis._io.wire import eval_fallback, finish, wire
 
-__all__ = ["SyncConnection", "SyncPool", "disconnect_pools", "execute_on", "pool_for"]
+__all__ = [
+    "SyncConnection",
+    "SyncPool",
+    "disconnect_pools",
+    "execute_on",
+    "pool_for",
+    "request_many",
+]
 
 _READ_SIZE = 65536
 # What a non-blocking socket raises when it has nothing to give or cannot take more yet.
@@ -183,6 +190,12 @@ class SyncConnection:
         Every reply must arrive by ``deadline`` (default: ``socket_timeout`` from now).
         Any failure closes the connection: its place in the reply stream is unknown.
         """
+        return self.receive(len(commands), self.send(commands, deadline))
+
+    def send(
+        self, commands: Sequence[tuple[Any, ...]], deadline: float | None = None
+    ) -> float | None:
+        """Write ``commands`` in one write; return the deadline for their replies."""
         sock = self._sock
         if sock is None:
             raise CommandNotSent(f"Not connected to {self._config.describe()}")
@@ -196,21 +209,38 @@ class SyncConnection:
                 sent = 0
             if sent < len(data):
                 self._send_rest(sock, memoryview(data)[sent:], deadline)
-            return self._read(sock, len(commands), deadline)
-        except TimeoutError as exc:
-            self.close()
-            raise RedisTimeoutError(
+        except BaseException as exc:
+            error = self._failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        return deadline
+
+    def receive(self, count: int, deadline: float | None) -> list[Any]:
+        """Read the replies to the ``count`` commands just sent, by ``deadline``."""
+        sock = self._sock
+        if sock is None:
+            raise RedisConnectionError(f"Not connected to {self._config.describe()}")
+        try:
+            return self._read(sock, count, deadline)
+        except BaseException as exc:
+            error = self._failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """Close the connection (its place in the reply stream is lost) and return what the
+        caller should see for ``exc``."""
+        self.close()
+        if isinstance(exc, TimeoutError):
+            return RedisTimeoutError(
                 f"Timeout reading from {self._config.describe()}: no reply within "
                 f"socket_timeout ({self._config.socket_timeout} s)"
-            ) from exc
-        except OSError as exc:
-            self.close()
-            raise RedisConnectionError(
-                f"Error talking to {self._config.describe()}: {exc}"
-            ) from exc
-        except BaseException:
-            self.close()  # interrupted mid-reply: the stream position is lost
-            raise
+            )
+        if isinstance(exc, OSError):
+            return RedisConnectionError(f"Error talking to {self._config.describe()}: {exc}")
+        return exc
 
     def _send_rest(self, sock: socket.socket, view: memoryview, deadline: float | None) -> None:
         while view:
@@ -472,14 +502,56 @@ def _request(config: ServerConfig, commands: tuple[tuple[Any, ...], ...]) -> lis
     conn = pool.acquire()  # connects if need be: a failure there is CommandNotSent
     try:
         replies = conn.request(commands)
-    except RedisConnectionError as exc:
-        if type(exc) is RedisConnectionError:  # closed or reset: not a timeout or a violation
-            pool.lost(conn)
-        else:
-            pool.discard(conn)
+    except CONNECTION_ERRORS as exc:
+        _give_back(pool, conn, exc)
         raise
     except BaseException:
         pool.discard(conn)
         raise
     pool.release(conn)
     return replies
+
+
+def request_many(
+    batches: Mapping[ServerConfig, Sequence[tuple[Any, ...]]],
+) -> dict[ServerConfig, list[Any] | Exception]:
+    """Write every server's commands, then read every server's replies: one round trip to
+    all of them at once (a Redis Cluster command spanning nodes). Each server's outcome is
+    its replies (error replies as objects) or the connection error it met; one attempt."""
+    outcomes: dict[ServerConfig, list[Any] | Exception] = {}
+    sent: list[tuple[ServerConfig, SyncPool, SyncConnection, int, float | None]] = []
+    try:
+        for config, commands in batches.items():
+            pool = pool_for(config)
+            try:
+                conn = pool.acquire()
+            except CONNECTION_ERRORS as exc:
+                outcomes[config] = exc
+                continue
+            try:
+                deadline = conn.send(commands)
+            except CONNECTION_ERRORS as exc:
+                _give_back(pool, conn, exc)
+                outcomes[config] = exc
+                continue
+            sent.append((config, pool, conn, len(commands), deadline))
+        while sent:
+            config, pool, conn, count, deadline = sent.pop(0)
+            try:
+                outcomes[config] = conn.receive(count, deadline)
+            except CONNECTION_ERRORS as exc:
+                _give_back(pool, conn, exc)
+                outcomes[config] = exc
+                continue
+            pool.release(conn)
+    finally:
+        for _, pool, conn, _, _ in sent:  # interrupted: their replies were never read
+            pool.discard(conn)
+    return outcomes
+
+
+def _give_back(pool: SyncPool, conn: SyncConnection, exc: Exception) -> None:
+    if type(exc) is RedisConnectionError:  # closed or reset: not a timeout or a violation
+        pool.lost(conn)
+    else:
+        pool.discard(conn)

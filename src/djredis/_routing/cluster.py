@@ -27,8 +27,6 @@ Redirections and failures are handled here, not in the view:
 from __future__ import annotations
 
 import asyncio
-import inspect
-import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -37,8 +35,6 @@ from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.client import Redis
 from redis.cluster import ClusterNode, RedisCluster
-from redis.connection import ConnectionPool
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -48,18 +44,24 @@ from djredis._core.commands import Batch, Call, Command, Eval, Primaries
 from djredis._core.errors import CONNECTION_ERRORS, may_resend
 from djredis._io.bridge import (
     disconnect_idle,
-    get_pool,
     get_shared,
     redis_py_kwargs,
 )
 from djredis._io.loops import LoopState
-from djredis._io.resp import pack
-from djredis._io.sync_pool import execute_on
+from djredis._io.sync_pool import execute_on, request_many
 from djredis._io.wire import execute_async
-from djredis._routing.base import ATTEMPT_ERRORS, Topology, TopologyError, close_multiplexed
+from djredis._routing.base import (
+    ATTEMPT_ERRORS,
+    Topology,
+    TopologyError,
+    close_multiplexed,
+    drive_async,
+    drive_sync,
+)
 from djredis._routing.cluster_plan import (
     _PENDING,
     _accepted,
+    _as_error,
     _batch,
     _error_code,
     _first,
@@ -72,6 +74,7 @@ from djredis._routing.cluster_plan import (
     _split_keys,
     slot_of,
 )
+from djredis._routing.cluster_slots import SlotMap
 
 __all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
 
@@ -79,10 +82,6 @@ __all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
 MAX_ROUNDS = 5
 TRYAGAIN_DELAY = 0.05
 CLUSTERDOWN_DELAY = 0.1
-# Reloading the slot map at most this often (many commands fail at once in a failover).
-MIN_REFRESH_INTERVAL = 0.05
-# A node that failed is not asked for the slot map again for this long.
-FAILED_NODE_PAUSE = 1.0
 
 # Multi-key commands split by slot: name -> (arguments per key, how replies combine).
 _SPLIT: dict[str, tuple[int, str]] = {
@@ -98,14 +97,6 @@ _KEYLESS = frozenset(
     {"PING", "INFO", "TIME", "DBSIZE", "SCAN", "FLUSHDB", "FLUSHALL", "RANDOMKEY", "ECHO"}
 )
 
-# redis-py < 5.3 requires a command name to check out a connection; 5.3+ deprecates it.
-_CHECKOUT_ARGS: tuple[str, ...] = (
-    ("_",)
-    if inspect.signature(ConnectionPool.get_connection).parameters["command_name"].default
-    is inspect.Parameter.empty
-    else ()
-)
-
 
 # What the retry loop asks its runner to do.
 _REFRESH = "refresh"
@@ -118,119 +109,15 @@ class ClusterGroup(Topology):
 
     def __init__(self, settings: ClusterSettings) -> None:
         self._settings = settings
-        self._template = settings.seeds[0]
-        self._nodes: dict[tuple[str, int], _Node] = {}
-        self._seeds = [self._node(*seed.address) for seed in settings.seeds]
-        self._slots: list[_Node | None] | None = None
-        self._primaries: tuple[_Node, ...] = ()
-        self._replicas: tuple[_Node, ...] = ()
-        self._refreshed_at = -MIN_REFRESH_INTERVAL
-        self._failed_at: dict[_Node, float] = {}
-        # A node failed since the map was last loaded: reload it before the next command
-        # (at most every MIN_REFRESH_INTERVAL), so a promoted replica is found even when
-        # the failed node only ever times out.
-        self._suspect = False
-        self._lock = threading.Lock()
-
-    # -- the slot map ---------------------------------------------------------------------------
-
-    def _node(self, host: str, port: int) -> _Node:
-        node = self._nodes.get((host, port))
-        if node is None:
-            node = self._nodes.setdefault((host, port), _Node(self._template.at(host, port)))
-        return node
-
-    def _refresh_candidates(self) -> list[_Node]:
-        now = time.monotonic()
-        ordered = dict.fromkeys([*self._primaries, *self._replicas, *self._seeds])
-        fresh = [
-            n for n in ordered if now - self._failed_at.get(n, float("-inf")) >= FAILED_NODE_PAUSE
-        ]
-        return fresh or list(ordered)
-
-    def _refresh(self) -> Generator[_Node, Any, None]:
-        """Load the slot map from the first node that answers ``CLUSTER SLOTS``."""
-        problems = []
-        for node in self._refresh_candidates():
-            try:
-                reply = yield node
-            except ATTEMPT_ERRORS as exc:
-                self._failed_at[node] = time.monotonic()
-                problems.append(f"{node.config.describe()}: {type(exc).__name__}: {exc}")
-                continue
-            self._install(reply, node)
-            self._suspect = False
-            return
-        raise TopologyError(f"no Redis Cluster node answered CLUSTER SLOTS ({'; '.join(problems)})")
-
-    def _install(self, reply: Any, via: _Node) -> None:
-        slots: list[_Node | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
-        primaries: dict[_Node, None] = {}
-        replicas: dict[_Node, None] = {}
-        for start, end, primary, *others in reply:
-            owner = self._entry_node(primary, via)
-            primaries[owner] = None
-            slots[int(start) : int(end) + 1] = [owner] * (int(end) - int(start) + 1)
-            for other in others:
-                replicas[self._entry_node(other, via)] = None
-        self._slots = slots
-        self._primaries = tuple(primaries)
-        self._replicas = tuple(replicas)
-
-    def _entry_node(self, entry: Any, via: _Node) -> _Node:
-        host = entry[0].decode() if isinstance(entry[0], bytes) else str(entry[0])
-        if not host or host == "?":  # the node does not know its own address: use ours
-            host = via.config.address[0]
-        return self._node(host, int(entry[1]))
-
-    def _want_refresh(self) -> bool:
-        """Claim the next reload of the slot map, unless one just happened."""
-        with self._lock:
-            now = time.monotonic()
-            if self._slots is not None and now - self._refreshed_at < MIN_REFRESH_INTERVAL:
-                return False
-            self._refreshed_at = now
-            return True
-
-    def _failed(self, node: _Node) -> None:
-        self._failed_at[node] = time.monotonic()
-        self._suspect = True
+        self._map = SlotMap(settings.seeds)
 
     def _refresh_sync(self, force: bool = False) -> None:
-        if not (self._want_refresh() or force or self._slots is None):
-            return
-        steps = self._refresh()
-        try:
-            node = next(steps)
-            while True:
-                try:
-                    reply = node.client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
-                except ATTEMPT_ERRORS as exc:
-                    node = steps.throw(exc)
-                else:
-                    node = steps.send(reply)
-        except StopIteration:
-            return
+        if self._map.want_refresh() or force or self._map.slots is None:
+            drive_sync(self._map.refresh())
 
     async def _refresh_async(self, state: LoopState, force: bool = False) -> None:
-        if not (self._want_refresh() or force or self._slots is None):
-            return
-        steps = self._refresh()
-        try:
-            node = next(steps)
-            while True:
-                try:
-                    reply = await state.connection(node.config).execute(("CLUSTER", "SLOTS"))
-                except ATTEMPT_ERRORS as exc:
-                    node = steps.throw(exc)
-                else:
-                    node = steps.send(reply)
-        except StopIteration:
-            return
-
-    def _owner(self, slot: int) -> _Node | None:
-        slots = self._slots
-        return None if slots is None else slots[slot]
+        if self._map.want_refresh() or force or self._map.slots is None:
+            await drive_async(self._map.refresh(), state)
 
     # -- planning: one command -> parts routed on their own, and how to merge them -------------
 
@@ -269,15 +156,15 @@ class ClusterGroup(Topology):
         """Fill in every part's reply, following redirections and failovers."""
         pending = parts
         for _ in range(MAX_ROUNDS):
-            if self._slots is None:
+            if self._map.slots is None:
                 yield _REFRESH
             groups: _Groups = {}
             for part in pending:
                 node = part.ask or part.node
                 if node is None:
-                    node = self._owner(part.slot) if part.slot is not None else None
-                    if node is None and part.slot is None and self._primaries:
-                        node = self._primaries[0]
+                    node = self._map.owner(part.slot) if part.slot is not None else None
+                    if node is None and part.slot is None and self._map.primaries:
+                        node = self._map.primaries[0]
                 part.sent_to = node
                 if node is None:
                     part.reply = TopologyError(f"no Redis Cluster node serves slot {part.slot}")
@@ -313,7 +200,7 @@ class ClusterGroup(Topology):
             if node in failed:
                 reply = failed[node]
             if isinstance(reply, CONNECTION_ERRORS):
-                self._failed(node)
+                self._map.failed(node)
                 part.conn_failures += 1
                 # A timeout already cost socket_timeout; a node-bound command (SCAN)
                 # cannot move; a second refusal means no replica has taken over yet; a
@@ -334,16 +221,16 @@ class ClusterGroup(Topology):
             redirect = _redirect(reply)
             if redirect is not None:
                 kind, slot, host, port = redirect
-                target = self._node(host, port)
+                target = self._map.node(host, port)
                 if kind == "ASK" and part.transaction:  # migrating: wait for the MOVED
                     delay = max(delay, TRYAGAIN_DELAY)
                 elif kind == "ASK":
                     part.ask = target
                 else:
                     part.ask = None
-                    if self._slots is not None:
-                        self._slots[slot] = target
-                    refresh = refresh or target not in self._primaries
+                    if self._map.slots is not None:
+                        self._map.slots[slot] = target
+                    refresh = refresh or target not in self._map.primaries
                 retry.append(part)
                 continue
             code = _error_code(reply)
@@ -373,7 +260,7 @@ class ClusterGroup(Topology):
 
     def _fast_target(self, command: Command) -> _Node | None:
         """Return the node for a command on one known slot (the common case), else None."""
-        slots = self._slots
+        slots = self._map.slots
         if slots is None:
             return None
         if type(command) is Call:
@@ -394,17 +281,17 @@ class ClusterGroup(Topology):
             if _redirect(exc) is None and _error_code(exc) not in _RETRIED:
                 raise exc
             return
-        self._failed(node)
+        self._map.failed(node)
         if isinstance(exc, RedisTimeoutError) or not may_resend(exc, write=write):
             raise exc
 
     def execute(self, command: Command) -> Any:
-        if self._suspect:
+        if self._map.suspect:
             self._refresh_sync()
         if type(command) is Primaries:
-            if self._slots is None:
+            if self._map.slots is None:
                 self._refresh_sync(force=True)
-            return self._primaries
+            return self._map.primaries
         # The common case, one slot on a known node, goes straight to that node's client.
         node = self._fast_target(command)
         if node is not None:
@@ -430,52 +317,34 @@ class ClusterGroup(Topology):
 
     def _send_sync(self, groups: _Groups) -> dict[_Node, Exception]:
         """Write every node's commands, then read every reply (one round trip in parallel)."""
+        outcomes = request_many(
+            {
+                node.config: [args for part in parts for args in part.wire()]
+                for node, parts in groups.items()
+            }
+        )
         failed: dict[_Node, Exception] = {}
-        checked_out: list[tuple[_Node, ConnectionPool, Any, list[_Part]]] = []
-        try:
-            for node, parts in groups.items():
-                pool = get_pool(node.config)
-                try:
-                    conn: Any = pool.get_connection(*_CHECKOUT_ARGS)
-                except CONNECTION_ERRORS as exc:
-                    failed[node] = _not_sent(exc)
-                    continue
-                checked_out.append((node, pool, conn, parts))
-                packed = b"".join([pack(args) for part in parts for args in part.wire()])
-                try:
-                    conn.send_packed_command([packed])
-                except CONNECTION_ERRORS as exc:
-                    conn.disconnect()
-                    failed[node] = exc
-            for node, _, conn, parts in checked_out:
-                if node in failed:
-                    continue
-                try:
-                    for part in parts:
-                        replies = []
-                        for _ in part.wire():
-                            try:
-                                replies.append(conn.read_response())
-                            except ResponseError as exc:
-                                replies.append(exc)
-                        part.take(replies)
-                except CONNECTION_ERRORS as exc:
-                    conn.disconnect()
-                    failed[node] = exc
-        finally:
-            for _, pool, conn, _ in checked_out:
-                pool.release(conn)
+        for node, parts in groups.items():
+            outcome = outcomes[node.config]
+            if isinstance(outcome, Exception):
+                failed[node] = outcome
+                continue
+            replies = [_as_error(reply) or reply for reply in outcome]
+            for part in parts:
+                count = len(part.wire())
+                part.take(replies[:count])
+                del replies[:count]
         return failed
 
     # -- async ------------------------------------------------------------------------------------
 
     async def aexecute(self, command: Command, state: LoopState) -> Any:
-        if self._suspect:
+        if self._map.suspect:
             await self._refresh_async(state)
         if type(command) is Primaries:
-            if self._slots is None:
+            if self._map.slots is None:
                 await self._refresh_async(state, force=True)
-            return self._primaries
+            return self._map.primaries
         node = self._fast_target(command)
         if node is not None:
             try:
@@ -534,7 +403,7 @@ class ClusterGroup(Topology):
     # -- clients for user code, and housekeeping ------------------------------------------------
 
     def _cluster_kwargs(self, cls: type[Any]) -> dict[str, Any]:
-        kwargs = redis_py_kwargs(self._template)
+        kwargs = redis_py_kwargs(self._map.template)
         for name in ("db", "retry", "connection_class", "pool_class"):
             kwargs.pop(name, None)
         kwargs.update(dict(self._settings.client_kwargs))
@@ -568,7 +437,7 @@ class ClusterGroup(Topology):
         try:
             return self.client(True)
         except (RedisClusterException, RedisConnectionError):  # TopologyError included
-            return self._seeds[0].client
+            return self._map.seeds[0].client
 
     def async_client(self, write: bool, state: LoopState) -> AsyncRedisCluster:
         """Return this loop's ``redis.asyncio`` ``RedisCluster`` (async locks, user code)."""
@@ -583,7 +452,7 @@ class ClusterGroup(Topology):
         return state.shared(("cluster", self._settings), build)
 
     def _known(self) -> list[ServerConfig]:
-        return [node.config for node in self._nodes.values()]
+        return [node.config for node in self._map.nodes.values()]
 
     def disconnect(self) -> None:
         disconnect_idle(self._known())

@@ -1,0 +1,113 @@
+"""The slot map of a Redis Cluster: which primary serves each hash slot.
+
+Loaded with ``CLUSTER SLOTS`` from the first node that answers (a route of attempts, so both
+runners drive it), shared by the sync and async paths of the process, and reloaded when a
+node fails or a ``MOVED`` names a primary it does not know.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS
+
+from djredis._config.server import ServerConfig
+from djredis._core.commands import Call
+from djredis._routing.base import ATTEMPT_ERRORS, Route, TopologyError
+from djredis._routing.cluster_plan import _Node
+
+__all__ = ["FAILED_NODE_PAUSE", "MIN_REFRESH_INTERVAL", "SlotMap"]
+
+# Reloading the slot map at most this often (many commands fail at once in a failover).
+MIN_REFRESH_INTERVAL = 0.05
+# A node that failed is not asked for the slot map again for this long.
+FAILED_NODE_PAUSE = 1.0
+# The slot map is asked of one node after another, as a read (safe to send again).
+_CLUSTER_SLOTS = Call(("CLUSTER", "SLOTS"), write=False)
+
+
+class SlotMap:
+    """Who serves which slot, and which nodes failed lately."""
+
+    def __init__(self, seeds: tuple[ServerConfig, ...]) -> None:
+        self.template = seeds[0]
+        self.nodes: dict[tuple[str, int], _Node] = {}
+        self.seeds = [self.node(*seed.address) for seed in seeds]
+        self.slots: list[_Node | None] | None = None
+        self.primaries: tuple[_Node, ...] = ()
+        self.replicas: tuple[_Node, ...] = ()
+        self._refreshed_at = -MIN_REFRESH_INTERVAL
+        self._failed_at: dict[_Node, float] = {}
+        # A node failed since the map was last loaded: reload it before the next command
+        # (at most every MIN_REFRESH_INTERVAL), so a promoted replica is found even when
+        # the failed node only ever times out.
+        self.suspect = False
+        self._lock = threading.Lock()
+
+    def node(self, host: str, port: int) -> _Node:
+        node = self.nodes.get((host, port))
+        if node is None:
+            node = self.nodes.setdefault((host, port), _Node(self.template.at(host, port)))
+        return node
+
+    def _candidates(self) -> list[_Node]:
+        now = time.monotonic()
+        ordered = dict.fromkeys([*self.primaries, *self.replicas, *self.seeds])
+        fresh = [
+            n for n in ordered if now - self._failed_at.get(n, float("-inf")) >= FAILED_NODE_PAUSE
+        ]
+        return fresh or list(ordered)
+
+    def refresh(self) -> Route[None]:
+        """Load the slot map from the first node that answers ``CLUSTER SLOTS``."""
+        problems = []
+        for node in self._candidates():
+            try:
+                reply = yield node.config, _CLUSTER_SLOTS
+            except ATTEMPT_ERRORS as exc:
+                self._failed_at[node] = time.monotonic()
+                problems.append(f"{node.config.describe()}: {type(exc).__name__}: {exc}")
+                continue
+            self._install(reply, node)
+            self.suspect = False
+            return
+        raise TopologyError(f"no Redis Cluster node answered CLUSTER SLOTS ({'; '.join(problems)})")
+
+    def _install(self, reply: Any, via: _Node) -> None:
+        slots: list[_Node | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
+        primaries: dict[_Node, None] = {}
+        replicas: dict[_Node, None] = {}
+        for start, end, primary, *others in reply:
+            owner = self._entry_node(primary, via)
+            primaries[owner] = None
+            slots[int(start) : int(end) + 1] = [owner] * (int(end) - int(start) + 1)
+            for other in others:
+                replicas[self._entry_node(other, via)] = None
+        self.slots = slots
+        self.primaries = tuple(primaries)
+        self.replicas = tuple(replicas)
+
+    def _entry_node(self, entry: Any, via: _Node) -> _Node:
+        host = entry[0].decode() if isinstance(entry[0], bytes) else str(entry[0])
+        if not host or host == "?":  # the node does not know its own address: use ours
+            host = via.config.address[0]
+        return self.node(host, int(entry[1]))
+
+    def want_refresh(self) -> bool:
+        """Claim the next reload of the slot map, unless one just happened."""
+        with self._lock:
+            now = time.monotonic()
+            if self.slots is not None and now - self._refreshed_at < MIN_REFRESH_INTERVAL:
+                return False
+            self._refreshed_at = now
+            return True
+
+    def failed(self, node: _Node) -> None:
+        self._failed_at[node] = time.monotonic()
+        self.suspect = True
+
+    def owner(self, slot: int) -> _Node | None:
+        slots = self.slots
+        return None if slots is None else slots[slot]
