@@ -32,7 +32,7 @@ from collections import deque
 from typing import Any, cast
 
 from redis.connection import SSLConnection, UnixDomainSocketConnection
-from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -102,14 +102,9 @@ class MultiplexedConnection(asyncio.Protocol):
         """Whether the socket is open, its handshake done, and commands may be sent."""
         return self._ready
 
-    async def execute(self, args: tuple[Any, ...]) -> Any:
-        """Send one command (batched with whatever else this loop iteration sends)."""
-        if not self.connected:
-            await self.ensure_connected()
-        return await self.send(args)
-
     def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        """Queue one command on the connected socket; return the future of its reply.
+        """Queue one command on the connected socket; return the future of its reply (an
+        error reply is the reply, as an object; connection failures are exceptions).
 
         On a connection that is not (or no longer) ready the future fails with
         ``CommandNotSent``: call ``ensure_connected()`` first.
@@ -210,18 +205,21 @@ class MultiplexedConnection(asyncio.Protocol):
         failure: Exception | None = None
         for command, future in zip(commands, futures, strict=True):
             try:  # every reply is awaited, so no exception is left unretrieved
-                await future
-            except AuthenticationError as exc:  # WRONGPASS: a reply, not a broken socket
-                failure = failure or exc
-            except ResponseError as exc:
-                if failure is None:
-                    failure = AuthenticationError(str(exc)) if command[0] == "AUTH" else exc
+                reply = await future
             except RedisConnectionError as exc:
                 if failure is None:
                     failure = (
                         exc
                         if isinstance(exc, ProtocolError)
                         else self._not_sent(f"the handshake failed: {exc}")
+                    )
+            else:
+                if failure is None and isinstance(reply, ERROR_TYPES):  # e.g. WRONGPASS
+                    error = error_from_reply(reply)
+                    failure = (
+                        AuthenticationError(str(error))
+                        if command[0] == "AUTH" and not isinstance(error, AuthenticationError)
+                        else error
                     )
         if failure is not None:
             raise failure
@@ -260,10 +258,7 @@ class MultiplexedConnection(asyncio.Protocol):
                 future = waiting.popleft()
                 if future.done():  # its caller was cancelled; the reply is dropped
                     continue
-                if isinstance(reply, ERROR_TYPES):
-                    future.set_exception(error_from_reply(reply))
-                else:
-                    future.set_result(reply)
+                future.set_result(reply)  # error replies too: the caller reads them (wire)
         except Exception as exc:  # any reader failure: never let asyncio log "Fatal error"
             self._violation(f"unparsable reply ({type(exc).__name__}: {exc})")
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, error_from_reply
@@ -67,44 +67,37 @@ def finish(command: Call | Batch | Eval, replies: Sequence[Any]) -> Any:
 
 
 async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eval) -> Any:
-    """Send one command description over this loop's multiplexed connection.
+    """Send one command description over this loop's multiplexed connection; its replies
+    become its result exactly as on the blocking pool (``finish``).
 
     Raises ``CommandNotSent`` when Redis surely did not get the command (the connection
     failed first), so that the caller may apply ``may_resend``.
     """
     if not conn.connected:
         await conn.ensure_connected()
-    if type(command) is Call:
-        return await conn.send(command.args)
-    if type(command) is Eval:
-        try:
-            return await conn.send(wire(command)[0])
-        except NoScriptError:
-            return await conn.send(eval_fallback(command)[0])
-    if type(command) is not Batch:
-        raise TypeError(f"not a djredis command: {command!r}")
-    futures = [conn.send(args) for args in wire(command)]  # MULTI/EXEC added for transactions
+    replies = await _replies(conn, wire(command))
+    try:
+        return finish(command, replies)
+    except NoScriptError:
+        if type(command) is not Eval:
+            raise
+        # NOSCRIPT: Redis refused the EVALSHA without running anything, so EVAL is safe.
+        return finish(command, await _replies(conn, eval_fallback(command)))
+
+
+async def _replies(conn: MultiplexedConnection, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+    if len(commands) == 1:
+        return [await conn.send(commands[0])]
+    futures = [conn.send(args) for args in commands]
     replies: list[Any] = []
     failure: BaseException | None = None
-    for future in futures:  # every reply is collected, so no exception goes unretrieved
+    for future in futures:  # every future is awaited, so no exception goes unretrieved
         try:
             replies.append(await future)
         except CONNECTION_ERRORS as exc:
-            # One write carries the whole batch: if any of it was sent, it is not resendable.
+            # One write carries them all: if any of it was sent, none is resendable.
             if failure is None or isinstance(failure, CommandNotSent):
                 failure = exc
-            replies.append(exc)
-        except ResponseError as exc:
-            replies.append(exc)
     if failure is not None:
         raise failure
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise reply
-    if command.transaction:
-        executed: list[Any] = replies[-1]
-        for reply in executed:
-            if isinstance(reply, ERROR_TYPES):
-                raise error_from_reply(reply)
-        return executed
     return replies

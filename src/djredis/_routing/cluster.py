@@ -319,7 +319,7 @@ class ClusterGroup(Topology):
         """Write every node's commands, then read every reply (one round trip in parallel)."""
         outcomes = request_many(
             {
-                node.config: [args for part in parts for args in part.wire()]
+                node.config: [a for part in parts for a in part.wire()]
                 for node, parts in groups.items()
             }
         )
@@ -328,12 +328,8 @@ class ClusterGroup(Topology):
             outcome = outcomes[node.config]
             if isinstance(outcome, Exception):
                 failed[node] = outcome
-                continue
-            replies = [_as_error(reply) or reply for reply in outcome]
-            for part in parts:
-                count = len(part.wire())
-                part.take(replies[:count])
-                del replies[:count]
+            else:
+                _deliver(parts, outcome)
         return failed
 
     # -- async ------------------------------------------------------------------------------------
@@ -382,22 +378,19 @@ class ClusterGroup(Topology):
                 elif isinstance(outcome, BaseException):
                     raise outcome
         sent = [
-            (node, part, [conns[node].send(args) for args in part.wire()])
+            (node, parts, [conns[node].send(a) for part in parts for a in part.wire()])
             for node, parts in groups.items()
             if node not in failed
-            for part in parts
         ]
-        for node, part, futures in sent:
+        for node, parts, futures in sent:
             replies: list[Any] = []
             for future in futures:  # every future is awaited, so no exception goes unretrieved
                 try:
                     replies.append(await future)
-                except ResponseError as exc:
-                    replies.append(exc)
                 except CONNECTION_ERRORS as exc:
                     failed.setdefault(node, exc)
             if node not in failed:
-                part.take(replies)
+                _deliver(parts, replies)
         return failed
 
     # -- clients for user code, and housekeeping ------------------------------------------------
@@ -463,3 +456,12 @@ class ClusterGroup(Topology):
 
 # Errors that send a fast-path command through the retry loop.
 _RETRIED = frozenset({"TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"})
+
+
+def _deliver(parts: list[_Part], replies: list[Any]) -> None:
+    """Hand each part its replies, in the order the parts were written to one node."""
+    replies = [_as_error(reply) or reply for reply in replies]
+    for part in parts:
+        count = len(part.wire())
+        part.take(replies[:count])
+        del replies[:count]
