@@ -94,7 +94,11 @@ class RedisServer:
         extra: tuple[str, ...] = (),
         cluster_bus: bool = False,
         ports: Callable[[], int] = candidate_port,
+        password: str | None = None,
     ) -> None:
+        self.password = password
+        if password is not None:
+            extra = (*extra, "--requirepass", password)
         self.dir = Path(tempfile.mkdtemp(prefix="djredis-test-"))
         self.tcp = tcp
         self.cluster_bus = cluster_bus
@@ -224,7 +228,8 @@ class RedisServer:
 
     def url(self, db: int = 0) -> str:
         if self.tcp:
-            return f"redis://127.0.0.1:{self.port}/{db}"
+            auth = f":{self.password}@" if self.password is not None else ""
+            return f"redis://{auth}127.0.0.1:{self.port}/{db}"
         return f"unix://{self.socket_path}?db={db}"
 
     def client(self, db: int = 0, timeout: float = 5) -> redis.Redis:
@@ -234,6 +239,7 @@ class RedisServer:
                 host="127.0.0.1",
                 port=self.port,
                 db=db,
+                password=self.password,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
             )

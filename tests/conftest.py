@@ -11,6 +11,7 @@ the standalone server, as before.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,24 @@ _TOPOLOGY_FIXTURES = {
     "sentinel": "sentinel_topology",
     "cluster": "cluster_topology",
 }
+
+
+# Each folder of tests/ is one kind of test, selectable as a marker (``-m failover``).
+KIND_MARKERS = {
+    "unit": "unit",
+    "contract": "contract",
+    "topologies": "topology_suite",
+    "failover": "failover",
+    "site": "site",
+}
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.relative_to(HERE).parts[0]
+        if folder in KIND_MARKERS:
+            item.add_marker(KIND_MARKERS[folder])
 
 
 def pytest_configure(config: pytest.Config) -> None:

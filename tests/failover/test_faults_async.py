@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-import redis
 from asgiref.sync import async_to_sync
 from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -178,26 +177,6 @@ def private_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-class PasswordServer(RedisServer):
-    """A redis-server with ``requirepass``."""
-
-    def __init__(self) -> None:
-        super().__init__(extra=("--requirepass", PASSWORD))
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/{db}"
-
-    def client(self, db: int = 0, timeout: float = 5) -> redis.Redis:
-        return redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            db=db,
-            password=PASSWORD,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
-
-
 async def staggered(count: int, call: Callable[[int], Awaitable[T]]) -> list[T | BaseException]:
     """Start ``call(i)`` after ``i`` loop iterations, so that some land mid-handshake."""
 
@@ -278,7 +257,7 @@ def test_client_kill_mid_traffic_never_lands_in_database_0(
 
 
 def test_no_command_reaches_a_password_server_before_auth(build: CacheFactory) -> None:
-    server = PasswordServer().start()
+    server = RedisServer(password=PASSWORD).start()
     try:
         cache = build(server.url(3))
         errors: list[BaseException] = []
@@ -298,7 +277,7 @@ def test_no_command_reaches_a_password_server_before_auth(build: CacheFactory) -
 
 
 def test_a_wrong_password_fails_the_handshake_cleanly(build: CacheFactory) -> None:
-    server = PasswordServer().start()
+    server = RedisServer(password=PASSWORD).start()
     try:
         cache = build(f"redis://:wrong@127.0.0.1:{server.port}/3")
 

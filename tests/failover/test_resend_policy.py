@@ -18,10 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 from redis.backoff import ConstantBackoff
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from djredis.cache import RedisCache
+from tests._servers import RedisServer
 
 
 class ClosingServer:
@@ -105,3 +107,54 @@ def test_retries_zero_sends_a_read_once(closing_server: ClosingServer, api: str)
     with pytest.raises(RedisConnectionError):
         _run(api, cache, "get", "k")
     assert closing_server.accepted == 1
+
+
+def test_the_async_client_for_user_code_follows_the_configured_retries(
+    closing_server: ClosingServer,
+) -> None:
+    from django.test import override_settings
+
+    from djredis import get_async_redis_connection
+
+    caches = {
+        "default": {
+            "BACKEND": "djredis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closing_server.port}/0",
+            "OPTIONS": {"retry": Retry(ConstantBackoff(0.05), 2), "SOCKET_TIMEOUT": 2},
+        }
+    }
+
+    async def get() -> None:
+        await get_async_redis_connection().get("k")
+
+    with override_settings(CACHES=caches), pytest.raises(RedisConnectionError):
+        asyncio.run(get())
+    # A sync Retry object handed to redis.asyncio runs but never retries: 1 connection.
+    assert closing_server.accepted == 3
+
+
+@pytest.fixture(scope="module")
+def password_server() -> Iterator[RedisServer]:
+    server = RedisServer(password="right").start()
+    yield server
+    server.stop()
+
+
+def _connections_received(server: RedisServer) -> int:
+    client = server.client()
+    try:
+        return int(client.info("stats")["total_connections_received"])
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_wrong_password_is_tried_on_one_connection_only(
+    password_server: RedisServer, api: str
+) -> None:
+    cache = RedisCache(f"redis://:wrong@127.0.0.1:{password_server.port}/0", {})
+    before = _connections_received(password_server)
+    with pytest.raises(AuthenticationError):
+        _run(api, cache, "get", "k")
+    # The second connection is the one that counted them.
+    assert _connections_received(password_server) - before == 2

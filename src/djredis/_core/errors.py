@@ -13,8 +13,8 @@ import time
 from typing import TypeVar
 
 from redis._parsers import BaseParser
+from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = [
@@ -61,6 +61,8 @@ def may_resend(exc: BaseException, *, write: bool, retry_on_timeout: bool = Fals
     a write whose reply was lost may have been applied, and applying it twice (``INCR``,
     a ``RENAME``, a session save) is worse than reporting the failure.
     """
+    if isinstance(exc, AuthenticationError):
+        return False  # the same credentials fail the same way on a new connection
     if isinstance(exc, CommandNotSent):
         return True
     if write:

@@ -16,23 +16,25 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.client import Redis
 from redis.connection import ConnectionPool, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from djredis._config.server import DEFAULT_RETRIES, ServerConfig
+from djredis._config.server import ServerConfig
 from djredis._io.sync_pool import disconnect_pools
 
 __all__ = [
-    "default_retry",
     "disconnect_idle",
     "get_client",
     "get_pool",
     "get_shared",
     "redis_py_kwargs",
     "reset_pools",
+    "retry_policy",
 ]
 
 T = TypeVar("T")
@@ -45,15 +47,24 @@ _clients: dict[ServerConfig, Redis] = {}
 _shared: dict[Hashable, Any] = {}
 
 
-def default_retry() -> Retry:
-    """Return djredis's retry policy: one immediate retry, on connection errors only."""
-    # redis-py adds TimeoutError itself when retry_on_timeout=True (RETRY_ON_TIMEOUT).
-    return Retry(NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,))
+def retry_policy(config: ServerConfig, *, asyncio: bool = False) -> Retry | AsyncRetry:
+    """Return the redis-py ``Retry`` for a client handed to user code, from the same typed
+    policy djredis's own connections follow: ``retries`` resends, ``backoff`` between them,
+    timeouts only with ``retry_on_timeout`` (redis-py's default backs off for seconds)."""
+    errors = (
+        (RedisConnectionError, RedisTimeoutError)
+        if config.retry_on_timeout
+        else (RedisConnectionError,)
+    )
+    backoff = config.backoff or NoBackoff()
+    if asyncio:
+        return AsyncRetry(backoff, config.retries, supported_errors=errors)
+    return Retry(backoff, config.retries, supported_errors=errors)
 
 
 def _new_pool(config: ServerConfig) -> ConnectionPool:
     kwargs = config.kwargs()
-    kwargs.setdefault("retry", default_retry())
+    kwargs.setdefault("retry", retry_policy(config))
     pool: ConnectionPool = config.pool_class(connection_class=config.connection_class, **kwargs)
     return pool
 

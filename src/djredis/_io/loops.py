@@ -24,12 +24,10 @@ from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
 from redis.asyncio import connection as aioconnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.connection import SSLConnection, UnixDomainSocketConnection
-from redis.exceptions import ConnectionError as RedisConnectionError
 
-from djredis._config.server import DEFAULT_RETRIES, ServerConfig
+from djredis._config.server import ServerConfig
+from djredis._io.bridge import retry_policy
 from djredis._io.multiplex import MultiplexedConnection
 
 __all__ = ["LoopState", "loop_state"]
@@ -131,10 +129,8 @@ def _async_client(config: ServerConfig) -> aioredis.Redis:
     else:
         connection_class = aioconnection.Connection
     kwargs.pop("parser_class", None)  # sync parser classes do not fit asyncio connections
-    if "retry" not in kwargs:
-        kwargs["retry"] = Retry(
-            NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,)
-        )
+    # A sync Retry from OPTIONS would run but never retry here: build the asyncio one.
+    kwargs["retry"] = retry_policy(config, asyncio=True)
     if config.pool_class.__name__ == "BlockingConnectionPool":
         pool: aioconnection.ConnectionPool = aioconnection.BlockingConnectionPool(
             connection_class=connection_class, **kwargs

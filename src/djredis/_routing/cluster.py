@@ -46,6 +46,7 @@ from djredis._io.bridge import (
     disconnect_idle,
     get_shared,
     redis_py_kwargs,
+    retry_policy,
 )
 from djredis._io.loops import LoopState
 from djredis._io.sync_pool import execute_on, request_many
@@ -400,6 +401,9 @@ class ClusterGroup(Topology):
         for name in ("db", "retry", "connection_class", "pool_class"):
             kwargs.pop(name, None)
         kwargs.update(dict(self._settings.client_kwargs))
+        kwargs["retry"] = retry_policy(
+            self._map.template, asyncio=issubclass(cls, AsyncRedisCluster)
+        )
         kwargs["startup_nodes"] = [ClusterNode(*seed.address) for seed in self._settings.seeds]  # type: ignore[no-untyped-call]
         return _accepted(cls, kwargs)
 

@@ -29,16 +29,12 @@ import time
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
-from redis.backoff import NoBackoff
 from redis.client import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.sentinel import MasterNotFoundError, Sentinel
 
 from djredis._config.server import (
-    DEFAULT_RETRIES,
     ConnectionSettings,
     SentinelSettings,
     ServerConfig,
@@ -46,11 +42,11 @@ from djredis._config.server import (
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
 from djredis._core.errors import CONNECTION_ERRORS, BurstLogger, may_resend
 from djredis._io.bridge import (
-    default_retry,
     disconnect_idle,
     get_client,
     get_shared,
     redis_py_kwargs,
+    retry_policy,
 )
 from djredis._io.loops import LoopState
 from djredis._routing.base import (
@@ -352,9 +348,9 @@ class SentinelGroup(Topology):
 
     def _sentinel_args(self) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
         node = redis_py_kwargs(self._settings.node)
-        node.setdefault("retry", default_retry())
+        node.setdefault("retry", retry_policy(self._settings.node))
         sentinel = redis_py_kwargs(self._settings.sentinels[0])
-        sentinel.setdefault("retry", default_retry())  # redis-py's default backs off for seconds
+        sentinel.setdefault("retry", retry_policy(self._settings.sentinels[0]))
         return [s.address for s in self._settings.sentinels], sentinel, node
 
     def client(self, write: bool = True) -> Redis:
@@ -377,8 +373,8 @@ class SentinelGroup(Topology):
         def build() -> _SentinelClients:
             addresses, sentinel_kwargs, node = self._sentinel_args()
             node.pop("parser_class", None)  # sync parser classes do not fit asyncio
-            node["retry"] = async_retry()
-            sentinel_kwargs["retry"] = async_retry()
+            node["retry"] = retry_policy(self._settings.node, asyncio=True)
+            sentinel_kwargs["retry"] = retry_policy(self._settings.sentinels[0], asyncio=True)
             sentinel = AsyncSentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call]
             return _SentinelClients(sentinel, self._service, AsyncRedis)
 
@@ -424,8 +420,3 @@ class _SentinelClients:
     async def aclose(self) -> None:
         for client in (self.primary, self.replica, *self.sentinel.sentinels):
             await client.aclose(close_connection_pool=True)
-
-
-def async_retry() -> Any:
-    """Return djredis's retry policy for ``redis.asyncio`` clients."""
-    return AsyncRetry(NoBackoff(), DEFAULT_RETRIES, supported_errors=(RedisConnectionError,))
