@@ -32,7 +32,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis.connection import SSLConnection, UnixDomainSocketConnection
@@ -49,7 +49,14 @@ from djredis._io.wire import eval_fallback, finish, wire
 if TYPE_CHECKING:
     from djredis._core.commands import Batch, Call, Eval
 
-__all__ = ["SyncConnection", "SyncPool", "disconnect_pools", "execute_on", "pool_for"]
+__all__ = [
+    "SyncConnection",
+    "SyncPool",
+    "disconnect_pools",
+    "execute_on",
+    "open_socket",
+    "pool_for",
+]
 
 _READ_SIZE = 65536
 # What a non-blocking socket raises when it has nothing to give or cannot take more yet.
@@ -103,38 +110,7 @@ class SyncConnection:
         timeout = config.connect_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         where = config.describe()
-        try:
-            if config.connection_class is UnixDomainSocketConnection:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    sock.settimeout(timeout)
-                    sock.connect(kwargs["path"])
-                except OSError:
-                    sock.close()
-                    raise
-            else:
-                host = kwargs.get("host", "localhost")
-                sock = socket.create_connection((host, kwargs.get("port", 6379)), timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if kwargs.get("socket_keepalive", True):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                    options = kwargs.get("socket_keepalive_options")
-                    for option, value in dict(options or {}).items():
-                        sock.setsockopt(socket.IPPROTO_TCP, option, value)
-        except TimeoutError as exc:
-            raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
-        except OSError as exc:
-            raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
-        if issubclass(config.connection_class, SSLConnection):
-            try:
-                sock.settimeout(_remaining(deadline))
-                sock = ssl_context(kwargs).wrap_socket(sock, server_hostname=host)
-            except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
-                with contextlib.suppress(OSError):
-                    sock.close()
-                raise tls_handshake_error(where, exc, timeout) from exc
-            self._tls = True
-        sock.settimeout(0.0)
+        sock, self._tls = open_socket(config, kwargs, deadline)
         self._sock = sock
         self._poll.register(sock, select.POLLIN)
         self._reader = new_reader(self._config.reader)
@@ -312,6 +288,52 @@ def _remaining(deadline: float | None) -> float | None:
     if remaining <= 0:
         raise TimeoutError
     return remaining
+
+
+def open_socket(
+    config: ServerConfig, kwargs: Mapping[str, Any], deadline: float | None
+) -> tuple[socket.socket, bool]:
+    """Open a non-blocking socket to ``config``'s server (TLS wrapped when it asks for it),
+    by ``deadline``; return it and whether it is TLS. Nothing is written on it yet.
+
+    A refused or broken connection raises ``CommandNotSent``, a timeout ``TimeoutError``,
+    a failed TLS handshake the error ``tls_handshake_error`` words.
+    """
+    timeout = config.connect_timeout
+    where = config.describe()
+    try:
+        if config.connection_class is UnixDomainSocketConnection:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(_remaining(deadline))
+                sock.connect(kwargs["path"])
+            except OSError:
+                sock.close()
+                raise
+        else:
+            host = kwargs.get("host", "localhost")
+            sock = socket.create_connection((host, kwargs.get("port", 6379)), _remaining(deadline))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if kwargs.get("socket_keepalive", True):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                options = kwargs.get("socket_keepalive_options")
+                for option, value in dict(options or {}).items():
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    except TimeoutError as exc:
+        raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
+    except OSError as exc:
+        raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
+    tls = issubclass(config.connection_class, SSLConnection)
+    if tls:
+        try:
+            sock.settimeout(_remaining(deadline))
+            sock = ssl_context(kwargs).wrap_socket(sock, server_hostname=host)
+        except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
+            with contextlib.suppress(OSError):
+                sock.close()
+            raise tls_handshake_error(where, exc, timeout) from exc
+    sock.settimeout(0.0)
+    return sock, tls
 
 
 class SyncPool:
