@@ -81,6 +81,7 @@ class SyncConnection:
         "_tls",
         "generation",
         "pid",
+        "used_at",
     )
 
     def __init__(self, config: ServerConfig, generation: int = 0) -> None:
@@ -94,6 +95,8 @@ class SyncConnection:
         # The pool's count of connections opened so far when this one was opened.
         self.generation = generation
         self.pid = os.getpid()
+        # time.monotonic() when it was last given back to the pool (health checks).
+        self.used_at = time.monotonic()
 
     @property
     def connected(self) -> bool:
@@ -131,6 +134,15 @@ class SyncConnection:
                 if command[0] == "AUTH":
                     raise AuthenticationError(str(reply))
                 raise ResponseError(str(reply))
+
+    def healthy(self) -> bool:
+        """PING the connection; whether PONG came back within socket_timeout (if not, the
+        connection is closed: a half-open socket would have swallowed the caller's command).
+        """
+        try:
+            return self.request((("PING",),)) == [b"PONG"]
+        except CONNECTION_ERRORS:
+            return False
 
     def usable(self) -> bool:
         """Whether an idle connection may be written on: the server has not closed it and
@@ -360,20 +372,30 @@ class SyncPool:
         """Return a usable idle connection, or a new (connected) one.
 
         Idle sockets the server has closed are dropped here, before anything is written
-        on them, so taking another is always safe.
+        on them, so taking another is always safe. With ``health_check_interval``, one idle
+        for longer is PINGed first (as redis-py does), and dropped if the PONG is late.
         """
         if self._pid != os.getpid():
             self._after_fork()
         idle = self._idle
+        interval = self._config.health_check_interval
         while True:
             while idle:
                 try:
                     conn = idle.pop()
                 except IndexError:
                     break
-                if conn.generation > self._dead_upto and conn.usable():
+                if (
+                    conn.generation > self._dead_upto
+                    and conn.usable()
+                    and (
+                        not interval
+                        or time.monotonic() - conn.used_at <= interval
+                        or conn.healthy()
+                    )
+                ):
                     return conn
-                if conn.generation > self._dead_upto:  # closed by the server: so are its elders
+                if conn.generation > self._dead_upto:  # closed or gone: so are its elders
                     self._dead_upto = conn.generation
                 self.discard(conn)
             new = self._new()
@@ -386,7 +408,10 @@ class SyncPool:
             return
         if not conn.connected:
             self._forget()
-        elif self._blocking:
+            return
+        if self._config.health_check_interval:
+            conn.used_at = time.monotonic()
+        if self._blocking:
             with self._condition:
                 self._idle.append(conn)
                 self._condition.notify()
