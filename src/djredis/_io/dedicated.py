@@ -68,7 +68,7 @@ from djredis._io.dedicated_protocol import (
 from djredis._io.handshake import handshake_commands
 from djredis._io.loops import loop_state
 from djredis._io.resp import pack
-from djredis._io.sync_pool import open_socket
+from djredis._io.sockets import WOULD_BLOCK, open_socket
 
 __all__ = [
     "GAP",
@@ -81,7 +81,6 @@ __all__ = [
 
 
 _READ_SIZE = 65536
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class DedicatedConnection(DedicatedBase):
@@ -191,7 +190,7 @@ class DedicatedConnection(DedicatedBase):
         if sock is not None and self._poll.poll(0):
             try:
                 size = sock.recv_into(self._buffer)
-            except _WOULD_BLOCK:  # a TLS record with no data in it
+            except WOULD_BLOCK:  # a TLS record with no data in it
                 size = -1
             except OSError:
                 size = 0
@@ -281,7 +280,7 @@ class DedicatedConnection(DedicatedBase):
                     return False
         try:
             size = sock.recv_into(self._buffer)
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             return True
         if not size:
             raise RedisConnectionError(f"Connection closed by {self._config.describe()}")

@@ -32,35 +32,26 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError, may_resend
-from djredis._io.handshake import handshake_commands, ssl_context, tls_handshake_error
+from djredis._io.handshake import handshake_commands
 from djredis._io.resp import ERROR_TYPES, new_reader, pack
+from djredis._io.sockets import WOULD_BLOCK, open_socket
 from djredis._io.wire import eval_fallback, finish, wire
 
 if TYPE_CHECKING:
     from djredis._core.commands import Batch, Call, Eval
 
-__all__ = [
-    "SyncConnection",
-    "SyncPool",
-    "disconnect_pools",
-    "execute_on",
-    "open_socket",
-    "pool_for",
-]
+__all__ = ["SyncConnection", "SyncPool", "disconnect_pools", "execute_on", "pool_for"]
 
 _READ_SIZE = 65536
-# What a non-blocking socket raises when it has nothing to give or cannot take more yet.
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class SyncConnection:
@@ -154,7 +145,7 @@ class SyncConnection:
             return True
         try:
             sock.recv(1)
-        except _WOULD_BLOCK:  # a TLS record with no data in it (e.g. a session ticket)
+        except WOULD_BLOCK:  # a TLS record with no data in it (e.g. a session ticket)
             return True
         except OSError:
             pass
@@ -181,7 +172,7 @@ class SyncConnection:
         try:
             try:
                 sent = sock.send(data)
-            except _WOULD_BLOCK:
+            except WOULD_BLOCK:
                 sent = 0
             if sent < len(data):
                 self._send_rest(sock, memoryview(data)[sent:], deadline)
@@ -228,7 +219,7 @@ class SyncConnection:
                             raise TimeoutError
                 try:
                     size = sock.recv_into(buffer)
-                except _WOULD_BLOCK:
+                except WOULD_BLOCK:
                     continue
                 if not size:
                     raise RedisConnectionError(f"Connection closed by {self._config.describe()}")
@@ -291,61 +282,6 @@ def _is_resp2(reply: Any) -> bool:
         elif kind not in _RESP2_SCALARS and not isinstance(item, ERROR_TYPES):
             return False
     return True
-
-
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError
-    return remaining
-
-
-def open_socket(
-    config: ServerConfig, kwargs: Mapping[str, Any], deadline: float | None
-) -> tuple[socket.socket, bool]:
-    """Open a non-blocking socket to ``config``'s server (TLS wrapped when it asks for it),
-    by ``deadline``; return it and whether it is TLS. Nothing is written on it yet.
-
-    A refused or broken connection raises ``CommandNotSent``, a timeout ``TimeoutError``,
-    a failed TLS handshake the error ``tls_handshake_error`` words.
-    """
-    timeout = config.connect_timeout
-    where = config.describe()
-    try:
-        if config.connection_class is UnixDomainSocketConnection:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(_remaining(deadline))
-                sock.connect(kwargs["path"])
-            except OSError:
-                sock.close()
-                raise
-        else:
-            host = kwargs.get("host", "localhost")
-            sock = socket.create_connection((host, kwargs.get("port", 6379)), _remaining(deadline))
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if kwargs.get("socket_keepalive", True):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                options = kwargs.get("socket_keepalive_options")
-                for option, value in dict(options or {}).items():
-                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
-    except TimeoutError as exc:
-        raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
-    except OSError as exc:
-        raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
-    tls = issubclass(config.connection_class, SSLConnection)
-    if tls:
-        try:
-            sock.settimeout(_remaining(deadline))
-            sock = ssl_context(kwargs).wrap_socket(sock, server_hostname=host)
-        except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
-            with contextlib.suppress(OSError):
-                sock.close()
-            raise tls_handshake_error(where, exc, timeout) from exc
-    sock.settimeout(0.0)
-    return sock, tls
 
 
 class SyncPool:
