@@ -231,3 +231,18 @@ def test_connections_of_finished_loops_are_closed_and_the_loops_freed(
     assert named() == 0
     gc.collect()
     assert [ref for ref in loops if ref() is not None] == []
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_get_message_with_no_wait_returns_a_message_already_received(
+    open_dedicated: Callable[..., Face], redis_client: Any, api: str
+) -> None:
+    conn = open_dedicated(api)
+    conn.subscribe("c")
+    assert conn.get_message(0) is None
+    redis_client.publish("c", "here")
+    time.sleep(0.2)  # in the socket's buffer by now
+    received = None
+    for _ in range(3):  # the async face gives the loop one iteration per call
+        received = received or conn.get_message(0)
+    assert received == Message("message", b"c", b"here")

@@ -8,7 +8,7 @@ Components ask for one here, per process (``dedicated``) or per event loop
 (``adedicated``), keyed by ``(config, purpose)`` so that two components never share one.
 
 Both kinds speak RESP2 over the same pieces as the pool and the multiplexed connection: the
-socket opening and TLS of ``sync_pool.open_socket``, the handshake of ``handshake`` (nothing
+socket opening and TLS of ``sockets.open_socket``, the handshake of ``handshake`` (nothing
 else is written before AUTH/SELECT/SETNAME succeeded), the reader ``config.reader`` names.
 
 Timeouts:
@@ -275,8 +275,8 @@ class DedicatedConnection(DedicatedBase):
             if deadline is None:
                 self._poll.poll()
             else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._poll.poll(remaining * 1000.0):
+                remaining = max(deadline - time.monotonic(), 0.0)  # 0: look, do not wait
+                if not self._poll.poll(remaining * 1000.0):
                     return False
         try:
             size = sock.recv_into(self._buffer)

@@ -21,7 +21,10 @@ Failure handling (``_errors.may_resend`` decides what may be sent again):
   within ``socket_timeout`` of that write, or the connection is aborted (its place in the
   reply stream is lost) and they fail with ``TimeoutError``;
 - a reply the reader cannot parse, a reply nobody asked for, or a RESP3 type on this RESP2
-  connection discards the connection; the commands waiting fail with ``ProtocolError``.
+  connection discards the connection; the commands waiting fail with ``ProtocolError``;
+- with ``health_check_interval``, the first write after an idle period longer than that is
+  a PING alone; the commands queued meanwhile are written once its PONG is in, and get
+  ``CommandNotSent`` if it never comes (so a half-open socket costs them nothing).
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
   non-blocking ``poll``); one found closed by the server is discarded, with every idle
   socket opened before it (a Redis restart kills them all), and the command goes out on
   another, since Redis never saw it. Once written, a command is resent only if it reads.
+  With ``health_check_interval``, an idle socket unused for longer is PINGed first (as
+  redis-py does): one whose PONG does not come within ``socket_timeout`` is dropped too.
 - A protocol violation (a malformed reply, a RESP3 type, an unsolicited reply) discards
   the connection and raises ``ProtocolError`` naming the server.
 - After ``fork()`` the child never touches the parent's sockets: the pool notices the new
