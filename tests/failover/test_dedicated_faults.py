@@ -136,6 +136,7 @@ def test_a_blocking_call_to_a_stopped_redis_times_out_at_block_plus_socket_timeo
         elapsed = time.monotonic() - started
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
+    print(f"\n{api} BZPOPMIN block=1 against a stopped Redis failed after {elapsed:.3f} s")
     assert isinstance(failure, RedisTimeoutError), repr(failure)
     assert 1 + SOCKET_TIMEOUT - 0.05 < elapsed < 1 + SOCKET_TIMEOUT + SLACK
     assert not conn.conn.connected  # discarded: a late reply must not reach the next call
@@ -156,6 +157,7 @@ def test_a_stopped_redis_makes_a_subscriber_ping_fail_within_socket_timeout(
         started = time.monotonic()
         failure = outcome(conn.ping)  # ...until the heartbeat goes unanswered
         elapsed = time.monotonic() - started
+        print(f"\n{api} heartbeat PING against a stopped Redis failed after {elapsed:.3f} s")
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
     assert isinstance(failure, RedisTimeoutError), repr(failure)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from djredis._io.loops import loop_state
 from djredis._io.sync_pool import execute_on
 from tests._dedicated import APIS, AsyncFace, SyncFace, open_face, server_config
 from tests._servers import RedisServer
+from tests._topologies import PASSWORD, USERNAME, Node, Tls
 
 SOCKET_TIMEOUT = 0.5
 SLACK = 0.5  # scheduling slack on a busy 2-core machine
@@ -246,3 +249,32 @@ def test_get_message_with_no_wait_returns_a_message_already_received(
     for _ in range(3):  # the async face gives the loop one iteration per call
         received = received or conn.get_message(0)
     assert received == Message("message", b"c", b"here")
+
+
+@pytest.fixture(scope="module")
+def tls_node() -> Iterator[tuple[Node, Tls]]:
+    """A TLS-only redis-server requiring the test ACL user."""
+    with tempfile.TemporaryDirectory(prefix="djredis-tls-") as directory:
+        tls = Tls.create(Path(directory))
+        node = Node(tls=tls).start()
+        yield node, tls
+        node.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("api", APIS)
+def test_tls_and_acl(tls_node: tuple[Node, Tls], api: str) -> None:
+    node, tls = tls_node
+    location = f"rediss://{USERNAME}:{PASSWORD}@127.0.0.1:{node.port}/0"
+    config = server_config(location, ssl_ca_certs=str(tls.ca), SOCKET_TIMEOUT=SOCKET_TIMEOUT)
+    conn = open_face(config, api, "tls")
+    publisher = open_face(config, api, "tls-publisher")
+    try:
+        conn.subscribe("secure")
+        assert publisher.call("PUBLISH", "secure", "hi") == 1
+        assert conn.get_message(1.0) == Message("message", b"secure", b"hi")
+        assert conn.get_message(2 * SOCKET_TIMEOUT) is None
+        assert publisher.call("BLPOP", "nothing", 1, block=1) is None
+    finally:
+        conn.close()
+        publisher.close()
