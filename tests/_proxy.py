@@ -23,7 +23,9 @@ class FaultyProxy:
     ``("replace", data)`` sends ``data`` instead, ``("append", data)`` sends the reply then
     ``data``. ``trickle`` forwards every
     reply one byte at a time, ``trickle`` seconds apart. ``sent`` records every chunk the
-    clients sent, to count the commands the server received.
+    clients sent, to count the commands the server received. ``stall()`` turns the
+    connections open now half-open: from then on they forward nothing either way and
+    close nothing (a peer gone without a word); new connections work.
     """
 
     def __init__(self, upstream: tuple[str, int]) -> None:
@@ -40,6 +42,7 @@ class FaultyProxy:
         self.port = int(self._listener.getsockname()[1])
         self._clients: list[socket.socket] = []
         self._sockets: list[socket.socket] = []
+        self._stalled: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._spawn(self._accept)
@@ -52,6 +55,11 @@ class FaultyProxy:
         marker = b"\r\n" + name.upper() + b"\r\n"
         with self._lock:
             return sum(chunk.upper().count(marker) for chunk in self.sent)
+
+    def stall(self) -> None:
+        """Stop forwarding on every connection open now, without closing any."""
+        with self._lock:
+            self._stalled.update(self._sockets)
 
     def push(self, data: bytes) -> None:
         """Send ``data`` to every client connection now, unasked."""
@@ -100,6 +108,8 @@ class FaultyProxy:
                 break
             if not data:
                 break
+            if source in self._stalled:
+                continue
             try:
                 if from_client:
                     with self._lock:

@@ -12,10 +12,6 @@ import djredis
 
 PACKAGE = Path(djredis.__file__).parent
 MAX_LINES = 500
-# Modules still over the limit, each with the work that brings it under (issue 8, Part B).
-OVER_LIMIT: dict[str, str] = {
-    "_io/sync_pool.py": "split the connection from the pool after the dedicated-connections merge",
-}
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +67,4 @@ def test_core_imports_nothing_of_the_transport(graph: grimp.ImportGraph) -> None
 )
 def test_module_is_at_most_500_lines(path: Path) -> None:
     lines = len(path.read_text().splitlines())
-    if str(path.relative_to(PACKAGE)) in OVER_LIMIT:
-        pytest.xfail(OVER_LIMIT[str(path.relative_to(PACKAGE))])
     assert lines <= MAX_LINES, f"{path.name} has {lines} lines"

@@ -21,7 +21,10 @@ Failure handling (``_errors.may_resend`` decides what may be sent again):
   within ``socket_timeout`` of that write, or the connection is aborted (its place in the
   reply stream is lost) and they fail with ``TimeoutError``;
 - a reply the reader cannot parse, a reply nobody asked for, or a RESP3 type on this RESP2
-  connection discards the connection; the commands waiting fail with ``ProtocolError``.
+  connection discards the connection; the commands waiting fail with ``ProtocolError``;
+- with ``health_check_interval``, the first write after an idle period longer than that is
+  a PING alone; the commands queued meanwhile are written once its PONG is in, and get
+  ``CommandNotSent`` if it never comes (so a half-open socket costs them nothing).
 """
 
 from __future__ import annotations
@@ -93,6 +96,11 @@ class MultiplexedConnection(asyncio.Protocol):
         self._closed: asyncio.Future[None] | None = None  # set by close()
         self._sent = 0  # commands written so far
         self._answered = 0  # replies received so far
+        # health_check_interval: loop time of the last write or read, and the PING whose
+        # PONG the queued commands wait for before they are written.
+        self._health = config.health_check_interval
+        self._active_at = 0.0
+        self._checking: asyncio.Future[Any] | None = None
         self.connections_made = 0
 
     # -- public -----------------------------------------------------------------------------
@@ -195,6 +203,7 @@ class MultiplexedConnection(asyncio.Protocol):
                 raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
             raise
         self._ready = True
+        self._active_at = loop.time()
         self.connections_made += 1
 
     async def _handshake(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -243,6 +252,8 @@ class MultiplexedConnection(asyncio.Protocol):
             return  # the connection is being discarded; its replies belong to nobody
         reader = self._reader
         waiting = self._waiting
+        if self._health:
+            self._active_at = cast(asyncio.AbstractEventLoop, self._loop).time()
         try:
             reader.feed(data)
             while (reply := reader.gets()) is not False:
@@ -294,24 +305,51 @@ class MultiplexedConnection(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_scheduled = False
         outgoing = self._outgoing
-        if not outgoing:
-            return
+        if not outgoing or self._checking is not None:
+            return  # nothing to write, or held until the health check's PONG
         transport = self._transport
         if transport is None or self._broken is not None:
             self._fail(self._broken or RedisConnectionError("not connected"))
             return
+        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        if self._health and loop.time() - self._active_at > self._health:
+            self._health_check(loop, transport)
+            return
         self._outgoing = []
         self._waiting.extend(self._queued)
         self._queued = []
-        transport.write(b"".join(outgoing))
-        self._sent += len(outgoing)
+        self._write(loop, transport, b"".join(outgoing), len(outgoing))
+
+    def _write(
+        self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, data: bytes, count: int
+    ) -> None:
+        transport.write(data)
+        self._sent += count
+        if self._health:
+            self._active_at = loop.time()
         timeout = self._timeout
         if timeout:
-            loop = cast(asyncio.AbstractEventLoop, self._loop)
             deadline = loop.time() + timeout
             self._writes.append((self._sent, deadline))
             if self._timer is None:
                 self._timer = loop.call_at(deadline, self._check_timeout)
+
+    def _health_check(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
+        """PING a connection idle for longer than health_check_interval before writing the
+        queued commands (as redis-py does). If the PONG does not come within socket_timeout
+        the connection fails as usual, and the queued commands, never written, get
+        ``CommandNotSent``: they may go out on a fresh connection."""
+        check = self._checking = loop.create_future()
+        check.add_done_callback(self._checked)
+        self._waiting.append(check)
+        self._write(loop, transport, pack(("PING",)), 1)
+
+    def _checked(self, check: asyncio.Future[Any]) -> None:
+        if self._checking is check:
+            self._checking = None
+        if not check.cancelled():
+            check.exception()  # a failed PING is reported through the queued commands
+        self._flush()
 
     def _check_timeout(self) -> None:
         """Fire at the oldest write's deadline: abort if its replies are not all in."""

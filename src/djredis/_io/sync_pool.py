@@ -15,6 +15,8 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
 - An idle socket is checked before it is written on (one non-blocking ``poll``); one found
   closed by the server is discarded, with every idle socket opened before it (a Redis
   restart kills them all), and the command goes out on another, since Redis never saw it.
+  With ``health_check_interval``, an idle socket unused for longer is PINGed first (as
+  redis-py does): one whose PONG does not come within ``socket_timeout`` is dropped too.
   Each call here is one attempt: whether a failed one is made again is the router's
   decision (``may_resend``, in ``djredis._routing.base``).
 - A protocol violation (a malformed reply, a RESP3 type, an unsolicited reply) discards
@@ -26,321 +28,28 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
-import select
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from redis.connection import SSLConnection, UnixDomainSocketConnection
-from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._core.commands import Batch, Call, Eval
-from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError
-from djredis._io.handshake import handshake_commands, ssl_context, tls_handshake_error
-from djredis._io.resp import ERROR_TYPES, new_reader, pack
+from djredis._core.errors import CONNECTION_ERRORS
+from djredis._io.sync_connection import SyncConnection
 from djredis._io.wire import eval_fallback, finish, wire
 
 __all__ = [
-    "SyncConnection",
     "SyncPool",
     "disconnect_pools",
     "execute_on",
     "pool_for",
     "request_many",
 ]
-
-_READ_SIZE = 65536
-# What a non-blocking socket raises when it has nothing to give or cannot take more yet.
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-
-
-class SyncConnection:
-    """One blocking socket to one Redis server, speaking RESP2.
-
-    The socket itself is non-blocking: ``poll`` does the waiting, against one deadline per
-    write, which costs no more system calls than a socket timeout and checks an idle socket
-    for free.
-    """
-
-    __slots__ = (
-        "_buffer",
-        "_config",
-        "_kwargs",
-        "_poll",
-        "_reader",
-        "_sock",
-        "_tls",
-        "generation",
-        "pid",
-    )
-
-    def __init__(self, config: ServerConfig, generation: int = 0) -> None:
-        self._config = config
-        self._kwargs = config.kwargs()
-        self._sock: socket.socket | None = None
-        self._poll = select.poll()
-        self._tls = False
-        self._reader = new_reader(self._config.reader)
-        self._buffer = bytearray(_READ_SIZE)
-        # The pool's count of connections opened so far when this one was opened.
-        self.generation = generation
-        self.pid = os.getpid()
-
-    @property
-    def connected(self) -> bool:
-        """Whether the socket is open."""
-        return self._sock is not None
-
-    def connect(self) -> None:
-        """Open the socket, authenticate and select the database, within connect_timeout.
-
-        Nothing of the caller's command has been sent when this fails: a refused or broken
-        connection raises ``CommandNotSent``, a timeout ``TimeoutError``.
-        """
-        kwargs, config = self._kwargs, self._config
-        timeout = config.connect_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        where = config.describe()
-        try:
-            if config.connection_class is UnixDomainSocketConnection:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    sock.settimeout(timeout)
-                    sock.connect(kwargs["path"])
-                except OSError:
-                    sock.close()
-                    raise
-            else:
-                host = kwargs.get("host", "localhost")
-                sock = socket.create_connection((host, kwargs.get("port", 6379)), timeout)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if kwargs.get("socket_keepalive", True):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                    options = kwargs.get("socket_keepalive_options")
-                    for option, value in dict(options or {}).items():
-                        sock.setsockopt(socket.IPPROTO_TCP, option, value)
-        except TimeoutError as exc:
-            raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
-        except OSError as exc:
-            raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
-        if issubclass(config.connection_class, SSLConnection):
-            try:
-                sock.settimeout(_remaining(deadline))
-                sock = ssl_context(kwargs).wrap_socket(sock, server_hostname=host)
-            except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
-                with contextlib.suppress(OSError):
-                    sock.close()
-                raise tls_handshake_error(where, exc, timeout) from exc
-            self._tls = True
-        sock.settimeout(0.0)
-        self._sock = sock
-        self._poll.register(sock, select.POLLIN)
-        self._reader = new_reader(self._config.reader)
-        commands = handshake_commands(kwargs)
-        if not commands:
-            return
-        try:
-            replies = self.request(commands, deadline)
-        except RedisTimeoutError as exc:
-            raise RedisTimeoutError(f"Timeout connecting to {where} (handshake)") from exc
-        except ProtocolError:
-            raise
-        except RedisConnectionError as exc:
-            raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
-        for command, reply in zip(commands, replies, strict=True):
-            if isinstance(reply, ERROR_TYPES):
-                self.close()
-                if command[0] == "AUTH":
-                    raise AuthenticationError(str(reply))
-                raise ResponseError(str(reply))
-
-    def usable(self) -> bool:
-        """Whether an idle connection may be written on: the server has not closed it and
-        has sent nothing unasked (either way it is closed here)."""
-        sock = self._sock
-        if sock is None:
-            return False
-        if not self._poll.poll(0):
-            return True
-        try:
-            sock.recv(1)
-        except _WOULD_BLOCK:  # a TLS record with no data in it (e.g. a session ticket)
-            return True
-        except OSError:
-            pass
-        # b"" (closed by the server), an error, or a reply nobody asked for (the stream is
-        # out of step): the socket goes, before anything was written on it.
-        self.close()
-        return False
-
-    def request(
-        self, commands: Sequence[tuple[Any, ...]], deadline: float | None = None
-    ) -> list[Any]:
-        """Send ``commands`` in one write and return their replies, error replies included
-        (as objects, not raised: the caller decides which error counts).
-
-        Every reply must arrive by ``deadline`` (default: ``socket_timeout`` from now).
-        Any failure closes the connection: its place in the reply stream is unknown.
-        """
-        return self.receive(len(commands), self.send(commands, deadline))
-
-    def send(
-        self, commands: Sequence[tuple[Any, ...]], deadline: float | None = None
-    ) -> float | None:
-        """Write ``commands`` in one write; return the deadline for their replies."""
-        sock = self._sock
-        if sock is None:
-            raise CommandNotSent(f"Not connected to {self._config.describe()}")
-        if deadline is None and self._config.socket_timeout is not None:
-            deadline = time.monotonic() + self._config.socket_timeout
-        data = pack(commands[0]) if len(commands) == 1 else b"".join(map(pack, commands))
-        try:
-            try:
-                sent = sock.send(data)
-            except _WOULD_BLOCK:
-                sent = 0
-            if sent < len(data):
-                self._send_rest(sock, memoryview(data)[sent:], deadline)
-        except BaseException as exc:
-            error = self._failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
-        return deadline
-
-    def receive(self, count: int, deadline: float | None) -> list[Any]:
-        """Read the replies to the ``count`` commands just sent, by ``deadline``."""
-        sock = self._sock
-        if sock is None:
-            raise RedisConnectionError(f"Not connected to {self._config.describe()}")
-        try:
-            return self._read(sock, count, deadline)
-        except BaseException as exc:
-            error = self._failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
-
-    def _failed(self, exc: BaseException) -> BaseException:
-        """Close the connection (its place in the reply stream is lost) and return what the
-        caller should see for ``exc``."""
-        self.close()
-        if isinstance(exc, TimeoutError):
-            return RedisTimeoutError(
-                f"Timeout reading from {self._config.describe()}: no reply within "
-                f"socket_timeout ({self._config.socket_timeout} s)"
-            )
-        if isinstance(exc, OSError):
-            return RedisConnectionError(f"Error talking to {self._config.describe()}: {exc}")
-        return exc
-
-    def _send_rest(self, sock: socket.socket, view: memoryview, deadline: float | None) -> None:
-        while view:
-            try:
-                view = view[sock.send(view) :]
-            except ssl.SSLWantReadError:
-                self._wait(sock, select.POLLIN, deadline)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
-                self._wait(sock, select.POLLOUT, deadline)
-
-    def _read(self, sock: socket.socket, wanted: int, deadline: float | None) -> list[Any]:
-        replies: list[Any] = []
-        reader, buffer, poll = self._reader, self._buffer, self._poll
-        while True:
-            try:
-                reply = reader.gets()
-            except Exception as exc:  # hiredis.ProtocolError, ValueError, RecursionError...
-                raise self._violation(f"malformed reply ({type(exc).__name__}: {exc})") from exc
-            if reply is False:
-                if not (self._tls and sock.pending()):  # type: ignore[attr-defined]
-                    if deadline is None:
-                        poll.poll()
-                    else:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0 or not poll.poll(remaining * 1000.0):
-                            raise TimeoutError
-                try:
-                    size = sock.recv_into(buffer)
-                except _WOULD_BLOCK:
-                    continue
-                if not size:
-                    raise RedisConnectionError(f"Connection closed by {self._config.describe()}")
-                try:
-                    reader.feed(buffer, 0, size)
-                except Exception as exc:
-                    raise self._violation(f"malformed reply ({exc})") from exc
-                continue
-            if type(reply) not in _RESP2_SCALARS and not _is_resp2(reply):
-                raise self._violation(f"a {type(reply).__name__} reply, not RESP2")
-            replies.append(reply)
-            if len(replies) == wanted:
-                try:
-                    extra = reader.gets()
-                except Exception:
-                    extra = True
-                if extra is not False:
-                    raise self._violation("more replies than commands sent")
-                return replies
-
-    def _wait(self, sock: socket.socket, event: int, deadline: float | None) -> None:
-        poll = select.poll()
-        poll.register(sock, event)
-        if deadline is None:
-            poll.poll()
-            return
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not poll.poll(remaining * 1000.0):
-            raise TimeoutError
-
-    def _violation(self, what: str) -> ProtocolError:
-        return ProtocolError(
-            f"Protocol error from {self._config.describe()}: {what}; "
-            "is LOCATION pointing at a Redis server?"
-        )
-
-    def close(self) -> None:
-        """Close the socket. Safe in a forked child too: closing the child's copy of the
-        descriptor sends nothing to the server (no shutdown, no TLS close_notify)."""
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            with contextlib.suppress(OSError, KeyError, ValueError):
-                self._poll.unregister(sock)
-            with contextlib.suppress(OSError):
-                sock.close()
-
-
-# What a RESP2 reply may be made of; hiredis turns RESP3 types into dict, float, bool...
-_RESP2_SCALARS = frozenset({bytes, int, type(None)})
-
-
-def _is_resp2(reply: Any) -> bool:
-    """Whether ``reply`` holds only RESP2 types (arrays checked without recursion)."""
-    stack = [reply]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is list:
-            stack.extend(item)
-        elif kind not in _RESP2_SCALARS and not isinstance(item, ERROR_TYPES):
-            return False
-    return True
-
-
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError
-    return remaining
 
 
 class SyncPool:
@@ -367,20 +76,30 @@ class SyncPool:
         """Return a usable idle connection, or a new (connected) one.
 
         Idle sockets the server has closed are dropped here, before anything is written
-        on them, so taking another is always safe.
+        on them, so taking another is always safe. With ``health_check_interval``, one idle
+        for longer is PINGed first (as redis-py does), and dropped if the PONG is late.
         """
         if self._pid != os.getpid():
             self._after_fork()
         idle = self._idle
+        interval = self._config.health_check_interval
         while True:
             while idle:
                 try:
                     conn = idle.pop()
                 except IndexError:
                     break
-                if conn.generation > self._dead_upto and conn.usable():
+                if (
+                    conn.generation > self._dead_upto
+                    and conn.usable()
+                    and (
+                        not interval
+                        or time.monotonic() - conn.used_at <= interval
+                        or conn.healthy()
+                    )
+                ):
                     return conn
-                if conn.generation > self._dead_upto:  # closed by the server: so are its elders
+                if conn.generation > self._dead_upto:  # closed or gone: so are its elders
                     self._dead_upto = conn.generation
                 self.discard(conn)
             new = self._new()
@@ -393,7 +112,10 @@ class SyncPool:
             return
         if not conn.connected:
             self._forget()
-        elif self._blocking:
+            return
+        if self._config.health_check_interval:
+            conn.used_at = time.monotonic()
+        if self._blocking:
             with self._condition:
                 self._idle.append(conn)
                 self._condition.notify()

@@ -1,0 +1,301 @@
+"""The asyncio twin of ``DedicatedConnection`` (see ``djredis._io.dedicated``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Generator, Sequence
+from typing import Any, cast
+
+from redis.connection import SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from djredis._config.server import ServerConfig
+from djredis._core.errors import CommandNotSent
+from djredis._io.dedicated_protocol import (
+    DedicatedBase,
+    Message,
+    check_call,
+    check_handshake,
+    handshake_error,
+    result,
+)
+from djredis._io.handshake import handshake_commands, ssl_context, tls_handshake_error
+from djredis._io.resp import pack
+
+__all__ = ["AsyncDedicatedConnection"]
+
+
+class _Socket(asyncio.Protocol):
+    """One socket of an ``AsyncDedicatedConnection``: feeds its reader, wakes its reader."""
+
+    def __init__(self, owner: AsyncDedicatedConnection) -> None:
+        self.reader = owner._reader
+        self.owner = owner
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[bool] | None = None
+        self.error: Exception | None = None  # why the socket is unusable
+        self.unasked = False  # bytes arrived while nobody was reading
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.reader.feed(data)
+        except Exception as exc:
+            self.error = self.owner._violation(f"malformed reply ({exc})")
+            self.abort()
+        if self.waiter is None:
+            self.unasked = True
+        else:
+            _wake(self.waiter, True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.error is None:
+            self.error = RedisConnectionError(
+                f"Connection closed by {self.owner._config.describe()}"
+                + (f": {exc}" if exc else "")
+            )
+        self.transport = None
+        if self.waiter is not None:
+            _wake(self.waiter, True)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _wake(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class AsyncDedicatedConnection(DedicatedBase):
+    """An asyncio RESP2 connection of its own, for one task at a time, on one loop.
+
+    It holds its loop only while a socket is open, so a finished loop is never kept alive.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__(config)
+        self._socket: _Socket | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the socket is open."""
+        return self._socket is not None and self._socket.error is None
+
+    async def call(self, *args: Any, block: float | None = None) -> Any:
+        """Send one command and return its reply, waiting up to ``block + socket_timeout``.
+
+        Cancelled after the command was written, the connection is discarded (the reply
+        would come later): a blocking pop never pops for nobody, and no later call gets
+        another's reply.
+        """
+        check_call(args)
+        await self._ready()
+        (reply,) = await self._talk([args], 1, 0, block)
+        return result(reply)
+
+    async def client_id(self) -> int:
+        """Return the CLIENT ID of the socket in use (connecting first if needed)."""
+        await self._ready()
+        if self._id is None:
+            (reply,) = await self._talk([("CLIENT", "ID")], 1, 0, None)
+            self._id = int(result(reply))
+        return self._id
+
+    async def ping(self) -> None:
+        """PING and wait for the answer (a pong message while subscribed)."""
+        await self._ready()
+        (reply,) = await self._talk([("PING",)], 1, 0, None)
+        result(reply)
+
+    async def subscribe(self, *channels: str | bytes) -> None:
+        """Subscribe to ``channels``; return once Redis confirmed it."""
+        await self._subscribe("SUBSCRIBE", channels)
+
+    async def psubscribe(self, *patterns: str | bytes) -> None:
+        """Subscribe to the channels matching ``patterns``; return once Redis confirmed it."""
+        await self._subscribe("PSUBSCRIBE", patterns)
+
+    async def unsubscribe(self, *channels: str | bytes) -> None:
+        """Unsubscribe from ``channels`` (all of them if none is named)."""
+        await self._subscribe("UNSUBSCRIBE", channels)
+
+    async def punsubscribe(self, *patterns: str | bytes) -> None:
+        """Unsubscribe from ``patterns`` (all of them if none is named)."""
+        await self._subscribe("PUNSUBSCRIBE", patterns)
+
+    async def get_message(self, timeout: float | None) -> Message | None:
+        """Return the next message, or None if none arrived within ``timeout`` seconds.
+
+        Cancelling it loses nothing: no command was written, and bytes received meanwhile
+        wait in the reader.
+        """
+        if self._messages:
+            return self._messages.popleft()
+        if not (self._channels or self._patterns or self.connected):
+            return None
+        await self._ready()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        operation = self._next_message()
+        try:
+            return cast("Message | None", await self._run(operation, deadline, idle=True))
+        except Exception as exc:  # cancelled: nothing was written, nothing is owed
+            error = self._broken(exc, timeout)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def aclose(self) -> None:
+        """Close the socket and forget the subscriptions."""
+        self._channels.clear()
+        self._patterns.clear()
+        self._messages.clear()
+        self._gap = None
+        sock = self._socket
+        self._close_socket()
+        if sock is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(sock.closed), 1.0)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    async def _subscribe(self, command: str, names: Sequence[str | bytes]) -> None:
+        await self._ready(connect=not command.endswith("UNSUBSCRIBE"))
+        commands, confirmations = self._subscription(command, names)
+        if commands:
+            replies = await self._talk(commands, len(commands) - 1, confirmations, None)
+            if replies:
+                self._id = int(result(replies[0]))
+
+    async def _ready(self, *, connect: bool = True) -> None:
+        self._take_gap()
+        sock = self._socket
+        if sock is not None:
+            if sock.error is not None or sock.transport is None:
+                self._lost_while_idle()
+            elif sock.unasked and not (self._count or self._confirming):
+                self._close_socket()  # a reply nobody asked for: the stream is out of step
+        if connect and self._socket is None:
+            await self._connect()
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        config, kwargs = self._config, self._kwargs
+        timeout = config.connect_timeout
+        deadline = None if timeout is None else loop.time() + timeout
+        where = config.describe()
+        self._forget()
+        sock = self._socket = _Socket(self)
+        tls = None
+        try:
+            if config.connection_class is UnixDomainSocketConnection:
+                opening = loop.create_unix_connection(lambda: sock, kwargs["path"])
+            else:
+                if issubclass(config.connection_class, SSLConnection):
+                    tls = ssl_context(kwargs)
+                opening = loop.create_connection(
+                    lambda: sock, kwargs.get("host", "localhost"), kwargs.get("port", 6379), ssl=tls
+                )
+            await asyncio.wait_for(opening, timeout)
+        except BaseException as exc:
+            self._close_socket()
+            if tls is not None and isinstance(
+                exc, (ssl.SSLError, TimeoutError, asyncio.TimeoutError)
+            ):
+                raise tls_handshake_error(where, exc, timeout) from exc
+            if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # distinct before 3.11
+                raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
+            if isinstance(exc, (OSError, ValueError)):
+                raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
+            raise
+        try:
+            commands = handshake_commands(kwargs)
+            if commands:
+                replies = await self._talk(commands, len(commands), 0, deadline=deadline)
+                check_handshake(commands, replies)
+            commands, confirmations = self._restore()
+            if commands:
+                replies = await self._talk(commands, 1, confirmations, deadline=deadline)
+                self._id = int(result(replies[0]))
+        except BaseException as exc:
+            self._close_socket()
+            error = handshake_error(where, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def _talk(
+        self,
+        commands: Sequence[tuple[Any, ...]],
+        replies: int,
+        confirmations: int,
+        block: float | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        sock = cast(_Socket, self._socket)
+        now = loop.time()
+        if deadline is None:
+            deadline = self._deadline(now, block)
+        try:
+            if sock.transport is None:
+                raise sock.error or RedisConnectionError("not connected")
+            sock.transport.write(b"".join(map(pack, commands)))
+            result: list[Any] = await self._run(self._exchange(replies, confirmations), deadline)
+        except BaseException as exc:
+            error = self._broken(exc, None if deadline is None else round(deadline - now, 3))
+            if error is exc:
+                raise
+            raise error from exc
+        sock.unasked = False
+        return result
+
+    async def _run(
+        self, operation: Generator[None, None, Any], deadline: float | None, *, idle: bool = False
+    ) -> Any:
+        try:
+            while True:
+                next(operation)
+                if not await self._fill(deadline):
+                    if idle:
+                        return None
+                    raise TimeoutError
+        except StopIteration as stop:
+            return stop.value
+
+    async def _fill(self, deadline: float | None) -> bool:
+        """Wait until the socket fed the reader more bytes (True) or ``deadline`` (False)."""
+        sock = cast(_Socket, self._socket)
+        if sock.error is not None:
+            raise sock.error
+        loop = asyncio.get_running_loop()
+        waiter = sock.waiter = loop.create_future()
+        timer = None if deadline is None else loop.call_at(deadline, _wake, waiter, False)
+        try:
+            woken: bool = await waiter
+            return woken
+        finally:
+            sock.waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _close_socket(self) -> None:
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            if sock.error is None:
+                sock.error = RedisConnectionError(f"Connection to {self._config.describe()} closed")
+            sock.abort()
+        self._forget()
