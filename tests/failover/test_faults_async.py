@@ -472,7 +472,7 @@ BAD_REPLIES = {
     "unknown type byte": b"?oops\r\n",
     "bad bulk length": b"$abc\r\n",
     "negative bulk length": b"$-5\r\nab\r\n",
-    "deep nesting": b"*1\r\n" * 40 + b":1\r\n",
+    "deep nesting": b"*1\r\n" * 100 + b":1\r\n",  # past MAX_DEPTH (64), under hiredis's 1024
     "RESP3 map": b"%1\r\n+a\r\n+b\r\n",
     "RESP3 double": b",1.5\r\n",
     "RESP3 boolean": b"#t\r\n",

@@ -20,15 +20,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import CommandNotSent, ProtocolError, error_from_reply
-from djredis._io.multiplex import _resp2_violation
-from djredis._io.resp import ERROR_TYPES, new_reader
+from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, resp2_violation
 
 __all__ = ["GAP", "DedicatedBase", "Message"]
 
 # In the text of the ConnectionError that reports a gap in a subscription.
 GAP = "messages published meanwhile are lost; the next call re-subscribes"
 
-_SCALARS = frozenset({bytes, int, type(None), *ERROR_TYPES})
 _CONFIRMATIONS = frozenset({b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe"})
 # Sent through their own methods, which keep count of the confirmations Redis sends back.
 _SUBSCRIPTION_COMMANDS = frozenset(
@@ -88,8 +86,8 @@ class DedicatedBase:
             raise self._violation(f"malformed reply ({type(exc).__name__}: {exc})") from exc
         if reply is False:
             return MORE
-        if type(reply) not in _SCALARS:
-            problem = _resp2_violation(reply)
+        if type(reply) not in SCALARS:
+            problem = resp2_violation(reply)
             if problem is not None:
                 raise self._violation(problem)
         self.heard_at = time.monotonic()

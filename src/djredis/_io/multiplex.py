@@ -6,9 +6,10 @@ each is handed to the future of the command at the head of the queue. A hundred
 concurrent requests therefore need one connection, not a hundred, and a burst of commands
 costs one system call each way.
 
-Only request/reply commands go through here. Blocking commands (BLPOP...), transactions
-with WATCH, and pub/sub need a connection of their own and use a regular
-``redis.asyncio`` client (``djredis.get_redis_connection(asyncio=True)``).
+Only request/reply commands go through here. Blocking commands (BLPOP...), pub/sub and
+invalidation streams use a connection of their own (``djredis._io.dedicated``); user code
+doing WATCH transactions gets a ``redis.asyncio`` client
+(``djredis.get_async_redis_connection()``).
 
 Connecting (TCP/TLS, then AUTH/SELECT/CLIENT SETNAME) runs in a task of its own, bounded
 by ``connect_timeout``; callers wait for it shielded, so a cancelled caller never cancels
@@ -42,35 +43,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from djredis._config.server import ServerConfig
 from djredis._core.errors import CommandNotSent, ProtocolError, error_from_reply
 from djredis._io.handshake import handshake_commands, ssl_context
-from djredis._io.resp import ERROR_TYPES, new_reader, pack
+from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, pack, resp2_violation
 
 __all__ = ["MultiplexedConnection"]
 
+
 # What a RESP2 reply can be once parsed; hiredis turns RESP3 maps, doubles and booleans
 # into dict, float and bool, which a RESP2 connection must never see.
-_RESP2_TYPES = frozenset({bytes, int, type(None), list, *ERROR_TYPES})
-# Redis's own replies nest a few levels (EXEC of XREAD...); anything deeper is not Redis.
-_MAX_DEPTH = 32
-
-
-def _resp2_violation(reply: Any) -> str | None:
-    """Return why ``reply`` cannot come from a RESP2 server, or None if it can."""
-    pending = [(reply, 0)]
-    while pending:
-        value, depth = pending.pop()
-        kind = type(value)
-        if kind not in _RESP2_TYPES:
-            return f"a {kind.__name__} reply (RESP3?) on a RESP2 connection"
-        if kind is list:
-            if depth >= _MAX_DEPTH:
-                return f"a reply nested more than {_MAX_DEPTH} levels deep"
-            pending.extend((item, depth + 1) for item in value if type(item) is list)
-            for item in value:
-                if type(item) not in _RESP2_TYPES:
-                    return f"a {type(item).__name__} reply (RESP3?) on a RESP2 connection"
-    return None
-
-
 class MultiplexedConnection(asyncio.Protocol):
     """A pipelining RESP2 connection owned by one event loop."""
 
@@ -257,8 +236,8 @@ class MultiplexedConnection(asyncio.Protocol):
         try:
             reader.feed(data)
             while (reply := reader.gets()) is not False:
-                if type(reply) not in _RESP2_TYPES or type(reply) is list:
-                    problem = _resp2_violation(reply)
+                if type(reply) not in SCALARS:
+                    problem = resp2_violation(reply)
                     if problem is not None:
                         self._violation(problem)
                         return

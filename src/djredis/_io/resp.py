@@ -35,12 +35,14 @@ __all__ = [
     "MAX_ARRAY_LENGTH",
     "MAX_BULK_LENGTH",
     "MAX_DEPTH",
+    "SCALARS",
     "PythonReader",
     "Reader",
     "ReplyError",
     "new_reader",
     "pack",
     "python_pack",
+    "resp2_violation",
 ]
 
 MAX_DEPTH = 64
@@ -303,3 +305,27 @@ def python_pack(args: tuple[Any, ...]) -> bytes:
         parts.append(data)
         parts.append(b"\r\n")
     return b"".join(parts)
+
+
+# Replies that need no further look: a RESP2 scalar (error replies are checked by callers).
+SCALARS = frozenset({bytes, int, type(None)})
+
+
+def resp2_violation(reply: Any) -> str | None:
+    """Return why ``reply`` cannot come from a RESP2 server, or None if it can.
+
+    The pure-Python reader refuses RESP3 bytes itself; hiredis parses them into dicts,
+    floats, bools..., so the connections check what either reader hands them (arrays
+    without recursion, nested at most ``MAX_DEPTH`` deep, as the Python reader allows).
+    """
+    pending = [(reply, 0)]
+    while pending:
+        value, depth = pending.pop()
+        kind = type(value)
+        if kind is list:
+            if depth >= MAX_DEPTH:
+                return f"a reply nested more than {MAX_DEPTH} levels deep"
+            pending.extend((item, depth + 1) for item in value if type(item) not in SCALARS)
+        elif kind not in SCALARS and not isinstance(value, ERROR_TYPES):
+            return f"a {kind.__name__} reply (RESP3?) on a RESP2 connection"
+    return None

@@ -26,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from djredis._config.server import ServerConfig
 from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError
 from djredis._io.handshake import handshake_commands
-from djredis._io.resp import ERROR_TYPES, new_reader, pack
+from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, pack, resp2_violation
 from djredis._io.sockets import WOULD_BLOCK, open_socket
 
 __all__ = ["SyncConnection"]
@@ -231,8 +231,8 @@ class SyncConnection:
                 except Exception as exc:
                     raise self._violation(f"malformed reply ({exc})") from exc
                 continue
-            if type(reply) not in _RESP2_SCALARS and not _is_resp2(reply):
-                raise self._violation(f"a {type(reply).__name__} reply, not RESP2")
+            if type(reply) not in SCALARS and (problem := resp2_violation(reply)):
+                raise self._violation(problem)
             replies.append(reply)
             if len(replies) == wanted:
                 try:
@@ -268,20 +268,3 @@ class SyncConnection:
                 self._poll.unregister(sock)
             with contextlib.suppress(OSError):
                 sock.close()
-
-
-# What a RESP2 reply may be made of; hiredis turns RESP3 types into dict, float, bool...
-_RESP2_SCALARS = frozenset({bytes, int, type(None)})
-
-
-def _is_resp2(reply: Any) -> bool:
-    """Whether ``reply`` holds only RESP2 types (arrays checked without recursion)."""
-    stack = [reply]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is list:
-            stack.extend(item)
-        elif kind not in _RESP2_SCALARS and not isinstance(item, ERROR_TYPES):
-            return False
-    return True
