@@ -23,6 +23,7 @@ __all__ = [
     "machine_info",
     "markdown_table",
     "now_utc",
+    "section_head",
     "text_table",
     "write_section",
 ]
@@ -132,3 +133,20 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def section_head(title: str, module: str, redis_server_version: str) -> str:
+    """Return the start every benchmark section shares: its title, when and by which
+    command it was generated, and the machine it ran on."""
+    machine = "\n".join(f"- {k}: {v}" for k, v in machine_info(redis_server_version))
+    return f"""## {title} (`{module}`)
+
+Generated {now_utc()} by:
+
+```sh
+{command_line(module)}
+```
+
+### Machine
+
+{machine}"""

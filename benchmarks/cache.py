@@ -337,20 +337,7 @@ def markdown_section(
     config: Config, contenders: Sequence[Contender], results: Results, server_version: str
 ) -> str:
     """Return the whole ``cache`` section of docs/benchmarks.md."""
-    machine = "\n".join(
-        f"- {label}: {value}" for label, value in _report.machine_info(server_version)
-    )
-    return f"""## Cache backend (`{MODULE}`)
-
-Generated {_report.now_utc()} by:
-
-```sh
-{_report.command_line(MODULE)}
-```
-
-### Machine
-
-{machine}
+    return f"""{_report.section_head("Cache backend", MODULE, server_version)}
 
 ### Method
 

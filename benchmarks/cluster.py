@@ -318,20 +318,7 @@ def markdown_section(
     slots: int,
 ) -> str:
     """Return the whole ``cluster`` section of docs/benchmarks.md."""
-    machine = "\n".join(
-        f"- {label}: {value}" for label, value in _report.machine_info(server_version)
-    )
-    return f"""## Redis Cluster bulk operations (`{MODULE}`)
-
-Generated {_report.now_utc()} by:
-
-```sh
-{_report.command_line(MODULE)}
-```
-
-### Machine
-
-{machine}
+    return f"""{_report.section_head("Redis Cluster bulk operations", MODULE, server_version)}
 
 ### Method
 

@@ -170,21 +170,8 @@ def rows(results: Results) -> list[list[str]]:
 def markdown_section(
     config: Config, contenders: Sequence[Contender], results: Results, server_version: str
 ) -> str:
-    machine = "\n".join(
-        f"- {label}: {value}" for label, value in _report.machine_info(server_version)
-    )
     described = "\n".join(f"- **{c.name}**: {c.description}" for c in contenders)
-    return f"""## Large replies (`{MODULE}`)
-
-Generated {_report.now_utc()} by:
-
-```sh
-{_report.command_line(MODULE)}
-```
-
-### Machine
-
-{machine}
+    return f"""{_report.section_head("Large replies", MODULE, server_version)}
 
 ### Method
 

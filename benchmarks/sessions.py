@@ -226,23 +226,12 @@ def markdown_section(
     samples: dict[str, list[float]] | None,
     server_version: str,
 ) -> str:
-    machine = "\n".join(f"- {k}: {v}" for k, v in _report.machine_info(server_version))
     asgi = (
         _report.markdown_table(ASGI_HEADERS, asgi_rows(samples), "lrrr")
         if samples
         else "(not run: `--no-asgi`)"
     )
-    return f"""## Session engines (`{MODULE}`)
-
-Generated {_report.now_utc()} by:
-
-```sh
-{_report.command_line(MODULE)}
-```
-
-### Machine
-
-{machine}
+    return f"""{_report.section_head("Session engines", MODULE, server_version)}
 
 ### Method
 
