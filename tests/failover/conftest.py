@@ -1,3 +1,44 @@
 """Failure tests: Redis killed, paused (SIGSTOP), restarted or misbehaving mid-traffic, and what
 callers see: the resend rule, timeouts, protocol violations, cancellation.
 """
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def not_redis() -> Iterator[int]:
+    """A server that is not Redis: an HTTP server answering everything with a 400."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conns.append(conn)
+            conn.settimeout(1)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join()
+    for conn in conns:
+        conn.close()
+    listener.close()

@@ -14,10 +14,8 @@ replies, a server that is not Redis, a plain port behind ``rediss://``. The rule
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -335,38 +333,6 @@ def test_unsolicited_data_on_an_idle_connection_is_never_read_as_a_reply(
     proxy.push(b"$1\r\nX\r\n")  # the idle pooled connection receives a reply nobody asked for
     time.sleep(0.05)  # let it land in the socket before the next call looks at it
     assert cache.get("a") == "A"  # discarded before the write; the call went elsewhere
-
-
-@pytest.fixture
-def not_redis() -> Iterator[int]:
-    """A server that is not Redis: an HTTP server answering everything with a 400."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.05)
-    stop = threading.Event()
-    conns: list[socket.socket] = []
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            conns.append(conn)
-            conn.settimeout(1)
-            with contextlib.suppress(OSError):
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join()
-    for conn in conns:
-        conn.close()
-    listener.close()
 
 
 def test_a_location_that_is_not_redis_is_a_protocol_error(

@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 from redis.client import Redis
 from redis.connection import ConnectionPool, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -33,6 +34,7 @@ __all__ = [
     "get_pool",
     "get_shared",
     "redis_py_kwargs",
+    "resent_errors",
     "reset_pools",
     "retry_policy",
 ]
@@ -51,20 +53,24 @@ def retry_policy(config: ServerConfig, *, asyncio: bool = False) -> Retry | Asyn
     """Return the redis-py ``Retry`` for a client handed to user code, from the same typed
     policy djredis's own connections follow: ``retries`` resends, ``backoff`` between them,
     timeouts only with ``retry_on_timeout`` (redis-py's default backs off for seconds)."""
-    errors = (
-        (RedisConnectionError, RedisTimeoutError)
-        if config.retry_on_timeout
-        else (RedisConnectionError,)
-    )
     backoff = config.backoff or NoBackoff()
     if asyncio:
-        return AsyncRetry(backoff, config.retries, supported_errors=errors)
-    return Retry(backoff, config.retries, supported_errors=errors)
+        return AsyncRetry(backoff, config.retries, supported_errors=resent_errors(config))
+    return Retry(backoff, config.retries, supported_errors=resent_errors(config))
+
+
+def resent_errors(config: ServerConfig) -> tuple[type[RedisError], ...]:
+    """The errors a redis-py client for user code retries (its ``retry_on_error`` too:
+    redis-py 5 retries nothing that is not listed there, whatever its ``Retry`` says)."""
+    if config.retry_on_timeout:
+        return (RedisConnectionError, RedisTimeoutError)
+    return (RedisConnectionError,)
 
 
 def _new_pool(config: ServerConfig) -> ConnectionPool:
     kwargs = config.kwargs()
     kwargs.setdefault("retry", retry_policy(config))
+    kwargs.setdefault("retry_on_error", list(resent_errors(config)))
     pool: ConnectionPool = config.pool_class(connection_class=config.connection_class, **kwargs)
     return pool
 

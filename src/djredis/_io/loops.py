@@ -27,7 +27,7 @@ from redis.asyncio import connection as aioconnection
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 
 from djredis._config.server import ServerConfig
-from djredis._io.bridge import retry_policy
+from djredis._io.bridge import resent_errors, retry_policy
 from djredis._io.multiplex import MultiplexedConnection
 
 __all__ = ["LoopState", "loop_state"]
@@ -131,6 +131,7 @@ def _async_client(config: ServerConfig) -> aioredis.Redis:
     kwargs.pop("parser_class", None)  # sync parser classes do not fit asyncio connections
     # A sync Retry from OPTIONS would run but never retry here: build the asyncio one.
     kwargs["retry"] = retry_policy(config, asyncio=True)
+    kwargs.setdefault("retry_on_error", list(resent_errors(config)))
     if config.pool_class.__name__ == "BlockingConnectionPool":
         pool: aioconnection.ConnectionPool = aioconnection.BlockingConnectionPool(
             connection_class=connection_class, **kwargs

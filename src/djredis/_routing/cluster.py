@@ -46,6 +46,7 @@ from djredis._io.bridge import (
     disconnect_idle,
     get_shared,
     redis_py_kwargs,
+    resent_errors,
     retry_policy,
 )
 from djredis._io.loops import LoopState
@@ -404,6 +405,7 @@ class ClusterGroup(Topology):
         kwargs["retry"] = retry_policy(
             self._map.template, asyncio=issubclass(cls, AsyncRedisCluster)
         )
+        kwargs.setdefault("retry_on_error", list(resent_errors(self._map.template)))
         kwargs["startup_nodes"] = [ClusterNode(*seed.address) for seed in self._settings.seeds]  # type: ignore[no-untyped-call]
         return _accepted(cls, kwargs)
 

@@ -46,6 +46,7 @@ from djredis._io.bridge import (
     get_client,
     get_shared,
     redis_py_kwargs,
+    resent_errors,
     retry_policy,
 )
 from djredis._io.loops import LoopState
@@ -113,6 +114,22 @@ class _ReplicaHealth:
                 return None
         return random.choice(replicas)
 
+    def read(
+        self, replicas: tuple[ServerConfig, ...], command: Call | Batch | Eval
+    ) -> Route[tuple[bool, Any]]:
+        """Try ``command`` on a healthy replica: ``(True, reply)``, or ``(False, None)`` when
+        there is none or it is unavailable (then it sits out ``REPLICA_RETRY_AFTER``)."""
+        replica = self.pick(replicas)
+        if replica is None:
+            return False, None
+        try:
+            return True, (yield replica, command)
+        except ATTEMPT_ERRORS as exc:
+            if not replica_unavailable(exc):
+                raise
+            self.failed(replica, exc)
+            return False, None
+
     def failed(self, replica: ServerConfig, exc: BaseException) -> None:
         self._down[replica] = time.monotonic() + REPLICA_RETRY_AFTER
         self._burst.log(
@@ -154,14 +171,9 @@ class ServerGroup(Topology):
         """Reads try a healthy replica first; everything else, and what a replica could not
         answer, goes to the primary."""
         if not command.write:
-            replica = self._health.pick(self._read_from)
-            if replica is not None:
-                try:
-                    return (yield replica, command)
-                except ATTEMPT_ERRORS as exc:
-                    if not replica_unavailable(exc):
-                        raise
-                    self._health.failed(replica, exc)
+            answered, reply = yield from self._health.read(self._read_from, command)
+            if answered:
+                return reply
         return (yield self.primary, command)
 
     def _target(self, write: bool) -> ServerConfig:
@@ -311,14 +323,9 @@ class SentinelGroup(Topology):
                     self._found((yield from self._discover()))
                 except CONNECTION_ERRORS:
                     self._checked = time.monotonic()  # keep the replicas known; ask later
-            replica = self._health.pick(self._replicas)
-            if replica is not None:
-                try:
-                    return (yield replica, command)
-                except ATTEMPT_ERRORS as exc:
-                    if not replica_unavailable(exc):
-                        raise
-                    self._health.failed(replica, exc)
+            answered, reply = yield from self._health.read(self._replicas, command)
+            if answered:
+                return reply
         primary = self._primary or self._found((yield from self._discover()))
         try:
             return (yield primary, command)
@@ -349,6 +356,7 @@ class SentinelGroup(Topology):
     def _sentinel_args(self) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
         node = redis_py_kwargs(self._settings.node)
         node.setdefault("retry", retry_policy(self._settings.node))
+        node.setdefault("retry_on_error", list(resent_errors(self._settings.node)))
         sentinel = redis_py_kwargs(self._settings.sentinels[0])
         sentinel.setdefault("retry", retry_policy(self._settings.sentinels[0]))
         return [s.address for s in self._settings.sentinels], sentinel, node
@@ -374,6 +382,7 @@ class SentinelGroup(Topology):
             addresses, sentinel_kwargs, node = self._sentinel_args()
             node.pop("parser_class", None)  # sync parser classes do not fit asyncio
             node["retry"] = retry_policy(self._settings.node, asyncio=True)
+            node.setdefault("retry_on_error", list(resent_errors(self._settings.node)))
             sentinel_kwargs["retry"] = retry_policy(self._settings.sentinels[0], asyncio=True)
             sentinel = AsyncSentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call]
             return _SentinelClients(sentinel, self._service, AsyncRedis)
