@@ -8,8 +8,11 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from tests._servers import RedisServer
 
 
 @pytest.fixture
@@ -42,3 +45,20 @@ def not_redis() -> Iterator[int]:
     for conn in conns:
         conn.close()
     listener.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    """A redis-server of the test module's own: its tests may stop and restart it."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def direct(server: RedisServer) -> Iterator[Any]:
+    """A plain redis-py client on the (emptied) server, to see what really happened."""
+    client = server.client()
+    client.flushall()
+    yield client
+    client.close()

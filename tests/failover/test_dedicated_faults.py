@@ -32,22 +32,6 @@ SLACK = 0.5
 Face = SyncFace | AsyncFace
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    """A redis-server of this module's own: these tests stop and restart it."""
-    server = RedisServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def direct(server: RedisServer) -> Iterator[Any]:
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def open_dedicated(direct: Any) -> Iterator[Callable[..., Face]]:
     """``open_dedicated(location, api, **OPTIONS)``: a dedicated connection, closed after."""

@@ -39,23 +39,6 @@ CALL_BOUND = (RETRIES + 1) * (CONNECT_TIMEOUT + SOCKET_TIMEOUT)
 SLACK = 0.4
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    """A redis-server of this module's own: these tests stop and restart it."""
-    server = RedisServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def direct(server: RedisServer) -> Iterator[Any]:
-    """A plain redis-py client on the (emptied) server, to see what really happened."""
-    client = server.client()
-    client.flushall()
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def proxy(server: RedisServer, direct: Any) -> Iterator[FaultyProxy]:
     proxy = FaultyProxy(("127.0.0.1", server.port))

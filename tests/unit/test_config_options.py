@@ -28,6 +28,7 @@ from redis.retry import Retry
 from djredis._config.options import parse_connection_settings
 from djredis._config.server import ServerConfig
 from djredis._io import bridge as _connections
+from djredis._io.resp import HIREDIS_INSTALLED
 from djredis.cache import RedisCache
 from djredis.sessions import SessionStore
 from tests._servers import RedisServer
@@ -362,14 +363,26 @@ def test_health_check_interval_in_seconds(
     assert interval == seconds
 
 
+# Without hiredis these are rejected instead (see the test of the hiredis-missing error).
+NEEDS_HIREDIS = pytest.mark.skipif(not HIREDIS_INSTALLED, reason="hiredis is not installed")
+
+
 @pytest.mark.parametrize(
     ("spec", "reader", "parser"),
     [
-        ("redis._parsers.hiredis._HiredisParser", "hiredis", _HiredisParser),
-        ("redis._parsers._HiredisParser", "hiredis", _HiredisParser),
-        ("redis.connection._HiredisParser", "hiredis", _HiredisParser),
-        ("redis.connection.HiredisParser", "hiredis", _HiredisParser),
-        (_HiredisParser, "hiredis", _HiredisParser),
+        pytest.param(
+            "redis._parsers.hiredis._HiredisParser", "hiredis", _HiredisParser, marks=NEEDS_HIREDIS
+        ),
+        pytest.param(
+            "redis._parsers._HiredisParser", "hiredis", _HiredisParser, marks=NEEDS_HIREDIS
+        ),
+        pytest.param(
+            "redis.connection._HiredisParser", "hiredis", _HiredisParser, marks=NEEDS_HIREDIS
+        ),
+        pytest.param(
+            "redis.connection.HiredisParser", "hiredis", _HiredisParser, marks=NEEDS_HIREDIS
+        ),
+        pytest.param(_HiredisParser, "hiredis", _HiredisParser, marks=NEEDS_HIREDIS),
         ("redis._parsers.resp2._RESP2Parser", "python", _RESP2Parser),
         ("redis.connection._RESP2Parser", "python", _RESP2Parser),
         ("redis.connection.PythonParser", "python", _RESP2Parser),  # Django's documentation
