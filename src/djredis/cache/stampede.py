@@ -6,7 +6,7 @@ Two mechanisms, used by ``memoize`` (both) and ``get_or_set(..., stampede=True)`
   with the read: ``stampede_claim.lua``). The caller that takes it computes; the value and
   the release go in one script (``stampede_fill.lua``), which deletes the lock only while it
   still holds the caller's token. The others poll the same script every few milliseconds
-  and return the new value as soon as it is there. If the holder fails (an exception), it
+  and return the new value soon after it is there. If the holder fails (an exception), it
   releases the lock and the next waiter takes it; if it dies without releasing, the lock
   expires after ``lock_timeout`` and a waiter takes it then. Nobody waits longer than
   ``lock_timeout``: past it a waiter computes on its own.
@@ -73,8 +73,9 @@ class Stampede:
 
     ``lock_timeout``: seconds the recompute lock lives (and the longest anyone waits for
     it); ``beta``: XFetch's eagerness (0 turns early recomputation off, 1 is the paper's
-    optimum, larger recomputes earlier); ``poll``: the first pause between two looks at the
-    key while another caller computes (it grows by half up to ``max_poll``).
+    optimum, larger recomputes earlier); ``poll``: the shortest pause between two looks at
+    the key while another caller computes (then a tenth of the time waited so far, at most
+    ``max_poll``).
     """
 
     lock_timeout: float = 10.0
@@ -207,7 +208,6 @@ def _claim_or_wait(
 ) -> Plan:
     token, lock = _token(), lock_key(full_key)
     give_up = time.monotonic() + protection.lock_timeout
-    pause = protection.poll
     claim = Eval(lua("stampede_claim"), (full_key, lock), (token, _lock_ms(protection)))
     while True:
         reply = yield _run_one(claim)
@@ -230,8 +230,10 @@ def _claim_or_wait(
                 protection.lock_timeout,
             )
             return (yield from _refresh(cache, full_key, None, "", timeout, wrap, computed))
-        yield Sleep(pause)
-        pause = min(pause * 1.5, protection.max_poll)
+        # Look again soon, then less often: a tenth of the time waited so far, so the
+        # value is seen at most ~10% (or max_poll) after it is stored.
+        waited = protection.lock_timeout - (give_up - time.monotonic())
+        yield Sleep(min(max(protection.poll, waited / 10), protection.max_poll))
 
 
 def _refresh(
