@@ -168,9 +168,12 @@ class _Memo:
         module = getattr(func, "__module__", None) or type(func).__module__
         self.prefix = f"memoize:{module}.{name}:"
         params = list(self.signature.parameters.values())
-        # Calls with every parameter given positionally skip bind() (the hit path's cost).
+        # Positional-only calls of a plain signature skip bind() (the hit path's cost): the
+        # arguments are the values given, then the defaults of the parameters not given.
         self.simple = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         self.names = tuple(p.name for p in params)
+        self.defaults = tuple(p.default for p in params)
+        self.required = sum(p.default is p.empty for p in params)
 
     def _cache(self) -> BaseCache:
         if isinstance(self.cache, BaseCache):
@@ -183,15 +186,22 @@ class _Memo:
     def _user_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if callable(self.key):
             return str(self.key(*args, **kwargs))
-        if self.simple and not kwargs and len(args) == len(self.names):
-            arguments: dict[str, Any] = dict(zip(self.names, args, strict=True))
+        given = len(args)
+        if (
+            self.simple
+            and not kwargs
+            and self.required <= given <= len(self.names)
+            and all(d is not inspect.Parameter.empty for d in self.defaults[given:])
+        ):
+            values = args + self.defaults[given:]
         else:
             bound = self.signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            arguments = bound.arguments
+            values = tuple(bound.arguments.values())
         if self.key is not None:
-            return self.key.format(**arguments)
-        return self.prefix + digest(tuple(arguments.items()))
+            return self.key.format(**dict(zip(self.names, values, strict=True)))
+        # The names are the signature's, in its order: the values alone say which call.
+        return self.prefix + digest(values)
 
     def _plan(self, cache: CacheBase, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         full = cache._key(self._user_key(args, kwargs), version=self.version)
