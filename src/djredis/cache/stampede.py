@@ -33,20 +33,19 @@ import logging
 import math
 import os
 import random
+import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from djredis._core.commands import Call, Eval, Operation
 from djredis._core.errors import CONNECTION_ERRORS, BurstLogger, ErrorPolicy
 from djredis._core.scripts import lua
 from djredis._routing.base import run_async, run_sync
-from djredis.cache.base import MISSING
+from djredis.cache.base import MISSING, CacheBase
 from djredis.cache.codec import UndecodableValue
-
-if TYPE_CHECKING:
-    from djredis.cache.base import CacheBase
 
 __all__ = [
     "COMPUTE",
@@ -61,8 +60,19 @@ __all__ = [
 ]
 
 logger = logging.getLogger("djredis.cache")
-_fail_open_log = BurstLogger(logger)
-_wait_log = BurstLogger(logger)
+# One burst logger per cache and kind of event, so one cache's failures never hide another's.
+_logs: weakref.WeakKeyDictionary[CacheBase, dict[str, BurstLogger]] = weakref.WeakKeyDictionary()
+_logs_lock = threading.Lock()
+
+
+def _log(cache: CacheBase, kind: str) -> BurstLogger:
+    with _logs_lock:
+        per_cache = _logs.setdefault(cache, {})
+        if kind not in per_cache:
+            per_cache[kind] = BurstLogger(logger)
+        return per_cache[kind]
+
+
 # Operations in a plan raise connection errors to the plan, which decides (fail open or not).
 _RAISE = ErrorPolicy(ignore=False, logger=logger, where="stampede")
 
@@ -182,7 +192,7 @@ def plan(
     except CONNECTION_ERRORS as exc:
         if not fail_open:
             raise
-        _fail_open_log.log(
+        _log(cache, "fail open").log(
             logging.WARNING,
             "djredis: %s on %s could not reach Redis (%s: %s); the value is computed "
             "without the cache",
@@ -221,7 +231,7 @@ def _claim_or_wait(
         if reply[0] == 2:
             return (yield from _refresh(cache, full_key, lock, token, timeout, wrap, computed))
         if time.monotonic() >= give_up:
-            _wait_log.log(
+            _log(cache, "wait").log(
                 logging.WARNING,
                 "djredis: %r on %s is still being recomputed by another caller after %ss; "
                 "computing it here as well",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -15,36 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from djredis.cache import RedisCache, memoize
 
-UNPICKLED: list[str] = []
-
-
-def mark_unpickled(label: str) -> str:
-    """What a forged pickle calls when it is loaded (an attacker's os.system)."""
-    UNPICKLED.append(label)
-    return label
-
-
-class Payload:
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (mark_unpickled, ("pwned",))
-
-
-FORGED = b"\xc8" + pickle.dumps(Payload())  # a valid djredis pickle header + payload
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> None:
-    UNPICKLED.clear()
-
-
-@pytest.fixture
-def signed(make_cache: Callable[..., RedisCache]) -> RedisCache:
-    return make_cache(OPTIONS={"SIGN_VALUES": True})
-
-
-@pytest.fixture(params=["sync", "async"])
-def api(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from ._forged import FORGED
 
 
 def get(cache: RedisCache, key: str, api: str) -> Any:
@@ -73,27 +43,31 @@ def test_values_round_trip_signed(signed: RedisCache, redis_client: redis.Redis,
 
 
 def test_forged_pickle_is_never_unpickled(
-    signed: RedisCache, redis_client: redis.Redis, api: str, caplog: pytest.LogCaptureFixture
+    signed: RedisCache,
+    redis_client: redis.Redis,
+    api: str,
+    caplog: pytest.LogCaptureFixture,
+    unpickled: list[str],
 ) -> None:
     redis_client.set(signed.make_key("k"), FORGED)
 
     with caplog.at_level(logging.WARNING, logger="djredis.cache"):
         assert get(signed, "k", api) is None
-    assert UNPICKLED == []
+    assert unpickled == []
     assert "not signed" in caplog.text
     assert signed.get_many(["k"]) == {}
-    assert UNPICKLED == []
+    assert unpickled == []
 
 
 def test_unsigned_cache_would_run_the_forged_pickle(
-    make_cache: Callable[..., RedisCache], redis_client: redis.Redis
+    make_cache: Callable[..., RedisCache], redis_client: redis.Redis, unpickled: list[str]
 ) -> None:
     """The threat, shown: without SIGN_VALUES the same bytes execute code."""
     plain = make_cache()
     redis_client.set(plain.make_key("k"), FORGED)
 
     assert plain.get("k") == "pwned"
-    assert UNPICKLED == ["pwned"]
+    assert unpickled == ["pwned"]
 
 
 @pytest.mark.parametrize("where", [0, 1, 20, 40, -1])
@@ -112,12 +86,12 @@ def test_any_tampered_byte_is_a_miss(
 
 
 def test_forged_value_with_a_valid_looking_signature_header_is_a_miss(
-    signed: RedisCache, redis_client: redis.Redis
+    signed: RedisCache, redis_client: redis.Redis, unpickled: list[str]
 ) -> None:
     redis_client.set(signed.make_key("k"), b"\xe0" + b"\x00" * 32 + FORGED)
 
     assert signed.get("k") is None
-    assert UNPICKLED == []
+    assert unpickled == []
 
 
 def test_value_signed_with_another_secret_is_a_miss(

@@ -20,7 +20,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from djredis.cache import RedisCache, Stampede, memoize
 from djredis.cache.stampede import lock_key
-from tests._servers import RedisServer
 
 CALLERS = 100
 COMPUTE_SECONDS = 0.05
@@ -93,12 +92,6 @@ def in_tasks(call: Callable[[], Any], n: int = CALLERS) -> tuple[list[Any], floa
 
     pairs = asyncio.run(main())
     return [result for result, _ in pairs], max(wait for _, wait in pairs)
-
-
-@pytest.fixture
-def big_pool_cache(make_cache: Callable[..., RedisCache]) -> RedisCache:
-    """A cache whose pool lets 100 threads hold a connection at once."""
-    return make_cache(OPTIONS={"CONNECTION_POOL_KWARGS": {"max_connections": 200}})
 
 
 # -- one computation for 100 callers ------------------------------------------------------
@@ -305,15 +298,6 @@ def test_fresh_entry_is_not_recomputed(cache: RedisCache) -> None:
 # -- Redis away -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def dead_location() -> str:
-    """The URL of a Redis that was started and stopped: nothing listens there."""
-    server = RedisServer().start()
-    url = server.url(0)
-    server.stop()
-    return url
-
-
 def test_memoize_fails_open_when_redis_is_down(
     make_cache: Callable[..., RedisCache], dead_location: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -376,3 +360,40 @@ def test_stampede_lock_and_value_share_a_slot_on_every_topology(
 
     assert results == ["value"] * 20
     assert computation.runs == 1
+
+
+def test_redis_dying_mid_computation_returns_the_computed_value(
+    make_cache: Callable[..., RedisCache], own_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The holder computes, Redis goes away before the value is stored: the caller still
+    gets its value (logged); nothing raises."""
+    cache = make_cache(own_server.url(0))
+    runs = []
+
+    def compute() -> str:
+        runs.append(1)
+        own_server.stop()
+        return "computed"
+
+    with caplog.at_level(logging.WARNING, logger="djredis.cache"):
+        assert memoize(60, cache=cache)(compute)() == "computed"
+    assert len(runs) == 1
+    assert "could not reach Redis" in caplog.text
+
+
+def test_waiters_fail_open_when_redis_dies_while_they_wait(
+    make_cache: Callable[..., RedisCache], own_server: Any
+) -> None:
+    cache = make_cache(own_server.url(0))
+    computation = Computation()
+    cached = memoize(60, cache=cache)(computation)
+    # Another process holds the lock; then Redis dies while these callers wait for it.
+    own_server.client().set(cache.make_key(cached.cache_key()) + ":\x00lock", "other", px=5000)
+    timer = threading.Timer(0.1, own_server.stop)
+    timer.start()
+
+    results, _ = in_threads(cached, 5)
+
+    timer.join()
+    assert results == ["value"] * 5
+    assert computation.runs == 5  # each computes on its own: there is no cache to share
