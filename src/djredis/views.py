@@ -35,10 +35,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.cache import CacheMiddleware
 from django.utils.cache import patch_cache_control, patch_vary_headers
+
+try:  # asgiref >= 3.7 also knows views marked with markcoroutinefunction
+    from asgiref.sync import iscoroutinefunction
+except ImportError:  # pragma: no cover - Django 4.2 with an older asgiref
+    from asyncio import iscoroutinefunction  # type: ignore[assignment]
 
 __all__ = ["cache_page_per_user"]
 

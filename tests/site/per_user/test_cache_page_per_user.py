@@ -30,26 +30,6 @@ def page_keys(client: redis.Redis) -> list[bytes]:
     return sorted(client.scan_iter(match=PAGE_KEYS))
 
 
-@pytest.fixture
-def site(settings: Any, django_caches: Any, db: None) -> Callable[[str], Client]:
-    """Sessions in the Redis cache, auth; return a factory of logged-in clients."""
-    from django.contrib.auth.models import User
-
-    settings.ROOT_URLCONF = "tests.per_user_app.urls"
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
-    settings.MIDDLEWARE = [
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-    ]
-
-    def logged_in(username: str) -> Client:
-        client = Client()
-        client.force_login(User.objects.create_user(username))
-        return client
-
-    return logged_in
-
-
 VIEWS = ["sync-vary-outside", "sync-vary-inside", "async-vary-outside", "async-vary-inside"]
 
 
