@@ -265,6 +265,22 @@ def test_xfetch_recomputes_an_entry_close_to_expiry(cache: RedisCache) -> None:
     assert expiry == pytest.approx(time.time() + 60, abs=5)
 
 
+def test_xfetch_refreshes_once_for_100_tasks_and_nobody_waits(cache: RedisCache) -> None:
+    computation = Computation()
+
+    @memoize(60, cache=cache)
+    async def cached() -> str:
+        return await computation.acompute()
+
+    cache.set(cached.cache_key(), ["old", 10.0, time.time() + 0.01], 60)
+
+    results, _ = in_tasks(cached)
+
+    assert computation.runs == 1
+    assert results.count("value") == 1  # the caller that refreshed it
+    assert results.count("old") == CALLERS - 1  # the others got the value they had
+
+
 def test_xfetch_serves_the_old_value_while_another_caller_refreshes(
     cache: RedisCache, redis_client: redis.Redis
 ) -> None:
