@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from djredis.cache import RedisCache, Stampede, memoize
 from djredis.cache.stampede import lock_key
+from tests._sessions import sent_commands
 
 CALLERS = 100
 COMPUTE_SECONDS = 0.05
@@ -161,6 +162,22 @@ def test_lock_is_released_and_value_stored_with_its_ttl(
     full = cache.make_key("k")
     assert redis_client.exists(lock_key(full)) == 0
     assert 29_000 < redis_client.pttl(full) <= 30_000
+
+
+def test_round_trips_hit_is_one_get_miss_is_read_claim_fill(
+    cache: RedisCache, redis_client: redis.Redis
+) -> None:
+    cached = memoize(60, cache=cache)(Computation())
+    cached()  # loads the scripts and opens the connection
+    cached.invalidate()
+
+    with sent_commands(redis_client) as miss:
+        cached()
+    with sent_commands(redis_client) as hit:
+        cached()
+
+    assert miss == ["GET", "EVALSHA", "EVALSHA"]
+    assert hit == ["GET"]
 
 
 # -- a failing or vanished lock holder ---------------------------------------------------
