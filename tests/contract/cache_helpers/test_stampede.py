@@ -393,6 +393,12 @@ def test_stampede_lock_and_value_share_a_slot_on_every_topology(
 
     assert results == ["value"] * 20
     assert computation.runs == 1
+    # memoize on the cache itself (not the test's read-your-writes wrapper).
+    memoized = Computation()
+    cached = memoize(60, cache=getattr(cache, "_cache", cache))(memoized)
+    results, _ = in_threads(cached, 20)
+    assert results == ["value"] * 20
+    assert memoized.runs == 1
 
 
 def test_redis_dying_mid_computation_returns_the_computed_value(
