@@ -8,6 +8,7 @@ round, and keeps how often the function ran and every caller's latency.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import sys
 import threading
 import time
@@ -184,7 +185,13 @@ def storm_tasks(call: Callable[[], Any], loop: asyncio.AbstractEventLoop) -> lis
 @dataclass
 class StormResults:
     runs: dict[str, list[int]] = field(default_factory=dict)
-    waits: dict[str, list[float]] = field(default_factory=dict)
+    waits: dict[str, list[list[float]]] = field(default_factory=dict)
+
+    def latency(self, name: str, q: float | None) -> float:
+        """Return the median over rounds of each round's ``q``-th percentile latency (s);
+        ``q=None`` for each round's slowest caller. One bad round moves it little."""
+        per_round = [max(w) if q is None else percentile(w, q) for w in self.waits[name]]
+        return statistics.median(per_round)
 
 
 def run_storms(rounds: int) -> StormResults:
@@ -205,7 +212,7 @@ def run_storms(rounds: int) -> StormResults:
                 else:
                     waits = storm_tasks(call, loop)
                 results.runs.setdefault(stampeder.name, []).append(counter.runs)
-                results.waits.setdefault(stampeder.name, []).extend(waits)
+                results.waits.setdefault(stampeder.name, []).append(waits)
             print(f"  stampede round {number + 1}/{rounds} done", file=sys.stderr)
     finally:
         loop.close()
