@@ -12,7 +12,9 @@ holds the whole Cookie header, and each analytics or CSRF cookie makes a new ent
 * an authenticated user: the user's primary key;
 * an anonymous visitor with a session that exists on the server: the session key (a
   forged or expired session cookie does not count: the session is loaded first);
-* any other anonymous visitor: one page shared by all of them;
+* any other anonymous visitor: one page shared by all of them, except a page that holds
+  something of that visitor's (a CSRF token, a session the view just started), which is
+  not stored;
 * an anonymous request carrying an ``Authorization`` header is not cached at all (an API
   view that authenticates inside the view would otherwise share its page).
 
@@ -51,6 +53,8 @@ V = TypeVar("V", bound=Callable[..., Any])
 
 # The identity of a request that must not be cached at all.
 _UNCACHED = object()
+# The identity of every anonymous visitor without a session: one page for all of them.
+_SHARED = "anonymous"
 
 
 def cache_page_per_user(
@@ -83,7 +87,8 @@ def cache_page_per_user(
                 hit = middleware.process_request(request)
                 if hit is not None:
                     return _personal(hit)
-                return _store(middleware, request, await view(request, *args, **kwargs))
+                response = await view(request, *args, **kwargs)
+                return _store(middleware, request, response, shared=who == _SHARED)
 
         else:
 
@@ -96,7 +101,8 @@ def cache_page_per_user(
                 hit = middleware.process_request(request)
                 if hit is not None:
                     return _personal(hit)
-                return _store(middleware, request, view(request, *args, **kwargs))
+                response = view(request, *args, **kwargs)
+                return _store(middleware, request, response, shared=who == _SHARED)
 
         return wrapper  # type: ignore[no-any-return]
 
@@ -148,25 +154,37 @@ async def _aidentity(request: HttpRequest) -> object:
 def _anonymous(request: HttpRequest) -> object:
     if request.headers.get("Authorization"):
         return _UNCACHED
-    return "anonymous"
+    return _SHARED
 
 
-def _store(middleware: CacheMiddleware, request: HttpRequest, response: Any) -> Any:
+def _store(middleware: CacheMiddleware, request: HttpRequest, response: Any, shared: bool) -> Any:
     if hasattr(response, "render") and callable(response.render):
         # Store the page once rendered, as cache_page does for a TemplateResponse.
-        response.add_post_render_callback(lambda rendered: _update(middleware, request, rendered))
+        response.add_post_render_callback(
+            lambda rendered: _update(middleware, request, rendered, shared)
+        )
         return response
-    return _update(middleware, request, response)
+    return _update(middleware, request, response, shared)
 
 
-def _update(middleware: CacheMiddleware, request: HttpRequest, response: Any) -> Any:
-    if response.cookies:
-        # A response that sets a cookie (a login, a new CSRF token) is someone's alone.
+def _update(middleware: CacheMiddleware, request: HttpRequest, response: Any, shared: bool) -> Any:
+    if response.cookies or (shared and _personal_to_this_visitor(request)):
         request._cache_update_cache = False  # type: ignore[attr-defined]
     else:
         with _cookie_left_out_of_vary(response):
             response = middleware.process_response(request, response)
     return _personal(response)
+
+
+def _personal_to_this_visitor(request: HttpRequest) -> bool:
+    """Whether a page rendered for an anonymous visitor without a session holds something of
+    theirs, so that it must not become everyone's page: a CSRF token (it reveals their CSRF
+    secret, which would let whoever reads the page forge requests as them), or a session
+    the view just started (its cookie is set on the way out, after the page is stored)."""
+    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+        return True
+    session = getattr(request, "session", None)
+    return bool(session is not None and session.modified)
 
 
 def _personal(response: HttpResponseBase) -> HttpResponseBase:

@@ -17,4 +17,6 @@ urlpatterns: list[URLPattern] = [
     path("cart/", views.cart),
     path("under-cache-page/", views.under_cache_page),
     path("guide-order/", views.guide_order),
+    path("form/", views.form),
+    path("starts-session/", views.starts_session),
 ]

@@ -90,3 +90,17 @@ def under_cache_page(request: HttpRequest) -> HttpResponse:
 def guide_order(request: HttpRequest) -> HttpResponse:
     """The guides' @vary_on_cookie above @cache_page, for the trap test."""
     return _page(request.user.get_username())
+
+
+@cache_page_per_user(60)
+def form(request: HttpRequest) -> HttpResponse:
+    """A page with a CSRF token in it."""
+    template = engines["django"].from_string("{% csrf_token %} #{{ render }}")
+    return HttpResponse(template.render({"render": next(RENDERS)}, request))
+
+
+@cache_page_per_user(60)
+def starts_session(request: HttpRequest) -> HttpResponse:
+    """A GET that puts something in a new anonymous session (a "recently viewed" list)."""
+    request.session["seen"] = request.GET.get("item", "")
+    return HttpResponse(f"seen {request.session['seen']} #{next(RENDERS)}")

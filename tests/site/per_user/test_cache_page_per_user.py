@@ -192,3 +192,37 @@ def test_guide_order_with_djangos_cache_page_serves_alice_page_to_bob(
 def test_timeout_must_be_a_number() -> None:
     with pytest.raises(TypeError, match="timeout must be a number"):
         cache_page_per_user("60")  # type: ignore[arg-type]
+
+
+def test_anonymous_page_with_a_csrf_token_is_never_shared(
+    site: Callable[[str], Client], redis_client: redis.Redis
+) -> None:
+    """Sharing it would hand the first visitor's CSRF secret to everyone after them."""
+    first, second = Client().get("/form/"), Client().get("/form/")
+
+    token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    assert token.search(first.content.decode())
+    assert rendered(first) != rendered(second)
+    assert page_keys(redis_client) == []
+
+
+def test_a_users_page_with_a_csrf_token_is_cached_for_that_user(
+    site: Callable[[str], Client],
+) -> None:
+    alice, bob = site("alice"), site("bob")
+
+    pages = [alice.get("/form/"), bob.get("/form/"), alice.get("/form/")]
+
+    assert rendered(pages[2]) == rendered(pages[0])
+    assert rendered(pages[1]) != rendered(pages[0])
+
+
+def test_anonymous_page_that_starts_a_session_is_not_shared(
+    site: Callable[[str], Client], redis_client: redis.Redis
+) -> None:
+    first = Client().get("/starts-session/?item=secret-diagnosis")
+    second = Client().get("/starts-session/")
+
+    assert first.content.decode().startswith("seen secret-diagnosis")
+    assert second.content.decode().startswith("seen  #")
+    assert page_keys(redis_client) == []
