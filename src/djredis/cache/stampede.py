@@ -261,7 +261,7 @@ def _refresh(
         computed.append(value)
         ms = cache._ms(timeout)
         expiry = None if ms is None else time.time() + ms / 1000
-        data = None if ms == 0 else cache._codec.encode(wrap(value, delta, expiry))
+        data = None if ms == 0 else _encode(cache, value, wrap(value, delta, expiry))
     except BaseException:
         if lock is not None:
             yield from _release(lock, token)
@@ -276,6 +276,15 @@ def _refresh(
         fill = Eval(lua("stampede_fill"), (full_key, lock), (data, ms or 0, token))
         yield _run_one(fill)
     return value
+
+
+def _encode(cache: CacheBase, value: Any, stored: Any) -> bytes | int:
+    try:
+        return cache._codec.encode(stored)
+    except TypeError:
+        if stored is not value:
+            cache._codec.encode(value)  # the error names the result's type, not the entry's
+        raise
 
 
 def _release(lock: str, token: str) -> Plan:

@@ -436,3 +436,15 @@ def test_waiters_fail_open_when_redis_dies_while_they_wait(
     timer.join()
     assert results == ["value"] * 5
     assert computation.runs == 5  # each computes on its own: there is no cache to share
+
+
+def test_unpicklable_result_raises_type_error_and_releases_the_lock(
+    cache: RedisCache, redis_client: redis.Redis
+) -> None:
+    @memoize(60, cache=cache)
+    def make_callback() -> Any:
+        return lambda: None
+
+    with pytest.raises(TypeError, match="cannot serialize a value of type function"):
+        make_callback()
+    assert redis_client.exists(lock_key(cache.make_key(make_callback.cache_key()))) == 0
