@@ -32,6 +32,7 @@ from djredis._io.loops import loop_state
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
+from djredis.cache.stampede import Plan, Stampede, drive_async, drive_sync, plan, resolve
 
 __all__ = ["RedisCache"]
 
@@ -135,13 +136,18 @@ class RedisCache(DjangoRedisExtras):
         default: Any,
         timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
+        *,
+        stampede: bool | Stampede = False,
     ) -> Any:
         """Return the cached value, or store ``default`` (called if callable) and return it.
 
         On a miss the add and the read-back share one round trip; the value returned is
-        whatever won, as in Django when another client added a value meanwhile.
+        whatever won, as in Django when another client added a value meanwhile. With
+        ``stampede=True`` one caller computes a missing value, the others wait for it.
         """
         full = self._key(key, version=version)
+        if stampede and callable(default):
+            return drive_sync(self, self._stampede(full, timeout, stampede), default, "get_or_set")
         value = self._run(self._get(full, MISSING), "get_or_set", MISSING)
         if value is not MISSING:
             return value
@@ -155,10 +161,15 @@ class RedisCache(DjangoRedisExtras):
         default: Any,
         timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
+        *,
+        stampede: bool | Stampede = False,
     ) -> Any:
         """Return the cached value, or store ``default`` (a sync or async callable is
-        called) and return it."""
+        called) and return it; ``stampede=True`` as in ``get_or_set``."""
         full = self._key(key, version=version)
+        if stampede and callable(default):
+            op = self._stampede(full, timeout, stampede)
+            return await drive_async(self, op, default, "get_or_set")
         value = await self._arun(self._get(full, MISSING), "get_or_set", MISSING)
         if value is not MISSING:
             return value
@@ -167,6 +178,11 @@ class RedisCache(DjangoRedisExtras):
         if inspect.isawaitable(default):
             default = await default
         return await self._arun(self._add_and_get(full, default, timeout), "get_or_set", default)
+
+    def _stampede(self, full: str, timeout: Any, stampede: bool | Stampede) -> Plan:
+        return plan(
+            self, full, timeout, resolve(stampede), fail_open=self._policy.ignore, name="get_or_set"
+        )
 
     def _add_and_get(self, key: str, default: Any, timeout: Any) -> Operation[Any]:
         data = self._codec.encode(default)

@@ -31,6 +31,7 @@ from djredis._core.errors import BurstLogger, ErrorPolicy
 from djredis._routing.base import run_async, run_sync
 from djredis._routing.connect import connect
 from djredis.cache.codec import Codec, UndecodableValue
+from djredis.cache.signing import SignedCodec
 from djredis.client import CacheClient, check_client_class
 from djredis.compressors import resolve_compressor
 from djredis.serializers import resolve_serializer
@@ -109,7 +110,8 @@ class CacheBase(BaseCache):
             raise ImproperlyConfigured(
                 f"{where}['OPTIONS']['COMPRESS_MIN_LENGTH'] must be a number of bytes >= 0."
             )
-        self._codec = Codec(
+        sign = _bool_option(options, "SIGN_VALUES", False, where)
+        self._codec = (SignedCodec if sign else Codec)(
             resolve_serializer(
                 options.get(serializer_name),
                 setting=f"{where}['OPTIONS'][{serializer_name!r}]",
