@@ -32,11 +32,14 @@ from djredis._io.loops import loop_state
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
+from djredis.cache.hashes import RedisHashes
+from djredis.cache.sets import RedisSets
+from djredis.cache.zsets import RedisSortedSets
 
 __all__ = ["RedisCache"]
 
 
-class RedisCache(DjangoRedisExtras):
+class RedisCache(DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
     """A Django cache on Redis with exact Django semantics and django-redis's extras."""
 
     # Each operation below is a generator written once (``_op_*``); the sync method runs it

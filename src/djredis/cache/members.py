@@ -1,0 +1,122 @@
+"""What the set, hash and sorted-set methods share: members encoded like cache values.
+
+django-redis 7.0 stores set members, hash values and sorted-set members with the cache's
+serializer and compressor, so ``cache.sadd("s", {"a": 1})`` and ``cache.smembers("s")``
+round-trip any picklable value. djredis does the same with its own codec (an ``int`` is
+stored as its digits, anything else as header + payload), so equal values always encode
+to equal bytes and Redis' set semantics hold. A member this process cannot decode is left
+out of a reply and logged, never raised: garbage in Redis is a miss.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from djredis._routing.cluster_plan import slot_of
+from djredis.cache.base import CacheBase
+from djredis.cache.codec import UndecodableValue
+
+__all__ = ["CrossSlotError", "MemberCodec", "redis_glob"]
+
+
+class CrossSlotError(ValueError):
+    """A multi-key set command whose keys live in different Redis Cluster hash slots."""
+
+
+class MemberCodec(CacheBase):
+    """Encode and decode members, and keep multi-key commands inside one Cluster slot."""
+
+    def _member(self, raw: bytes, key: str) -> Any:
+        """Return the decoded member, or ``None`` (logged) when it cannot be decoded."""
+        try:
+            return self._codec.decode(raw)
+        except UndecodableValue as exc:
+            self._log_garbage(key, exc)
+            return None
+
+    def _members(self, raws: Iterable[bytes], key: str) -> list[Any]:
+        """Return the decoded members, leaving out (and logging) undecodable ones."""
+        decode = self._codec.decode
+        out = []
+        for raw in raws:
+            try:
+                out.append(decode(raw))
+            except UndecodableValue as exc:
+                self._log_garbage(key, exc)
+        return out
+
+    def _scored(self, flat: list[Any], key: str, cast: Any = float) -> list[tuple[Any, Any]]:
+        """Turn a RESP2 ``member, score, member, score...`` reply into decoded pairs."""
+        decode = self._codec.decode
+        out = []
+        for i in range(0, len(flat), 2):
+            try:
+                member = decode(flat[i])
+            except UndecodableValue as exc:
+                self._log_garbage(key, exc)
+                continue
+            out.append((member, cast(flat[i + 1])))
+        return out
+
+    def _keys(self, method: str, keys: Iterable[tuple[Any, int | None]]) -> list[str]:
+        """Return the Redis keys of a multi-key command; in a Cluster, refuse keys that
+        do not share one hash slot (Redis would answer CROSSSLOT) with an error naming them.
+        """
+        pairs = [(key, self._key(key, version=version)) for key, version in keys]
+        if self._tag_keys and pairs:
+            first_key, first_full = pairs[0]
+            slot = slot_of(first_full)
+            for key, full in pairs[1:]:
+                if slot_of(full) != slot:
+                    raise CrossSlotError(
+                        f"{method}() on Redis Cluster needs all its keys in one hash slot, "
+                        f"but {first_key!r} and {key!r} are in different slots. Give the keys "
+                        f"a common hash tag at their start, e.g. '{{group}}a' and '{{group}}b'."
+                    )
+        return [full for _, full in pairs]
+
+
+_GLOB_TOKEN = re.compile(r"\\(.)|(\*)|(\?)|\[(\^?)((?:\\.|[^\]\\])*)\]|(.)", re.DOTALL)
+
+
+def redis_glob(pattern: str) -> re.Pattern[str]:
+    """Compile a Redis glob (``*``, ``?``, ``[abc]``, ``[^a-z]``, ``\\x``) to a regex.
+
+    Used to filter decoded members client-side: Redis' own MATCH would compare the glob
+    with the *serialized* bytes, which is meaningless for pickled members.
+    """
+    out = []
+    for escaped, star, qmark, negate, klass, literal in _GLOB_TOKEN.findall(pattern):
+        if star:
+            out.append(".*")
+        elif qmark:
+            out.append(".")
+        elif escaped:
+            out.append(re.escape(escaped))
+        elif literal:
+            out.append(re.escape(literal))
+        else:
+            out.append(_char_class(negate, klass))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _char_class(negate: str, body: str) -> str:
+    items = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and i + 1 < len(body):
+            items.append(re.escape(body[i + 1]))
+            i += 2
+        elif i + 2 < len(body) and body[i + 1] == "-":
+            low, high = sorted((char, body[i + 2]))  # Redis accepts a reversed range
+            items.append(f"{re.escape(low)}-{re.escape(high)}")
+            i += 3
+        else:
+            items.append(re.escape(char))
+            i += 1
+    if not items:
+        return "[^\\s\\S]" if not negate else "[\\s\\S]"
+    return f"[{'^' if negate else ''}{''.join(items)}]"
