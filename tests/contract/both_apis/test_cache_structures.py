@@ -94,7 +94,9 @@ def test_smove(cache: RedisCache) -> None:
     assert cache.smembers("{g}dst") == {(1,)}
 
 
-def test_version_and_prefix_name_the_keys(make_cache: Callable[..., Any], redis_client: Any) -> None:
+def test_version_and_prefix_name_the_keys(
+    make_cache: Callable[..., Any], redis_client: Any
+) -> None:
     cache = make_cache(KEY_PREFIX="pre", VERSION=3)
     cache.sadd("s", "v3")
     cache.sadd("s", "v5", version=5)
