@@ -78,45 +78,54 @@ class MemberCodec(CacheBase):
         return [full for _, full in pairs]
 
 
-_GLOB_TOKEN = re.compile(r"\\(.)|(\*)|(\?)|\[(\^?)((?:\\.|[^\]\\])*)\]|(.)", re.DOTALL)
-
-
 def redis_glob(pattern: str) -> re.Pattern[str]:
-    """Compile a Redis glob (``*``, ``?``, ``[abc]``, ``[^a-z]``, ``\\x``) to a regex.
+    """Compile a Redis glob (``*``, ``?``, ``[abc]``, ``[^a-z]``, ``\\x``) to a regex that
+    matches what Redis' MATCH would (on ASCII; a non-ASCII ``str`` is matched by
+    character, not by UTF-8 byte), odd corners included (``[]`` matches nothing,
+    ``[^]`` any character, an unclosed ``[`` runs to the end of the pattern).
 
     Used to filter decoded members client-side: Redis' own MATCH would compare the glob
     with the *serialized* bytes, which is meaningless for pickled members.
     """
-    out = []
-    for escaped, star, qmark, negate, klass, literal in _GLOB_TOKEN.findall(pattern):
-        if star:
-            out.append(".*")
-        elif qmark:
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if char == "*":
+            if not out or out[-1] != ".*":
+                out.append(".*")
+        elif char == "?":
             out.append(".")
-        elif escaped:
-            out.append(re.escape(escaped))
-        elif literal:
-            out.append(re.escape(literal))
+        elif char == "[":
+            i, klass = _char_class(pattern, i + 1)
+            out.append(klass)
+        elif char == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
         else:
-            out.append(_char_class(negate, klass))
+            out.append(re.escape(char))
+        i += 1
     return re.compile("".join(out), re.DOTALL)
 
 
-def _char_class(negate: str, body: str) -> str:
-    items = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == "\\" and i + 1 < len(body):
-            items.append(re.escape(body[i + 1]))
-            i += 2
-        elif i + 2 < len(body) and body[i + 1] == "-":
-            low, high = sorted((char, body[i + 2]))  # Redis accepts a reversed range
-            items.append(f"{re.escape(low)}-{re.escape(high)}")
-            i += 3
-        else:
-            items.append(re.escape(char))
+def _char_class(pattern: str, i: int) -> tuple[int, str]:
+    """Parse a class starting after its ``[``; return where it ends and its regex."""
+    n = len(pattern)
+    negate = i < n and pattern[i] == "^"
+    if negate:
+        i += 1
+    items: list[str] = []
+    while i < n and pattern[i] != "]":
+        if pattern[i] == "\\" and i + 1 < n:
             i += 1
+            items.append(re.escape(pattern[i]))
+        elif i + 2 < n and pattern[i + 1] == "-":
+            low, high = sorted((pattern[i], pattern[i + 2]))  # Redis accepts z-a too
+            items.append(f"{re.escape(low)}-{re.escape(high)}")
+            i += 2
+        else:
+            items.append(re.escape(pattern[i]))
+        i += 1
     if not items:
-        return "[^\\s\\S]" if not negate else "[\\s\\S]"
-    return f"[{'^' if negate else ''}{''.join(items)}]"
+        return i, "[\\s\\S]" if negate else "[^\\s\\S]"
+    return i, f"[{'^' if negate else ''}{''.join(items)}]"
