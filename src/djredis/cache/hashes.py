@@ -21,7 +21,12 @@ __all__ = ["RedisHashes"]
 
 
 def _field(raw: Any) -> Any:
-    return raw.decode() if isinstance(raw, bytes) else raw
+    """Return a field name as ``str``; one that is not UTF-8 (written by another client)
+    stays ``bytes``, which ``hdel``/``hget`` accept, instead of failing the whole reply."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw
 
 
 class RedisHashes(MemberCodec):

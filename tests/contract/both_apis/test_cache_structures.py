@@ -194,6 +194,20 @@ def test_missing_hash(cache: RedisCache) -> None:
     assert cache.hgetall("nope") == {}
 
 
+def test_a_field_that_is_not_utf8_comes_back_as_bytes(cache: RedisCache, redis_client: Any) -> None:
+    cache.hset("h", "ok", 1)
+    redis_client.hset(cache.make_key("h"), b"\xff\xfe", cache.make_key("h"))
+    assert sorted(cache.hkeys("h"), key=repr) == ["ok", b"\xff\xfe"]
+    assert cache.hdel("h", b"\xff\xfe") == 1
+
+
+def test_undecodable_hash_value_is_left_out(cache: RedisCache, redis_client: Any) -> None:
+    cache.hset("h", mapping={"a": 1, "b": 2})
+    redis_client.hset(cache.make_key("h"), "b", b"\xc9garbage")
+    assert cache.hgetall("h") == {"a": 1}
+    assert cache.hget("h", "b", "miss") == "miss"
+
+
 def test_hset_without_fields_is_a_data_error(cache: RedisCache) -> None:
     with pytest.raises(DataError):
         cache.hset("h")
