@@ -10,6 +10,7 @@ loop's multiplexed connection. The Django contract (``backend``) and django-redi
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from djredis._routing.connect import connect
 from djredis.cache.codec import Codec, UndecodableValue, UnserializableValue
 from djredis.client import CacheClient, check_client_class
 from djredis.compressors import resolve_compressor
-from djredis.serializers import resolve_serializer
+from djredis.serializers import PickleSerializer, resolve_serializer
 
 __all__ = ["CacheBase"]
 
@@ -106,6 +107,21 @@ def _bool_option(options: Mapping[str, Any], name: str, default: bool, setting: 
     return value
 
 
+def _set_pickle_version(serializer: Any, version: Any, where: str) -> None:
+    """Apply django-redis's ``OPTIONS['PICKLE_VERSION']`` (-1: the highest protocol)."""
+    setting = f"{where}['OPTIONS']['PICKLE_VERSION']"
+    if type(serializer) is not PickleSerializer:
+        raise ImproperlyConfigured(f"{setting} applies only to the pickle SERIALIZER.")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ImproperlyConfigured(f"{setting} must be an int (-1 for the highest protocol).")
+    if not -1 <= version <= pickle.HIGHEST_PROTOCOL:
+        raise ImproperlyConfigured(
+            f"{setting} = {version}: this Python pickles with protocols 0 to "
+            f"{pickle.HIGHEST_PROTOCOL} (or -1 for the highest)."
+        )
+    serializer.protocol = pickle.HIGHEST_PROTOCOL if version == -1 else version
+
+
 class CacheBase(BaseCache):
     """Settings, key building, timeouts, decoding and the runners of a djredis cache."""
 
@@ -137,11 +153,14 @@ class CacheBase(BaseCache):
             raise ImproperlyConfigured(
                 f"{where}['OPTIONS']['COMPRESS_MIN_LENGTH'] must be a number of bytes >= 0."
             )
+        serializer = resolve_serializer(
+            options.get(serializer_name),
+            setting=f"{where}['OPTIONS'][{serializer_name!r}]",
+        )
+        if "PICKLE_VERSION" in options:
+            _set_pickle_version(serializer, options["PICKLE_VERSION"], where)
         self._codec = Codec(
-            resolve_serializer(
-                options.get(serializer_name),
-                setting=f"{where}['OPTIONS'][{serializer_name!r}]",
-            ),
+            serializer,
             resolve_compressor(
                 options.get("COMPRESSOR"), setting=f"{where}['OPTIONS']['COMPRESSOR']"
             ),

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished
 from django.test import override_settings
 
@@ -130,3 +132,29 @@ def test_django_redis_close_connection_setting_is_honoured(
     before = topology.connections_received()
     kept.get("k")
     assert topology.connections_received() == before
+
+
+@pytest.mark.parametrize(("version", "protocol"), [(2, 2), (4, 4), (-1, pickle.HIGHEST_PROTOCOL)])
+def test_pickle_version_sets_the_pickle_protocol(
+    make_cache: Callable[..., Any], redis_client: Any, version: int, protocol: int
+) -> None:
+    cache = make_cache(OPTIONS={"PICKLE_VERSION": version})
+    cache.set("k", "text")
+    raw = redis_client.get(cache.make_key("k"))
+    assert raw[1:3] == bytes([0x80, protocol])  # after djredis's one-byte header
+    assert cache.get("k") == "text"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"PICKLE_VERSION": 99}, "protocols 0 to"),
+        ({"PICKLE_VERSION": "5"}, "must be an int"),
+        ({"PICKLE_VERSION": 4, "SERIALIZER": "json"}, "only to the pickle SERIALIZER"),
+    ],
+)
+def test_bad_pickle_version_names_the_option(
+    make_cache: Callable[..., Any], options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=rf"PICKLE_VERSION.*{message}"):
+        make_cache(OPTIONS=options)
