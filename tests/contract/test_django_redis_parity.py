@@ -184,3 +184,24 @@ def test_empty_structures_answer_like_django_redis(
     name: str, args: tuple[Any, ...], cache: RedisCache, django_redis_cache: Any
 ) -> None:
     assert getattr(cache, name)(*args) == getattr(django_redis_cache, name)(*args)
+
+
+def test_values_django_redis_wrote_are_misses_and_its_integers_survive(
+    django_redis_server: Any, django_redis_cache: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the BACKEND swap the cache starts cold instead of failing: django-redis's
+    pickles read as misses (logged); the integers it stored as digits read back."""
+    django_redis_cache.set("obj", {"a": 1})
+    django_redis_cache.set("text", "hello")
+    django_redis_cache.set("count", 41)
+    django_redis_cache.incr("count")
+    django_redis_cache.sadd("tags", "x", 7)
+    ours = RedisCache(django_redis_server.url(0), {"KEY_PREFIX": "p"})
+    try:
+        assert ours.get("obj", "miss") == "miss"
+        assert ours.get_many(["obj", "text", "count"]) == {"count": 42}
+        assert ours.incr("count") == 43
+        assert ours.smembers("tags") == {7}  # the pickled "x" is left out
+    finally:
+        ours.close()
+    assert "cannot be decoded" in caplog.text
