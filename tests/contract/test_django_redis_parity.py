@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from djredis.cache import RedisCache
+from djredis.cache.legacy import convert_from_django_redis
 
 POOL: list[Any] = [0, 1, -3, 2**40, "a", "1", "", 1.5, (1, "x"), True, None, date(2020, 5, 1)]
 KEYS = ["k1", "k2", "k3"]
@@ -205,3 +206,30 @@ def test_values_django_redis_wrote_are_misses_and_its_integers_survive(
     finally:
         ours.close()
     assert "cannot be decoded" in caplog.text
+
+
+def test_convert_from_django_redis_makes_its_structures_readable(
+    django_redis_server: Any, django_redis_cache: Any
+) -> None:
+    django_redis_cache.sadd("tags", "x", 7, (1, 2))
+    django_redis_cache.zadd("board", {"ann": 3, (9,): 1.5})
+    django_redis_cache.hset("profile", mapping={"name": "ann", "age": 41, "tags": ["a"]})
+    django_redis_cache.set("obj", {"a": 1}, timeout=100)
+    django_redis_cache.set("other", "not converted")
+    ours = RedisCache(django_redis_server.url(0), {"KEY_PREFIX": "p"})
+    try:
+        counts = convert_from_django_redis(ours, "[tbpo][aorb]*")
+        assert counts == {"string": 1, "set": 1, "zset": 1, "hash": 1}
+        assert ours.smembers("tags") == {"x", 7, (1, 2)}
+        assert ours.sismember("tags", "x") is True
+        assert ours.sadd("tags", "x") == 0  # the same member, not a second one
+        assert ours.zrange("board", 0, -1, withscores=True) == [((9,), 1.5), ("ann", 3.0)]
+        assert ours.zscore("board", "ann") == 3.0
+        assert ours.hgetall("profile") == {"name": "ann", "age": 41, "tags": ["a"]}
+        assert ours.get("obj") == {"a": 1}
+        assert 90 < ours.ttl("obj") <= 100  # KEEPTTL
+        assert ours.get("other", "miss") == "miss"  # outside the pattern: untouched
+        assert convert_from_django_redis(ours, "*") == {"string": 1, "set": 0, "zset": 0, "hash": 0}
+        assert convert_from_django_redis(ours, "*") == {"string": 0, "set": 0, "zset": 0, "hash": 0}
+    finally:
+        ours.close()
