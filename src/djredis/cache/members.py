@@ -18,7 +18,7 @@ from djredis._routing.cluster_plan import slot_of
 from djredis.cache.base import CacheBase
 from djredis.cache.codec import UndecodableValue
 
-__all__ = ["CrossSlotError", "MemberCodec", "redis_glob"]
+__all__ = ["CrossSlotError", "Glob", "MemberCodec", "redis_glob"]
 
 
 class CrossSlotError(ValueError):
@@ -78,34 +78,65 @@ class MemberCodec(CacheBase):
         return [full for _, full in pairs]
 
 
-def redis_glob(pattern: str) -> re.Pattern[str]:
-    """Compile a Redis glob (``*``, ``?``, ``[abc]``, ``[^a-z]``, ``\\x``) to a regex that
-    matches what Redis' MATCH would (on ASCII; a non-ASCII ``str`` is matched by
-    character, not by UTF-8 byte), odd corners included (``[]`` matches nothing,
-    ``[^]`` any character, an unclosed ``[`` runs to the end of the pattern).
+class Glob:
+    """A compiled Redis glob: ``fullmatch(text)`` says whether ``text`` matches.
+
+    Every token but ``*`` matches exactly one character, so the pattern is cut at its
+    stars into fixed-length pieces, each a regex without quantifiers, and the pieces are
+    placed leftmost-first: O(len(text) x len(pattern)) whatever the pattern, where one
+    regex with a ``.*`` per star backtracks without bound (``*a*a*a*a*b`` on a long run
+    of "a"s), and a pattern can come from a user.
+    """
+
+    __slots__ = ("_pieces", "_sizes")
+
+    def __init__(self, pieces: list[list[str]]) -> None:
+        self._sizes = [len(piece) for piece in pieces]
+        self._pieces = [re.compile("".join(piece), re.DOTALL) for piece in pieces]
+
+    def fullmatch(self, text: str) -> bool:
+        pieces, sizes = self._pieces, self._sizes
+        if len(pieces) == 1:  # no star
+            return pieces[0].fullmatch(text) is not None
+        end = len(text) - sizes[-1]
+        if end < sizes[0] or not pieces[0].match(text) or not pieces[-1].fullmatch(text, end):
+            return False
+        pos = sizes[0]
+        for piece in pieces[1:-1]:
+            found = piece.search(text, pos, end)
+            if found is None:
+                return False
+            pos = found.end()
+        return True
+
+
+def redis_glob(pattern: str) -> Glob:
+    """Compile a Redis glob (``*``, ``?``, ``[abc]``, ``[^a-z]``, ``\\x``) that matches
+    what Redis' MATCH would (on ASCII; a non-ASCII ``str`` is matched by character, not by
+    UTF-8 byte), odd corners included (``[]`` matches nothing, ``[^]`` any character, an
+    unclosed ``[`` runs to the end of the pattern).
 
     Used to filter decoded members client-side: Redis' own MATCH would compare the glob
     with the *serialized* bytes, which is meaningless for pickled members.
     """
-    out: list[str] = []
+    pieces: list[list[str]] = [[]]
     i, n = 0, len(pattern)
     while i < n:
         char = pattern[i]
         if char == "*":
-            if not out or out[-1] != ".*":
-                out.append(".*")
+            pieces.append([])
         elif char == "?":
-            out.append(".")
+            pieces[-1].append(".")
         elif char == "[":
             i, klass = _char_class(pattern, i + 1)
-            out.append(klass)
+            pieces[-1].append(klass)
         elif char == "\\" and i + 1 < n:
             i += 1
-            out.append(re.escape(pattern[i]))
+            pieces[-1].append(re.escape(pattern[i]))
         else:
-            out.append(re.escape(char))
+            pieces[-1].append(re.escape(char))
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return Glob(pieces)
 
 
 def _char_class(pattern: str, i: int) -> tuple[int, str]:
