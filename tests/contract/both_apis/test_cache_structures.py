@@ -313,3 +313,56 @@ def test_sorted_set_keys_are_versioned(make_cache: Callable[..., Any], redis_cli
     assert cache.zcard("z") == 0
     assert cache.zrange("z", 0, -1, version=4) == ["m"]
     assert redis_client.type(cache.make_key("z", version=4)) == b"zset"
+
+
+@pytest.mark.parametrize(
+    ("call", "command"),
+    [
+        (lambda c: c.sadd("s", 1, 2, 3), "sadd"),
+        (lambda c: c.smembers("s"), "smembers"),
+        (lambda c: c.smismember("s", 1, 9), "smismember"),
+        (lambda c: c.sinterstore("{g}d", "{g}a", "{g}b"), "sinterstore"),
+        (lambda c: c.hset("h", "f", 1, mapping={"g": 2}), "hset"),
+        (lambda c: c.hgetall("h"), "hgetall"),
+        (lambda c: c.zadd("z", {"a": 1, "b": 2}, ch=True), "zadd"),
+        (lambda c: c.zrange("z", 0, -1, withscores=True), "zrange"),
+        (lambda c: c.zrevrangebyscore("z", "+inf", 0, start=0, num=5), "zrevrangebyscore"),
+        (lambda c: c.zpopmax("z", 2), "zpopmax"),
+        (lambda c: c.incr("n", ignore_key_check=True), "incrby"),
+        (lambda c: c.delete_many(["x", "y"]), "del"),
+    ],
+)
+def test_each_call_is_one_command(
+    cache: RedisCache,
+    stats: Callable[[], dict[str, int]],
+    topology: Topology,
+    call: Callable[[Any], Any],
+    command: str,
+) -> None:
+    before = stats()
+    call(cache)
+    after = stats()
+    changed = {
+        cmd: after[cmd] - before.get(cmd, 0) for cmd in after if after[cmd] != before.get(cmd, 0)
+    }
+    # The stats call itself, replication waits (ReadYourWrites), and the handshake of a
+    # connection opened for this call (the first command sent to a node).
+    for bookkeeping in (
+        "info",
+        "wait",
+        "replconf",
+        "ping",
+        "auth",
+        "hello",
+        "select",
+        "client|setinfo",
+        "client|setname",
+        "cluster|slots",
+        "readonly",
+        "sentinel|get-master-addr-by-name",
+        "sentinel|replicas",
+        "role",
+    ):
+        changed.pop(bookkeeping, None)
+    slots = topology.slots(["x", "y"]) if command == "del" else 1
+    assert changed == {command: slots}
