@@ -5,7 +5,8 @@ generator of command descriptions (``djredis._core.commands``), so the same logi
 sync API (the lean blocking pool) and the native ``a*`` API (one multiplexed connection
 per event loop; never a thread hop). Beyond Django's contract it keeps what django-redis users
 rely on: ``ttl``/``pttl``/``expire``/``persist``/``lock``/``iter_keys``/``keys``/
-``delete_pattern`` and ``cache.client.get_client()``.
+``delete_pattern`` and ``cache.client.get_client()``, and django-redis 7.0's sets, hashes
+and sorted sets (``sets.py``, ``hashes.py``, ``zsets.py``).
 
 Behaviour worth knowing (README, "Cache"):
 - timeouts are sent in milliseconds (``PX``), so 0.5 means 500 ms;
