@@ -22,6 +22,8 @@ STRINGS = st.lists(st.text(alphabet="ab-^]\\[*?", max_size=6), min_size=1, max_s
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(pattern=GLOB_TEXT, strings=STRINGS)
+@example(pattern="**", strings=["", "a"])
+@example(pattern="*", strings=["", "a"])
 @example(pattern="[]", strings=["", "a", "]"])
 @example(pattern="[^]", strings=["", "a", "]", "ab"])
 @example(pattern="[a-]", strings=["a", "-", "]", "^", "b"])

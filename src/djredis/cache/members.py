@@ -88,14 +88,19 @@ class Glob:
     of "a"s), and a pattern can come from a user.
     """
 
-    __slots__ = ("_pieces", "_sizes")
+    __slots__ = ("_everything", "_pieces", "_sizes")
 
-    def __init__(self, pieces: list[list[str]]) -> None:
+    def __init__(self, pieces: list[list[str]], everything: bool = False) -> None:
+        self._everything = everything
         self._sizes = [len(piece) for piece in pieces]
         self._pieces = [re.compile("".join(piece), re.DOTALL) for piece in pieces]
 
     def fullmatch(self, text: str) -> bool:
         pieces, sizes = self._pieces, self._sizes
+        if not text:
+            # Redis' glob never matches an empty string (bar the empty pattern); SCAN's
+            # MATCH "*" skips the glob altogether, so that one keeps it.
+            return self._everything or (len(pieces) == 1 and not sizes[0])
         if len(pieces) == 1:  # no star
             return pieces[0].fullmatch(text) is not None
         end = len(text) - sizes[-1]
@@ -136,7 +141,7 @@ def redis_glob(pattern: str) -> Glob:
         else:
             pieces[-1].append(re.escape(char))
         i += 1
-    return Glob(pieces)
+    return Glob(pieces, everything=pattern == "*")
 
 
 def _char_class(pattern: str, i: int) -> tuple[int, str]:

@@ -304,7 +304,7 @@ class RedisSets(MemberCodec):
             args += ("COUNT", count)
         next_cursor, raws = yield Call(args, False)
         members = self._members(raws, full)
-        if match:
+        if match and match != "*":  # "*" filters nothing, as SCAN's MATCH "*"
             matches = redis_glob(match).fullmatch
             members = [m for m in members if isinstance(m, str) and matches(m)]
         return int(next_cursor), members

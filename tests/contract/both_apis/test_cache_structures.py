@@ -124,6 +124,9 @@ def test_sscan_pages_and_match(cache: RedisCache) -> None:
     cache.sadd("small", "bar1", "bar2", "ebar3", "bar10")
     assert cache.sscan("small", match="bar*") == {"bar1", "bar2", "bar10"}
     assert cache.sscan("small") == {"bar1", "bar2", "ebar3", "bar10"}
+    cache.sadd("small", 5)
+    assert cache.sscan("small", match="*") == {"bar1", "bar2", "ebar3", "bar10", 5}
+    assert cache.sscan("small", match="*0") == {"bar10"}  # only str members match a glob
 
 
 def test_sscan_match_works_with_compression(make_cache: Callable[..., Any]) -> None:
