@@ -22,7 +22,12 @@ def django_redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def django_redis_cache(django_redis_server: RedisServer) -> Iterator[Any]:
-    """django-redis 7.0's cache (KEY_PREFIX "p") on an emptied server of its own."""
+    """django-redis 7.0's cache (KEY_PREFIX "p") on an emptied server of its own.
+
+    Skipped where django-redis 7 is not installed (it needs Django >= 5.2; it comes with
+    the ``bench`` extra).
+    """
+    pytest.importorskip("django_redis", minversion="7.0")
     from django_redis.cache import RedisCache as DjangoRedisCache
 
     client = django_redis_server.client()
