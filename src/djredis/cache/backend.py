@@ -5,7 +5,8 @@ generator of command descriptions (``djredis._core.commands``), so the same logi
 sync API (the lean blocking pool) and the native ``a*`` API (one multiplexed connection
 per event loop; never a thread hop). Beyond Django's contract it keeps what django-redis users
 rely on: ``ttl``/``pttl``/``expire``/``persist``/``lock``/``iter_keys``/``keys``/
-``delete_pattern`` and ``cache.client.get_client()``.
+``delete_pattern`` and ``cache.client.get_client()``, and django-redis 7.0's sets, hashes
+and sorted sets (``sets.py``, ``hashes.py``, ``zsets.py``).
 
 Behaviour worth knowing (README, "Cache"):
 - timeouts are sent in milliseconds (``PX``), so 0.5 means 500 ms;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from django.core.cache.backends.base import (
@@ -32,12 +34,15 @@ from djredis._io.loops import loop_state
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
+from djredis.cache.hashes import RedisHashes
+from djredis.cache.sets import RedisSets
 from djredis.cache.stampede import Plan, Stampede, drive_async, drive_sync, plan, resolve
+from djredis.cache.zsets import RedisSortedSets
 
 __all__ = ["RedisCache"]
 
 
-class RedisCache(DjangoRedisExtras):
+class RedisCache(DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
     """A Django cache on Redis with exact Django semantics and django-redis's extras."""
 
     # Each operation below is a generator written once (``_op_*``); the sync method runs it
@@ -84,8 +89,8 @@ class RedisCache(DjangoRedisExtras):
         xx: bool = False,
     ) -> bool:
         """Store ``value``; with ``nx``/``xx`` (django-redis) only if absent/present."""
-        op = self._op_set(key, value, timeout, version, nx, xx)
-        return bool(await self._arun(op, "set", False))
+        op = partial(self._op_set, key, value, timeout, version, nx, xx)
+        return bool(await self._arun_encoding(op, "set", False))
 
     def add(
         self,
@@ -107,8 +112,8 @@ class RedisCache(DjangoRedisExtras):
         version: int | None = None,
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
-        op = self._op_set(key, value, timeout, version, True, False)
-        return bool(await self._arun(op, "add", False))
+        op = partial(self._op_set, key, value, timeout, version, True, False)
+        return bool(await self._arun_encoding(op, "add", False))
 
     def _op_set(
         self, key: Any, value: Any, timeout: Any, version: int | None, nx: bool, xx: bool
@@ -168,8 +173,8 @@ class RedisCache(DjangoRedisExtras):
         called) and return it; ``stampede=True`` as in ``get_or_set``."""
         full = self._key(key, version=version)
         if stampede and callable(default):
-            op = self._stampede(full, timeout, stampede)
-            return await drive_async(self, op, default, "get_or_set")
+            guarded = self._stampede(full, timeout, stampede)
+            return await drive_async(self, guarded, default, "get_or_set")
         value = await self._arun(self._get(full, MISSING), "get_or_set", MISSING)
         if value is not MISSING:
             return value
@@ -177,7 +182,8 @@ class RedisCache(DjangoRedisExtras):
             default = default()
         if inspect.isawaitable(default):
             default = await default
-        return await self._arun(self._add_and_get(full, default, timeout), "get_or_set", default)
+        op = partial(self._add_and_get, full, default, timeout)
+        return await self._arun_encoding(op, "get_or_set", default)
 
     def _stampede(self, full: str, timeout: Any, stampede: bool | Stampede) -> Plan:
         return plan(
@@ -287,7 +293,8 @@ class RedisCache(DjangoRedisExtras):
         version: int | None = None,
     ) -> list[Any]:
         """Store every item in one command; return the keys that failed (Django's contract)."""
-        stored = await self._arun(self._op_set_many(data, timeout, version), "set_many", False)
+        op = partial(self._op_set_many, data, timeout, version)
+        stored = await self._arun_encoding(op, "set_many", False)
         return [] if stored else list(data)
 
     def _op_set_many(
@@ -308,29 +315,38 @@ class RedisCache(DjangoRedisExtras):
             yield Eval(lua("set_many"), tuple(encoded), (ms,), per_key=tuple(encoded.values()))
         return True
 
-    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        """Delete every key in one DEL."""
-        self._run(self._op_delete_many(keys, version), "delete_many", None)
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
+        """Delete every key in one DEL; return how many existed (django-redis), or None
+        for no keys (Django)."""
+        return self._run(self._op_delete_many(keys, version), "delete_many", None)  # type: ignore[no-any-return]
 
-    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        """Delete every key in one DEL."""
-        await self._arun(self._op_delete_many(keys, version), "delete_many", None)
+    async def adelete_many(  # type: ignore[override]
+        self, keys: Iterable[Any], version: int | None = None
+    ) -> int | None:
+        """Delete every key in one DEL; return how many existed, or None for no keys."""
+        return await self._arun(self._op_delete_many(keys, version), "delete_many", None)  # type: ignore[no-any-return]
 
-    def _op_delete_many(self, keys: Iterable[Any], version: int | None) -> Operation[None]:
+    def _op_delete_many(self, keys: Iterable[Any], version: int | None) -> Operation[int | None]:
         made = [self._key(key, version=version) for key in keys]
-        if made:
-            yield Call(("DEL", *made))
+        return int((yield Call(("DEL", *made)))) if made else None
 
     # -- incr / decr / versions -------------------------------------------------------------
 
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing."""
-        result: int = self._run(self._op_incr(key, delta, version), "incr", None)
+    def incr(
+        self, key: Any, delta: int = 1, version: int | None = None, ignore_key_check: bool = False
+    ) -> int:
+        """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing,
+        unless ``ignore_key_check`` (django-redis): then a missing key starts at ``delta``."""
+        op = self._op_incr(key, delta, version, ignore_key_check)
+        result: int = self._run(op, "incr", None)
         return result
 
-    async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing."""
-        result: int = await self._arun(self._op_incr(key, delta, version), "incr", None)
+    async def aincr(
+        self, key: Any, delta: int = 1, version: int | None = None, ignore_key_check: bool = False
+    ) -> int:
+        """Add ``delta`` atomically (see ``incr``)."""
+        op = self._op_incr(key, delta, version, ignore_key_check)
+        result: int = await self._arun(op, "incr", None)
         return result
 
     def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
@@ -343,8 +359,16 @@ class RedisCache(DjangoRedisExtras):
         result: int = await self._arun(self._op_incr(key, -delta, version), "decr", None)
         return result
 
-    def _op_incr(self, key: Any, delta: Any, version: int | None) -> Operation[Any]:
+    def _op_incr(
+        self, key: Any, delta: Any, version: int | None, create: bool = False
+    ) -> Operation[Any]:
         full = self._key(key, version=version)
+        if create:  # INCRBY creates a missing key without a TTL, as in django-redis
+            try:
+                return int((yield Call(("INCRBY", full, delta))))
+            except ResponseError as exc:
+                if "WRONGTYPE" in str(exc):
+                    raise
         reply = yield Eval(lua("incr"), (full,), (delta,))
         while isinstance(reply, list):
             # Not a raw integer (a float, an int beyond 64 bits, or not a number at all):
