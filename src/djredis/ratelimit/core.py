@@ -46,7 +46,6 @@ __all__ = [
 ALL = None
 UNSAFE = ("DELETE", "PATCH", "POST", "PUT")
 ALGORITHMS = ("sliding", "fixed", "gcra")
-_GARBAGE = BurstLogger(logger)
 
 RateSpec = str | tuple[int, float] | Rate | Callable[[str, HttpRequest], Any] | None
 
@@ -157,6 +156,7 @@ class Rule:
             raise ImproperlyConfigured(f"fail_open must be True or False, not {fail_open!r}.")
         self.fail_open = fail_open
         self.cache = cache
+        self._garbage = BurstLogger(logger)  # one log line per burst, per rule
 
     # -- what both paths share -------------------------------------------------------------
 
@@ -170,7 +170,8 @@ class Rule:
         found = self._rate(group, request)
         return None if found is None else parse_rate(found)
 
-    def _redis_key(self, group: str, value: str, rate: Rate) -> str:
+    def redis_key(self, group: str, value: str, rate: Rate) -> str:
+        """Return the Redis key counting ``value`` in ``group`` at ``rate``."""
         prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
         ident = f"{self.algorithm}\0{group}\0{rate.count}/{rate.period_us}\0{value}"
         # The client's value is hashed, so no header or parameter can name another key;
@@ -182,7 +183,7 @@ class Rule:
     ) -> Operation[Any]:
         burst = self.burst or rate.count
         args = (rate.count, rate.period_us, int(increment), "" if now_us is None else now_us, burst)
-        return (yield Eval(self._script, (self._redis_key(group, value, rate),), args))
+        return (yield Eval(self._script, (self.redis_key(group, value, rate),), args))
 
     def _result(self, reply: Any, rate: Rate, group: str) -> Result:
         if reply is None:
@@ -191,7 +192,7 @@ class Rule:
             )
         allowed, remaining, reset_us, retry_us, garbage = (int(x) for x in reply)
         if garbage:
-            _GARBAGE.log(
+            self._garbage.log(
                 logging.WARNING,
                 "djredis.ratelimit: the counter of group %r held data it did not write; reset",
                 group,
