@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory, override_settings
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from djredis.ratelimit.client_ip import client_ip, parse_address
 
@@ -137,9 +138,11 @@ def test_forwarded_entries_parse_with_ports_and_brackets(entry: str, address: st
     "value", [-1, True, "10.0.0.0/8", ["not a network"], {"10.0.0.0/8": 1}, 1.5]
 )
 def test_bad_trusted_proxies_settings_name_the_setting(value: object) -> None:
-    with override_settings(RATELIMIT_TRUSTED_PROXIES=value):
-        with pytest.raises(ImproperlyConfigured, match="RATELIMIT_TRUSTED_PROXIES"):
-            client_ip(request("10.0.0.2", "1.2.3.4"))
+    with (
+        override_settings(RATELIMIT_TRUSTED_PROXIES=value),
+        pytest.raises(ImproperlyConfigured, match="RATELIMIT_TRUSTED_PROXIES"),
+    ):
+        client_ip(request("10.0.0.2", "1.2.3.4"))
 
 
 def test_django_ratelimits_ip_meta_key_is_honoured() -> None:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory, override_settings
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from djredis.ratelimit import Rule, ratelimit
 from djredis.ratelimit.checks import check_ratelimit_settings
@@ -45,9 +46,7 @@ def test_good_settings_pass_the_checks() -> None:
         ({"RATELIMIT_IPV6_MASK": 129}, "djredis.ratelimit.E005"),
     ],
 )
-def test_each_bad_setting_has_its_stable_check_id(
-    overrides: dict[str, Any], expected: str
-) -> None:
+def test_each_bad_setting_has_its_stable_check_id(overrides: dict[str, Any], expected: str) -> None:
     caches = {
         "default": DJREDIS_CACHE,
         "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
+
+from djredis.ratelimit.conf import conf, forget
 
 __all__ = ["client_ip", "parse_address", "trusted_networks"]
 
@@ -61,7 +62,7 @@ def trusted_networks(value: tuple[str, ...]) -> Networks:
 
 def trusted_proxies_setting() -> int | Networks:
     """Return ``RATELIMIT_TRUSTED_PROXIES`` checked: a hop count, or networks (none = 0)."""
-    value: Any = getattr(settings, "RATELIMIT_TRUSTED_PROXIES", None)
+    value: Any = conf().trusted_proxies
     if value is None:
         return 0
     if isinstance(value, bool) or (isinstance(value, int) and value < 0):
@@ -79,15 +80,13 @@ def trusted_proxies_setting() -> int | Networks:
     return trusted_networks(tuple(value))
 
 
-def _mask(setting: str, default: int, bits: int) -> int:
-    value: Any = getattr(settings, setting, default)
+def _mask(setting: str, value: Any, bits: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= bits:
         raise ImproperlyConfigured(f"{setting} must be a prefix length from 0 to {bits}.")
     return value
 
 
-def _peer(request: HttpRequest) -> IPAddress:
-    remote = request.META.get("REMOTE_ADDR") or ""
+def _peer(remote: str) -> IPAddress:
     address = parse_address(remote)
     if address is None:
         raise ImproperlyConfigured(
@@ -98,21 +97,19 @@ def _peer(request: HttpRequest) -> IPAddress:
     return address
 
 
-def _forwarded_address(request: HttpRequest, trusted: int | Networks) -> IPAddress:
+def _forwarded_address(remote: str, header: str, trusted: int | Networks) -> IPAddress:
     """Walk ``X-Forwarded-For`` + ``REMOTE_ADDR`` from the right, past the trusted hops.
 
     An empty ``REMOTE_ADDR`` (a proxy on a Unix socket) counts as the first trusted hop.
     """
-    remote = str(request.META.get("REMOTE_ADDR") or "")
-    header = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
     chain = [entry for entry in header.split(",") if entry.strip()]
     chain.append(remote)
     if isinstance(trusted, int):
         if len(chain) <= trusted:
             # Fewer hops than proxies: the request did not come through them all.
-            return _peer(request)
+            return _peer(remote)
         found = parse_address(chain[-1 - trusted])
-        return found if found is not None else _peer(request)
+        return found if found is not None else _peer(remote)
     client: IPAddress | None = None
     for index, entry in enumerate(reversed(chain)):
         address = parse_address(entry)
@@ -125,12 +122,31 @@ def _forwarded_address(request: HttpRequest, trusted: int | Networks) -> IPAddre
         client = address
         if not any(address in network for network in trusted):
             break
-    return client if client is not None else _peer(request)
+    return client if client is not None else _peer(remote)
+
+
+def _masked(address: IPAddress) -> str:
+    if isinstance(address, ipaddress.IPv6Address):
+        mask = _mask("RATELIMIT_IPV6_MASK", conf().ipv6_mask, 128)
+    else:
+        mask = _mask("RATELIMIT_IPV4_MASK", conf().ipv4_mask, 32)
+    if mask == address.max_prefixlen:
+        return str(address)
+    return str(ipaddress.ip_network(f"{address}/{mask}", strict=False).network_address)
+
+
+@forget
+@lru_cache(maxsize=4096)
+def _client_ip(remote: str, header: str) -> str:
+    """The key for a peer and an ``X-Forwarded-For`` value (pure, so remembered)."""
+    trusted = trusted_proxies_setting()
+    address = _forwarded_address(remote, header, trusted) if trusted else _peer(remote)
+    return _masked(address)
 
 
 def client_ip(request: HttpRequest) -> str:
     """Return the client's address as the rate limit key: masked, as text."""
-    meta_key: Any = getattr(settings, "RATELIMIT_IP_META_KEY", None)
+    meta_key: Any = conf().ip_meta_key
     if meta_key:  # django-ratelimit's setting: the user takes responsibility for it
         if callable(meta_key):
             text = meta_key(request)
@@ -141,14 +157,9 @@ def client_ip(request: HttpRequest) -> str:
         else:
             raise ImproperlyConfigured(f"RATELIMIT_IP_META_KEY: no {meta_key!r} in request.META")
         found = parse_address(str(text))
-        address = found if found is not None else _peer(request)
-    else:
-        trusted = trusted_proxies_setting()
-        address = _forwarded_address(request, trusted) if trusted else _peer(request)
-    if isinstance(address, ipaddress.IPv6Address):
-        mask = _mask("RATELIMIT_IPV6_MASK", 64, 128)
-    else:
-        mask = _mask("RATELIMIT_IPV4_MASK", 32, 32)
-    if mask == address.max_prefixlen:
-        return str(address)
-    return str(ipaddress.ip_network(f"{address}/{mask}", strict=False).network_address)
+        remote = str(request.META.get("REMOTE_ADDR") or "")
+        return _masked(found if found is not None else _peer(remote))
+    remote = str(request.META.get("REMOTE_ADDR") or "")
+    header = str(request.META.get("HTTP_X_FORWARDED_FOR", "")) if conf().trusted_proxies else ""
+    key: str = _client_ip(remote, header)
+    return key

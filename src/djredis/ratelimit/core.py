@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
@@ -26,6 +25,7 @@ from djredis._core.commands import Eval, Operation
 from djredis._core.errors import BurstLogger
 from djredis._core.scripts import lua
 from djredis._routing.base import run_async, run_sync
+from djredis.ratelimit.conf import conf
 from djredis.ratelimit.keys import KeyFunction, akey_value, key_value, resolve_key
 from djredis.ratelimit.rates import Rate, parse_rate
 from djredis.ratelimit.store import UNAVAILABLE, cache_alias, logger, topology_for
@@ -172,7 +172,7 @@ class Rule:
 
     def redis_key(self, group: str, value: str, rate: Rate) -> str:
         """Return the Redis key counting ``value`` in ``group`` at ``rate``."""
-        prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
+        prefix = conf().prefix
         ident = f"{self.algorithm}\0{group}\0{rate.count}/{rate.period_us}\0{value}"
         # The client's value is hashed, so no header or parameter can name another key;
         # the hash tag keeps each decision in one Cluster slot.
@@ -210,9 +210,7 @@ class Rule:
         )
 
     def _fails_open(self) -> bool:
-        if self.fail_open is not None:
-            return self.fail_open
-        return bool(getattr(settings, "RATELIMIT_FAIL_OPEN", True))
+        return conf().fail_open if self.fail_open is None else self.fail_open
 
     def _failure_note(self, group: str) -> str:
         failing = "open (allowed)" if self._fails_open() else "closed (refused)"
@@ -233,7 +231,7 @@ class Rule:
         None when the rule does not apply (method, ``RATELIMIT_ENABLE``, a rate of None).
         """
         group = group or self.group or "default"
-        if not self.applies(request) or not getattr(settings, "RATELIMIT_ENABLE", True):
+        if not self.applies(request) or not conf().enable:
             return None
         rate = self._rate_for(group, request)
         if rate is None:
@@ -254,7 +252,7 @@ class Rule:
     ) -> Result | None:
         """``check`` for async code: the key and the decision never leave the event loop."""
         group = group or self.group or "default"
-        if not self.applies(request) or not getattr(settings, "RATELIMIT_ENABLE", True):
+        if not self.applies(request) or not conf().enable:
             return None
         rate = self._rate_for(group, request)
         if rate is None:

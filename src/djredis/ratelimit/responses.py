@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template import loader
 from django.utils.module_loading import import_string
 
+from djredis.ratelimit.conf import conf
 from djredis.ratelimit.core import Result
 
 __all__ = [
@@ -55,7 +55,7 @@ class Ratelimited(PermissionDenied):
 
 
 def headers_enabled() -> bool:
-    return bool(getattr(settings, "RATELIMIT_HEADERS", True))
+    return conf().headers
 
 
 def header_fields(result: Result, *, refused: bool) -> dict[str, str]:
@@ -82,7 +82,7 @@ def add_headers(response: Any, result: Result | None, *, refused: bool = False) 
 
 def exception_class() -> type[Exception] | None:
     """Return ``RATELIMIT_EXCEPTION_CLASS`` (django-ratelimit's setting), or None."""
-    cls: Any = getattr(settings, "RATELIMIT_EXCEPTION_CLASS", None)
+    cls: Any = conf().exception_class
     if cls is None:
         return None
     found: type[Exception] = import_string(cls) if isinstance(cls, str) else cls
@@ -94,11 +94,11 @@ def refusal(request: HttpRequest, result: Result | None) -> Any:
 
     Header fields are added by the caller (``add_headers``) once the response is final.
     """
-    view: Any = getattr(settings, "RATELIMIT_VIEW", None)
+    view: Any = conf().view
     if view:
         view = import_string(view) if isinstance(view, str) else view
         return view(request, Ratelimited(result))
-    template = getattr(settings, "RATELIMIT_TEMPLATE", None)
+    template = conf().template
     if template:
         body = loader.render_to_string(template, {"ratelimit": result}, request)
         return HttpResponseTooManyRequests(body)

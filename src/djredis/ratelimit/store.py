@@ -12,22 +12,24 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.exceptions import ImproperlyConfigured
 
 from djredis._core.errors import BurstLogger, ErrorPolicy
 from djredis._routing.base import Topology
+from djredis.ratelimit.conf import conf, forget
 
 __all__ = ["UNAVAILABLE", "cache_alias", "logger", "topology_for"]
 
 logger = logging.getLogger("djredis.ratelimit")
 T = TypeVar("T")
+_topologies: dict[str, Topology] = {}
+forget(_topologies.clear)
 
 
 def cache_alias() -> str:
     """Return ``RATELIMIT_USE_CACHE`` (default ``"default"``)."""
-    alias: Any = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    alias: Any = conf().use_cache
     if not isinstance(alias, str):
         raise ImproperlyConfigured(
             f"RATELIMIT_USE_CACHE must be the name of a cache in CACHES, not {alias!r}."
@@ -36,7 +38,18 @@ def cache_alias() -> str:
 
 
 def topology_for(alias: str, setting: str = "RATELIMIT_USE_CACHE") -> Topology:
-    """Return the topology of the djredis cache ``alias`` (``ImproperlyConfigured`` if none)."""
+    """Return the topology of the djredis cache ``alias`` (``ImproperlyConfigured`` if none).
+
+    Found once per alias: Django builds a cache object per thread and, under ASGI, per
+    request; the topology (its pools, the loop's connections) is shared by all of them.
+    """
+    topology = _topologies.get(alias)
+    if topology is None:
+        topology = _topologies[alias] = _find_topology(alias, setting)
+    return topology
+
+
+def _find_topology(alias: str, setting: str) -> Topology:
     try:
         cache = caches[alias]
     except InvalidCacheBackendError:

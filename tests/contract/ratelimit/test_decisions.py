@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from django.http import HttpRequest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from djredis.ratelimit import Rule, parse_rate
 from djredis.ratelimit.core import ALGORITHMS
@@ -92,7 +94,8 @@ def test_each_decision_touches_one_hash_tagged_key(
     keys = on_redis.client().keys("*")
     assert len(keys) == 1
     key = keys[0].decode()
-    assert key.startswith("rl:{") and key.endswith("}")
+    assert key.startswith("rl:{")
+    assert key.endswith("}")
     assert key == rule.redis_key("tagged", "203.0.113.9", parse_rate("5/m"))
 
 
@@ -116,7 +119,8 @@ def test_gcra_keeps_one_number_and_admits_its_burst(
     assert [r.allowed for r in decided if r] == [True, True, True, False, False]
     assert [r.remaining for r in decided if r] == [2, 1, 0, 0, 0]
     refused = decided[-1]
-    assert refused is not None and refused.retry_after == pytest.approx(6.0)
+    assert refused is not None
+    assert refused.retry_after == pytest.approx(6.0)
     # one emission interval (6 s) later, exactly one more
     later = [rule.check(make_request(), _now_us=now + 6_000_000) for _ in range(2)]
     assert [r.allowed for r in later if r] == [True, False]
@@ -140,8 +144,9 @@ def test_sliding_admits_no_more_than_limit_across_a_window_edge(
     before_edge = [base + 9_900_000 + i for i in range(5)]  # the end of a first "window"
     after_edge = [base + 10_100_000 + i for i in range(5)]  # just after its edge
     admitted = [
-        t for t in before_edge + after_edge if (r := rule.check(make_request(), _now_us=t))
-        and r.allowed
+        t
+        for t in before_edge + after_edge
+        if (r := rule.check(make_request(), _now_us=t)) and r.allowed
     ]
     assert admitted == before_edge
     assert _max_in_any_window(admitted, 10_000_000) == 5
@@ -166,7 +171,8 @@ def test_sliding_matches_the_exact_model_for_any_hit_times(
         now += gap
         result = rule.check(make_request(), _now_us=now)
         expected = sum(1 for t in admitted if t > now - period) < limit
-        assert result is not None and result.allowed is expected
+        assert result is not None
+        assert result.allowed is expected
         if expected:
             admitted.append(now)
     assert _max_in_any_window(admitted, period) <= limit

@@ -16,8 +16,8 @@ from django.views import View
 
 from djredis.ratelimit import (
     HttpResponseTooManyRequests,
-    RateLimitMiddleware,
     Ratelimited,
+    RateLimitMiddleware,
     aget_usage,
     get_usage,
     is_ratelimited,
@@ -51,8 +51,10 @@ def test_header_fields_can_be_switched_off_but_retry_after_stays(
     settings.RATELIMIT_HEADERS = False
     view = ratelimit(key="ip", rate="1/m")(ok)
     allowed, refused = view(make_request()), view(make_request())
-    assert "RateLimit" not in allowed and "RateLimit-Policy" not in allowed
-    assert refused.status_code == 429 and refused["Retry-After"] == "60"
+    assert "RateLimit" not in allowed
+    assert "RateLimit-Policy" not in allowed
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "60"
     assert "RateLimit" not in refused
 
 
@@ -80,7 +82,8 @@ def test_block_false_runs_the_view_and_sets_request_ratelimit(
     assert view(make_request()).status_code == 200
     assert view(make_request()).status_code == 200
     assert [limited for limited, _ in seen] == [False, True]
-    assert seen[1][1].limited and seen[1][1].retry_after == pytest.approx(60, abs=1)
+    assert seen[1][1].limited
+    assert seen[1][1].retry_after == pytest.approx(60, abs=1)
 
 
 def test_methods_filter_what_is_counted(
@@ -176,14 +179,16 @@ def test_the_429_page_is_configurable_as_a_view(
     on_redis: Topology, make_request: Callable[..., HttpRequest], settings: Any
 ) -> None:
     def custom(request: HttpRequest, exception: Exception) -> HttpResponse:
-        assert isinstance(exception, Ratelimited) and exception.result is not None
+        assert isinstance(exception, Ratelimited)
+        assert exception.result is not None
         return HttpResponse("slow down", status=429)
 
     settings.RATELIMIT_VIEW = custom
     view = ratelimit(key="ip", rate="1/m")(ok)
     view(make_request())
     refused = view(make_request())
-    assert refused.content == b"slow down" and refused["Retry-After"] == "60"
+    assert refused.content == b"slow down"
+    assert refused["Retry-After"] == "60"
 
 
 def test_the_429_page_is_configurable_as_a_template(
@@ -197,7 +202,8 @@ def test_the_429_page_is_configurable_as_a_template(
     view = ratelimit(key="ip", rate="1/m")(ok)
     view(make_request())
     refused = view(make_request())
-    assert refused.status_code == 429 and refused.content == b"wait 60s"
+    assert refused.status_code == 429
+    assert refused.content == b"wait 60s"
 
 
 def test_django_ratelimits_exception_class_setting_raises_instead(
@@ -224,7 +230,9 @@ def test_is_ratelimited_and_get_usage_keep_django_ratelimits_arguments(
     assert is_ratelimited(attempt(), **args)
     usage = get_usage(attempt(), **args)
     assert usage is not None
-    assert usage["limit"] == 2 and usage["should_limit"] and 0 < usage["time_left"] <= 60
+    assert usage["limit"] == 2
+    assert usage["should_limit"]
+    assert 0 < usage["time_left"] <= 60
     assert get_usage(make_request(), **args) is None  # GET is not counted
     assert asyncio.run(aget_usage(attempt(), **args))["should_limit"]  # type: ignore[index]
 
@@ -251,7 +259,9 @@ def test_the_middleware_applies_per_path_rules_sync_and_async(
 
     async def run() -> list[int]:
         assert asyncio.iscoroutinefunction(amiddleware)
-        return [(await amiddleware(make_request("/api/y", ip="2.2.2.2"))).status_code for _ in range(3)]
+        return [
+            (await amiddleware(make_request("/api/y", ip="2.2.2.2"))).status_code for _ in range(3)
+        ]
 
     assert asyncio.run(run()) == [200, 200, 429]
 
@@ -261,7 +271,8 @@ def test_the_middleware_turns_a_raised_ratelimited_into_429(
 ) -> None:
     middleware = RateLimitMiddleware(ok)
     response = middleware.process_exception(make_request(), Ratelimited())
-    assert response is not None and response.status_code == 429
+    assert response is not None
+    assert response.status_code == 429
 
 
 def test_a_forged_x_forwarded_for_does_not_escape_the_limit(
@@ -302,16 +313,14 @@ def test_a_non_djredis_cache_is_a_clear_error(
     from django.core.exceptions import ImproperlyConfigured
 
     settings.RATELIMIT_USE_CACHE = "locmem"
-    with pytest.raises(ImproperlyConfigured, match="djredis.cache.RedisCache"):
+    with pytest.raises(ImproperlyConfigured, match=r"djredis\.cache\.RedisCache"):
         ratelimit(key="ip", rate="1/m")(ok)(make_request())
     settings.RATELIMIT_USE_CACHE = "missing"
     with pytest.raises(ImproperlyConfigured, match="no cache of that name"):
         ratelimit(key="ip", rate="1/m")(ok)(make_request())
 
 
-def test_the_drf_throttle_is_exact_and_sends_retry_after(
-    on_redis: Topology, settings: Any
-) -> None:
+def test_the_drf_throttle_is_exact_and_sends_retry_after(on_redis: Topology, settings: Any) -> None:
     from rest_framework.response import Response
     from rest_framework.test import APIRequestFactory
     from rest_framework.views import APIView
@@ -321,10 +330,10 @@ def test_the_drf_throttle_is_exact_and_sends_retry_after(
     settings.REST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": {"search": "2/min"}}
 
     class Search(APIView):
-        throttle_classes = [RedisRateThrottle]
+        throttle_classes = (RedisRateThrottle,)
         throttle_scope = "search"
-        permission_classes: list[Any] = []
-        authentication_classes: list[Any] = []
+        permission_classes = ()
+        authentication_classes = ()
 
         def get(self, request: Any) -> Response:
             return Response({"ok": True})
