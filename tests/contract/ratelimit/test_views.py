@@ -321,6 +321,7 @@ def test_a_non_djredis_cache_is_a_clear_error(
 
 
 def test_the_drf_throttle_is_exact_and_sends_retry_after(on_redis: Topology, settings: Any) -> None:
+    pytest.importorskip("rest_framework")
     from rest_framework.response import Response
     from rest_framework.test import APIRequestFactory
     from rest_framework.views import APIView
