@@ -246,3 +246,39 @@ def test_garbage_at_the_key_is_reset_and_logged_never_a_crash(
         decided = [rule.check(make_request()) for _ in range(4)]
     assert [r.allowed for r in decided if r] == [True, True, True, False]
     assert "held data it did not write" in caplog.text
+
+
+def test_cancelled_decisions_never_mix_up_the_replies_of_the_others(
+    on_redis: Topology, make_request: Callable[..., HttpRequest]
+) -> None:
+    rule = Rule(key="ip", rate="50/m", group="cancel")
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        await rule.acheck(make_request(ip="198.51.100.1"))
+        tasks = [asyncio.ensure_future(rule.acheck(make_request())) for _ in range(120)]
+        await asyncio.sleep(0)
+        for task in tasks[::3]:
+            task.cancel()
+        settled = await asyncio.gather(*tasks, return_exceptions=True)
+        later = [await rule.acheck(make_request()) for _ in range(5)]
+        return [r for r in settled if not isinstance(r, BaseException)], later
+
+    survivors, later = asyncio.run(run())
+    admitted = [r for r in survivors if r is not None and r.allowed]
+    # each admitted hit saw its own count: a reply handed to the wrong coroutine would repeat one
+    assert len({r.remaining for r in admitted}) == len(admitted)
+    assert all(0 <= r.remaining < 50 for r in admitted)
+    assert not any(r is not None and r.allowed for r in later)
+    key = rule.redis_key("cancel", "203.0.113.9", parse_rate("50/m"))
+    assert on_redis.client().llen(key) == 50
+
+
+def test_a_server_clock_stepping_back_never_admits_more_than_the_limit(
+    on_redis: Topology, make_request: Callable[..., HttpRequest]
+) -> None:
+    rule = Rule(key="ip", rate=(3, 10), group="clock-back")
+    now = 1_700_000_000_000_000
+    forward = [rule.check(make_request(), _now_us=now + i) for i in range(3)]
+    back = [rule.check(make_request(), _now_us=now - 60_000_000 + i) for i in range(3)]
+    assert [r.allowed for r in forward if r] == [True, True, True]
+    assert [r.allowed for r in back if r] == [False, False, False]
