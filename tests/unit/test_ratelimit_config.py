@@ -112,3 +112,25 @@ def test_callable_and_dotted_path_keys_get_group_and_request() -> None:
     assert key_value(resolve_key(lambda group, r: f"{group}!"), "g", request) == "g!"
     dotted = resolve_key("django.utils.encoding.force_str")
     assert callable(dotted)
+
+
+def test_the_public_names_are_pinned() -> None:
+    import djredis.ratelimit
+
+    assert sorted(djredis.ratelimit.__all__) == [
+        "ALL",
+        "HttpResponseTooManyRequests",
+        "Rate",
+        "RateLimitMiddleware",
+        "Ratelimited",
+        "Result",
+        "Rule",
+        "UNSAFE",
+        "aget_usage",
+        "ais_ratelimited",
+        "get_usage",
+        "is_ratelimited",
+        "parse_rate",
+        "ratelimit",
+    ]
+    assert all(hasattr(djredis.ratelimit, name) for name in djredis.ratelimit.__all__)

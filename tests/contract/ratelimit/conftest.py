@@ -12,21 +12,18 @@ from django.test import RequestFactory
 
 from tests._topologies import Topology
 
-RATE_TOPOLOGIES = ("standalone", "cluster")
-
-
-@pytest.fixture(params=RATE_TOPOLOGIES)
+@pytest.fixture(
+    params=[
+        pytest.param("standalone", id="standalone"),
+        pytest.param("cluster", id="cluster", marks=pytest.mark.slow),
+    ]
+)
 def rl_topology(request: pytest.FixtureRequest, standalone_topology: Topology) -> Topology:
-    """Standalone, then Cluster (the latter marked slow by name only: it is shared)."""
+    """Standalone, then a Redis Cluster (marked slow, like every non-standalone topology)."""
     if request.param == "standalone":
         return standalone_topology
     found: Topology = request.getfixturevalue("cluster_topology")
     return found
-
-
-@pytest.fixture
-def standalone_only(standalone_topology: Topology) -> Topology:
-    return standalone_topology
 
 
 def _point_default_cache(settings: Any, topology: Topology) -> Any:
