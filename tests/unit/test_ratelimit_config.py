@@ -134,3 +134,16 @@ def test_the_public_names_are_pinned() -> None:
         "ratelimit",
     ]
     assert all(hasattr(djredis.ratelimit, name) for name in djredis.ratelimit.__all__)
+
+
+def test_user_keys_without_the_authentication_middleware_say_what_to_add() -> None:
+    import asyncio
+
+    from djredis.ratelimit.keys import akey_value
+
+    request = factory.get("/")
+    for key in ("user", "user_or_ip"):
+        with pytest.raises(ImproperlyConfigured, match="AuthenticationMiddleware"):
+            key_value(key, "g", request)
+        with pytest.raises(ImproperlyConfigured, match="AuthenticationMiddleware"):
+            asyncio.run(akey_value(key, "g", request))

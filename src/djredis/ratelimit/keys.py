@@ -73,7 +73,16 @@ def _accessor(request: HttpRequest, key: str) -> str:
     return str(request.POST.get(name, ""))
 
 
+def _no_user(key: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"Rate limit key {key!r} reads request.user: add "
+        "'django.contrib.auth.middleware.AuthenticationMiddleware' to MIDDLEWARE."
+    )
+
+
 def _user_key(user: Any, request: HttpRequest, key: str) -> str:
+    if user is None:
+        raise _no_user(key)
     if key == "user_or_ip" and not user.is_authenticated:
         return client_ip(request)
     return str(user.pk)
@@ -86,7 +95,7 @@ def key_value(key: str | KeyFunction, group: str, request: HttpRequest) -> str:
     if key == "ip":
         return client_ip(request)
     if key in ("user", "user_or_ip"):
-        return _user_key(request.user, request, key)
+        return _user_key(getattr(request, "user", None), request, key)
     return _accessor(request, key)
 
 
@@ -99,6 +108,6 @@ async def akey_value(key: str | KeyFunction, group: str, request: HttpRequest) -
         return str(value)
     if key in ("user", "user_or_ip"):
         auser = getattr(request, "auser", None)
-        user = await auser() if auser is not None else request.user
+        user = await auser() if auser is not None else getattr(request, "user", None)
         return _user_key(user, request, key)
     return key_value(key, group, request)
