@@ -1,4 +1,4 @@
-"""Rate limit fixtures: Django's ``default`` cache on the test topology, requests, a clock."""
+"""Rate limit fixtures: Django's ``default`` cache on the test topology, and requests."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.test import RequestFactory
 
 from tests._topologies import Topology
+
 
 @pytest.fixture(
     params=[
