@@ -31,6 +31,7 @@ from redis.exceptions import ResponseError
 from djredis._core.commands import Batch, Call, Eval, Operation, Primaries
 from djredis._core.scripts import lua
 from djredis._io.loops import loop_state
+from djredis._routing.base import Topology
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
@@ -450,6 +451,11 @@ class RedisCache(DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
             return glob_escape(self.key_prefix) + "*"
         parts = [part.split(version_mark) for part in sample.split(key_mark)]
         return "*".join("*".join(glob_escape(p) for p in part) for part in parts)
+
+    @property
+    def topology(self) -> Topology:
+        """The topology this cache's commands go through (djredis.ratelimit uses it)."""
+        return self._group
 
     def close(self, **kwargs: Any) -> None:
         """Keep pooled connections (Django calls this after every request) unless
