@@ -123,6 +123,7 @@ _COMPONENT_OPTIONS = frozenset(
         "IGNORE_EXCEPTIONS",
         "LOG_IGNORED_EXCEPTIONS",
         "CLOSE_CONNECTION",
+        "NEAR_CACHE",
     }
 )
 

@@ -99,6 +99,11 @@ class Topology(abc.ABC):
         """Return this loop's ``redis.asyncio`` client of the same kind (async locks)."""
 
     @abc.abstractmethod
+    def read_servers(self, refresh: bool = False) -> tuple[ServerConfig, ...]:
+        """Return every server that may answer this topology's reads now (the near-cache
+        tracks each); ``refresh`` asks the Sentinels or reloads the slot map first."""
+
+    @abc.abstractmethod
     def disconnect(self) -> None:
         """Close the idle pooled connections (they reconnect on next use)."""
 

@@ -32,11 +32,12 @@ from djredis._io.loops import loop_state
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
+from djredis.cache.near.reads import NearCacheReads
 
 __all__ = ["RedisCache"]
 
 
-class RedisCache(DjangoRedisExtras):
+class RedisCache(NearCacheReads, DjangoRedisExtras):
     """A Django cache on Redis with exact Django semantics and django-redis's extras."""
 
     # Each operation below is a generator written once (``_op_*``); the sync method runs it
@@ -46,10 +47,14 @@ class RedisCache(DjangoRedisExtras):
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
+        if self._near is not None:
+            return self._near_get(self._near, key, default, version)
         return self._run(self._op_get(key, default, version), "get", default)
 
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
+        if self._near is not None:
+            return await self._anear_get(self._near, key, default, version)
         return await self._arun(self._op_get(key, default, version), "get", default)
 
     def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
@@ -216,11 +221,15 @@ class RedisCache(DjangoRedisExtras):
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         """Return whether ``key`` exists (and has not expired)."""
+        if self._near is not None:
+            return self._near_has_key(self._near, key, version)
         op = self._op_one("EXISTS", key, version, write=False)
         return bool(self._run(op, "has_key", False))
 
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
         """Return whether ``key`` exists (and has not expired)."""
+        if self._near is not None:
+            return await self._anear_has_key(self._near, key, version)
         op = self._op_one("EXISTS", key, version, write=False)
         return bool(await self._arun(op, "has_key", False))
 
@@ -228,11 +237,15 @@ class RedisCache(DjangoRedisExtras):
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
+        if self._near is not None:
+            return self._near_get_many(self._near, keys, version)
         result: dict[Any, Any] = self._run(self._op_get_many(keys, version), "get_many", {})
         return result
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
+        if self._near is not None:
+            return await self._anear_get_many(self._near, keys, version)
         result: dict[Any, Any] = await self._arun(self._op_get_many(keys, version), "get_many", {})
         return result
 
