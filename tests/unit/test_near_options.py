@@ -141,6 +141,6 @@ def test_least_recently_used_goes_first() -> None:
 
 
 def test_a_value_larger_than_the_budget_is_not_kept() -> None:
-    tier = LocalTier(10, 3000)
-    assert not _store(tier, "big", bytes(4000))
+    tier = LocalTier(10, 9000)
+    assert not _store(tier, "big", bytes(10000))
     assert len(tier) == 0 and tier.size == 0
