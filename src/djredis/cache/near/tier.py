@@ -13,6 +13,7 @@ A forked child starts with an empty tier and no listeners (``os.register_at_fork
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
@@ -236,3 +237,12 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    # Before the dedicated connections are closed at exit (atexit runs last-registered
+    # first), so that no listener reports their closing as a lost stream.
+    for near in list(_instances):
+        for listener in list(near._listeners.values()):
+            listener.stop()

@@ -89,6 +89,8 @@ class Listener:
                 except Exception as exc:  # any failure: the stream has a gap
                     self.fresh_until = 0.0
                     self._owner.lost(self, exc)
+                    if self._stopping.is_set():
+                        break
                     self._failures += 1
                     self._log.log(
                         logging.WARNING,
