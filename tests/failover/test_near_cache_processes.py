@@ -89,5 +89,6 @@ def test_no_read_is_staler_than_max_staleness(
         f"{stale} reads behind a completed write, worst {worst * 1000:.2f} ms "
         f"(bound {STALENESS * 1000:.0f} ms)"
     )
-    assert len(reads) > 1000 and hits > len(reads) / 2  # the near-cache did serve most reads
+    assert len(reads) > 1000
+    assert hits > len(reads) / 2
     assert worst <= STALENESS

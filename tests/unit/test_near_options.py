@@ -59,11 +59,14 @@ def test_bad_values_name_the_setting(value: Any, named: str) -> None:
 def test_keys_takes_prefixes_or_a_callable() -> None:
     by_prefix = parse_near_options({"KEYS": ["flags:", "menu"]}, SETTING)
     assert by_prefix is not None
-    assert by_prefix.wants("flags:home") and by_prefix.wants("menu:top")
-    assert not by_prefix.wants("user:1") and not by_prefix.wants(42)
+    assert by_prefix.wants("flags:home")
+    assert by_prefix.wants("menu:top")
+    assert not by_prefix.wants("user:1")
+    assert not by_prefix.wants(42)
     by_callable = parse_near_options({"KEYS": lambda key: key == "site"}, SETTING)
     assert by_callable is not None
-    assert by_callable.wants("site") and not by_callable.wants("user")
+    assert by_callable.wants("site")
+    assert not by_callable.wants("user")
 
 
 def _store(tier: LocalTier, key: str, raw: bytes, expires_at: float = NEVER) -> bool:
@@ -126,7 +129,8 @@ def test_an_expired_entry_is_not_returned() -> None:
     _store(tier, "k", b"v", expires_at=5.0)
     assert tier.get("k", 4.9) == b"v"
     assert tier.get("k", 5.0) is None
-    assert len(tier) == 0 and tier.size == 0
+    assert len(tier) == 0
+    assert tier.size == 0
 
 
 def test_least_recently_used_goes_first() -> None:
@@ -136,11 +140,13 @@ def test_least_recently_used_goes_first() -> None:
     assert tier.get("a", 0.0) == b"1"
     _store(tier, "c", b"3")
     assert tier.get("b", 0.0) is None
-    assert tier.get("a", 0.0) == b"1" and tier.get("c", 0.0) == b"3"
+    assert tier.get("a", 0.0) == b"1"
+    assert tier.get("c", 0.0) == b"3"
     assert tier.evictions == 1
 
 
 def test_a_value_larger_than_the_budget_is_not_kept() -> None:
     tier = LocalTier(10, 9000)
     assert not _store(tier, "big", bytes(10000))
-    assert len(tier) == 0 and tier.size == 0
+    assert len(tier) == 0
+    assert tier.size == 0

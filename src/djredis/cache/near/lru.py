@@ -24,7 +24,7 @@ __all__ = ["ENTRY_OVERHEAD", "LocalTier"]
 # (value, expiry) tuple and float (80), the OrderedDict slot and link with the table's
 # slack after a resize (up to ~150).
 ENTRY_OVERHEAD = 320
-# The tier's own structures when nearly empty (object, dicts, lock, allocator slack), kept out of MAX_BYTES.
+# The tier's own structures (object, dicts, lock, allocator slack): kept out of MAX_BYTES.
 BASE_OVERHEAD = 8192
 NEVER = float("inf")
 
