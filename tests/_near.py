@@ -11,6 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# The near-cache options of the contract tests.
+NEAR = {"NEAR_CACHE": {"MAX_STALENESS": 0.1}}
+
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> None:
     """Poll ``predicate`` until true, failing after ``timeout`` seconds."""
@@ -106,3 +109,29 @@ def worst_staleness(
                 stale += 1
                 worst = max(worst, started - replaced_done)
     return worst, stale
+
+
+# -- the fault tests -------------------------------------------------------------------------
+
+STALENESS = 0.1
+FAULT_OPTIONS = {"SOCKET_TIMEOUT": 0.5, "SOCKET_CONNECT_TIMEOUT": 0.5, "IGNORE_EXCEPTIONS": True}
+
+
+def caches(location: str, options: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """Return (a cache with the near-cache, another client of the same keys without)."""
+    from djredis.cache import RedisCache
+
+    options = {**FAULT_OPTIONS, **(options or {})}
+    near = RedisCache(
+        location,
+        {
+            "KEY_PREFIX": "faults",
+            "OPTIONS": {**options, "NEAR_CACHE": {"MAX_STALENESS": STALENESS}},
+        },
+    )
+    return near, RedisCache(location, {"KEY_PREFIX": "faults", "OPTIONS": options})
+
+
+def listener_ids(cache: Any) -> set[int | None]:
+    """Return the CLIENT IDs of the cache's invalidation connections."""
+    return {listener.client_id for listener in cache._near._listeners.values()}

@@ -52,6 +52,7 @@ class NearCache:
         self._wake = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._topology: Topology | None = None
+        self._generation = 0  # of the supervisor: close() ends the running one
         self.hits = 0
         self.misses = 0
         self.flushes = 0
@@ -159,28 +160,45 @@ class NearCache:
             if self._supervisor is not None:
                 return
             self._wake = threading.Event()
+            self._generation += 1
             self._supervisor = threading.Thread(
-                target=self._supervise, name="djredis near-cache supervisor", daemon=True
+                target=self._supervise,
+                args=(self._generation, self._wake),
+                name="djredis near-cache supervisor",
+                daemon=True,
             )
             self._supervisor.start()
 
-    def _supervise(self) -> None:
+    def close(self) -> None:
+        """Stop the listeners and empty the tier; the next read starts them again."""
+        with self._lock:
+            self._generation += 1
+            self._wake.set()
+            for listener in self._listeners.values():
+                listener.stop()
+            self._listeners = {}
+            self._supervisor = None
+            self._fresh_until = 0.0
+            self._tier.clear()
+
+    def _supervise(self, generation: int, wake: threading.Event) -> None:
         """Keep one listener per read server, asking the topology again after a failure."""
-        if self._topology is None:
-            self._topology = connect(self._settings)
+        topology = self._topology = self._topology or connect(self._settings)
         refresh = False
-        while True:
+        while self._generation == generation:
             try:
-                servers = self._topology.read_servers(refresh)
+                servers = topology.read_servers(refresh)
             except Exception as exc:
                 logger.warning("djredis: near-cache cannot find the read servers (%s)", exc)
             else:
-                self._reconcile(servers)
-            refresh = self._wake.wait(RECHECK_SECONDS)
-            self._wake.clear()
+                self._reconcile(servers, generation)
+            refresh = wake.wait(RECHECK_SECONDS)
+            wake.clear()
 
-    def _reconcile(self, servers: tuple[ServerConfig, ...]) -> None:
+    def _reconcile(self, servers: tuple[ServerConfig, ...], generation: int) -> None:
         with self._lock:
+            if self._generation != generation:  # closed meanwhile
+                return
             current = self._listeners
             if set(servers) == set(current) and all(lis.alive for lis in current.values()):
                 return
@@ -227,6 +245,12 @@ def near_cache_for(settings: Settings, options: NearOptions, prefix: str) -> Nea
             if near is None:
                 near = _registry[key] = NearCache(settings, options, prefix)
     return near
+
+
+def close_all() -> None:
+    """Stop every near-cache's listeners in this process (tests, shutdown hooks)."""
+    for near in list(_instances):
+        near.close()
 
 
 def _after_fork_in_child() -> None:

@@ -7,44 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from djredis.cache import RedisCache
-from tests._near import wait_for, warm
+from tests._near import STALENESS, caches, listener_ids, wait_for, warm
 from tests._servers import RedisServer
-from tests._topologies import Sentinels, started
-
-STALENESS = 0.1
-OPTIONS = {"SOCKET_TIMEOUT": 0.5, "SOCKET_CONNECT_TIMEOUT": 0.5, "IGNORE_EXCEPTIONS": True}
-
-
-def caches(location: str, options: dict[str, Any] | None = None) -> tuple[RedisCache, RedisCache]:
-    """Return (a cache with the near-cache, another client of the same keys without)."""
-    options = {**OPTIONS, **(options or {})}
-    near = RedisCache(
-        location,
-        {
-            "KEY_PREFIX": "faults",
-            "OPTIONS": {**options, "NEAR_CACHE": {"MAX_STALENESS": STALENESS}},
-        },
-    )
-    return near, RedisCache(location, {"KEY_PREFIX": "faults", "OPTIONS": options})
-
-
-def listener_ids(cache: RedisCache) -> set[int | None]:
-    assert cache._near is not None
-    return {listener.client_id for listener in cache._near._listeners.values()}
-
-
-@pytest.fixture
-def pair(server: RedisServer, direct: Any) -> Iterator[tuple[RedisCache, RedisCache]]:
-    near, plain = caches(server.url())
-    yield near, plain
-    near.close()
-    plain.close()
+from tests._topologies import Sentinels
 
 
 def test_killing_the_invalidation_connection_never_serves_a_replaced_value(
@@ -98,11 +68,6 @@ def test_a_frozen_server_stops_local_hits_within_max_staleness(
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
     warm(near, "flag")
-
-
-@pytest.fixture
-def fresh_sentinels() -> Iterator[Sentinels]:
-    yield from started(Sentinels())
 
 
 @pytest.mark.slow

@@ -12,22 +12,9 @@ from typing import Any
 import pytest
 
 from djredis.cache import RedisCache
-from tests._near import wait_for, warm
+from tests._near import NEAR, wait_for, warm
 
 pytestmark = pytest.mark.topologies
-
-NEAR = {"NEAR_CACHE": {"MAX_STALENESS": 0.1}}
-
-
-@pytest.fixture
-def near(make_cache: Callable[..., RedisCache]) -> RedisCache:
-    return make_cache(KEY_PREFIX="near", OPTIONS=NEAR)
-
-
-@pytest.fixture
-def plain(make_cache: Callable[..., RedisCache]) -> RedisCache:
-    """Another client of the same keys, without a near-cache (another process, in effect)."""
-    return make_cache(KEY_PREFIX="near")
 
 
 def deaf(cache: RedisCache, monkeypatch: pytest.MonkeyPatch) -> None:
