@@ -95,3 +95,42 @@ def test_a_sentinel_failover_empties_the_local_tier_and_tracks_the_new_primary(
     warm(near, "flag")
     plain.set("flag", "later")
     wait_for(lambda: near.get("flag") == "later", 2.0, "invalidations from the new primary")
+
+
+def test_a_forged_message_on_the_invalidation_channel_changes_nothing(
+    pair: tuple[RedisCache, RedisCache], direct: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    near, plain = pair
+    plain.set("flag", "on")
+    warm(near, "flag")
+    for forged in (b"faults:1:flag", b"", b"\x00garbage"):
+        direct.publish("__redis__:invalidate", forged)
+    plain.set("flag", "off")  # a real invalidation after the forged ones
+    wait_for(lambda: near.get("flag") == "off", 1.0, "the real invalidation")
+    warm(near, "flag")
+    assert near.near_stats()["healthy"]
+    assert "PUBLISHed" in caplog.text
+
+
+def test_a_user_not_allowed_to_track_gets_correct_reads_from_redis(
+    server: RedisServer, direct: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ACL without CLIENT (no CLIENT ID / TRACKING): the near-cache never turns healthy,
+    reads go to Redis and see every write at once; a warning says why."""
+    direct.acl_setuser(
+        "notrack", enabled=True, passwords=["+pw"], keys=["*"], channels=["*"],
+        commands=["+@all", "-client"],
+    )  # fmt: skip
+    location = f"redis://notrack:pw@127.0.0.1:{server.port}/0"
+    near, plain = caches(location)
+    try:
+        for value in range(20):
+            plain.set("flag", value)
+            assert near.get("flag") == value
+            time.sleep(0.01)
+        stats = near.near_stats()
+        assert stats["hits"] == 0
+        assert not stats["healthy"]
+        assert "NOPERM" in caplog.text or "permission" in caplog.text.lower()
+    finally:
+        direct.acl_deluser("notrack")

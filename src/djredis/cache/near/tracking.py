@@ -137,6 +137,15 @@ class Listener:
         if data is None:  # FLUSHDB / FLUSHALL (and a server-side tracking table overflow)
             self._owner.invalidate(None)
             return
+        if not isinstance(data, list):
+            # Redis sends an array; a string came from a client's PUBLISH to the channel.
+            self._log.log(
+                logging.WARNING,
+                "djredis: ignored a message PUBLISHed to %s on %s (not from CLIENT TRACKING)",
+                INVALIDATE.decode(),
+                self.config.describe(),
+            )
+            return
         try:
             keys = [key.decode() if isinstance(key, bytes) else str(key) for key in data]
         except (UnicodeDecodeError, TypeError):
