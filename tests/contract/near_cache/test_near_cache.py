@@ -40,6 +40,30 @@ def test_a_hot_key_is_served_locally_without_a_round_trip(
     assert near.near_stats()["hits"] - hits == 200
 
 
+def test_a_hot_key_is_served_locally_without_a_round_trip_async(
+    near: RedisCache, stats: Callable[[], dict[str, int]]
+) -> None:
+    near.set("hot", {"flag": True})
+    warm(near, "hot")
+    gets = stats().get("get", 0)
+
+    async def scenario() -> list[Any]:
+        return [await near.aget("hot") for _ in range(200)]
+
+    assert asyncio.run(scenario()) == [{"flag": True}] * 200
+    assert stats().get("get", 0) == gets
+
+
+def test_writes_on_every_primary_invalidate(near: RedisCache, plain: RedisCache) -> None:
+    """Keys spread over every hash slot range (every primary of a Cluster)."""
+    keys = [f"spread{i}" for i in range(60)]
+    plain.set_many(dict.fromkeys(keys, "old"))
+    warm(near, keys[0])
+    assert near.get_many(keys) == dict.fromkeys(keys, "old")
+    plain.set_many(dict.fromkeys(keys, "new"))
+    wait_for(lambda: near.get_many(keys) == dict.fromkeys(keys, "new"), 2.0, "every key")
+
+
 def test_a_local_hit_returns_a_fresh_copy_each_time(near: RedisCache) -> None:
     near.set("list", [1, 2])
     warm(near, "list")
