@@ -228,7 +228,11 @@ def markdown(
         f"- ASGI: uvicorn (1 worker), wrk with {CONCURRENCY} connections for "
         f"{config.asgi_seconds} s after a 1 s warm-up, {config.asgi_rounds} rounds rotated; "
         "medians. The view awaits five `cache.aget` of hot keys; the ceiling serves the same "
-        "response without touching a cache.",
+        "response without touching a cache. `local reads` is the share of the near-cache "
+        "site's reads answered locally during the run (from `cache.near_stats()`). On a "
+        "shared 2-CPU machine wrk, uvicorn and redis-server compete with other work, and one "
+        "run of the same contender swings by up to 2x: the in-process row (Django's ASGI "
+        "application called directly, interleaved rounds) is the steadier comparison.",
         "",
         "### Hot-key read (µs)",
         "",
