@@ -125,6 +125,7 @@ _COMPONENT_OPTIONS = frozenset(
         "LOG_IGNORED_EXCEPTIONS",
         "CLOSE_CONNECTION",
         "SIGN_VALUES",
+        "NEAR_CACHE",
     }
 )
 

@@ -36,6 +36,7 @@ from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
 from djredis.cache.hashes import RedisHashes
+from djredis.cache.near.reads import NearCacheReads
 from djredis.cache.sets import RedisSets
 from djredis.cache.stampede import Plan, Stampede, drive_async, drive_sync, plan, resolve
 from djredis.cache.zsets import RedisSortedSets
@@ -43,7 +44,7 @@ from djredis.cache.zsets import RedisSortedSets
 __all__ = ["RedisCache"]
 
 
-class RedisCache(DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
+class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
     """A Django cache on Redis with exact Django semantics and django-redis's extras."""
 
     # Each operation below is a generator written once (``_op_*``); the sync method runs it
@@ -53,10 +54,14 @@ class RedisCache(DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
+        if self._near is not None:
+            return self._near_get(self._near, key, default, version)
         return self._run(self._op_get(key, default, version), "get", default)
 
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
+        if self._near is not None:
+            return await self._anear_get(self._near, key, default, version)
         return await self._arun(self._op_get(key, default, version), "get", default)
 
     def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
@@ -239,11 +244,15 @@ class RedisCache(DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         """Return whether ``key`` exists (and has not expired)."""
+        if self._near is not None:
+            return self._near_has_key(self._near, key, version)
         op = self._op_one("EXISTS", key, version, write=False)
         return bool(self._run(op, "has_key", False))
 
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
         """Return whether ``key`` exists (and has not expired)."""
+        if self._near is not None:
+            return await self._anear_has_key(self._near, key, version)
         op = self._op_one("EXISTS", key, version, write=False)
         return bool(await self._arun(op, "has_key", False))
 
@@ -251,11 +260,15 @@ class RedisCache(DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
+        if self._near is not None:
+            return self._near_get_many(self._near, keys, version)
         result: dict[Any, Any] = self._run(self._op_get_many(keys, version), "get_many", {})
         return result
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
+        if self._near is not None:
+            return await self._anear_get_many(self._near, keys, version)
         result: dict[Any, Any] = await self._arun(self._op_get_many(keys, version), "get_many", {})
         return result
 

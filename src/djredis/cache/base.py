@@ -34,6 +34,9 @@ from djredis._core.errors import BurstLogger, ErrorPolicy
 from djredis._routing.base import run_async, run_sync
 from djredis._routing.connect import connect
 from djredis.cache.codec import Codec, UndecodableValue, UnserializableValue
+from djredis.cache.near.options import parse_near_options
+from djredis.cache.near.tier import NearCache, near_cache_for
+from djredis.cache.near.writes import watch
 from djredis.cache.signing import SignedCodec
 from djredis.client import CacheClient, check_client_class
 from djredis.compressors import resolve_compressor
@@ -187,6 +190,10 @@ class CacheBase(BaseCache):
             import_string(reverse) if isinstance(reverse, str) else reverse or _default_reverse_key
         )
         self._client = CacheClient(self._group)
+        near = parse_near_options(options.get("NEAR_CACHE"), f"{where}['OPTIONS']['NEAR_CACHE']")
+        self._near: NearCache | None = None
+        if near is not None:
+            self._near = near_cache_for(connection, near, self._tracked())
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -195,7 +202,14 @@ class CacheBase(BaseCache):
         """The django-redis-style client: ``cache.client.get_client(write=True)``."""
         return self._client
 
+    def _tracked(self) -> str:
+        """Return the key prefix the near-cache tracks: KEY_PREFIX, or "" (every key)."""
+        sample = self.key_func("k", self.key_prefix, 1)
+        return self.key_prefix if self.key_prefix and sample.startswith(self.key_prefix) else ""
+
     def _run(self, operation: Operation[Any], name: str, fallback: Any) -> Any:
+        if self._near is not None:
+            operation = watch(self._near, operation)
         return run_sync(self._group, operation, self._policy, name, fallback)
 
     def _key(self, key: Any, version: int | None = None) -> str:
@@ -256,6 +270,8 @@ class CacheBase(BaseCache):
         )
 
     def _arun(self, operation: Operation[Any], name: str, fallback: Any) -> Awaitable[Any]:
+        if self._near is not None:
+            operation = watch(self._near, operation)
         return run_async(self._group, operation, self._policy, name, fallback)
 
     async def _arun_encoding(

@@ -46,6 +46,7 @@ from djredis._core.scripts import lua
 from djredis._routing.base import run_async, run_sync
 from djredis.cache.base import MISSING, CacheBase
 from djredis.cache.codec import UndecodableValue
+from djredis.cache.near.writes import watch
 
 __all__ = [
     "COMPUTE",
@@ -325,6 +326,12 @@ def _token() -> str:
 # -- drivers ------------------------------------------------------------------------------
 
 
+def _watched(cache: CacheBase, step: Any) -> Operation[Any]:
+    """``step`` as the cache's runner would send it: with a near-cache, its writes drop the
+    keys they name from this process's local tier at once."""
+    return step if cache._near is None else watch(cache._near, step)
+
+
 def drive_sync(cache: CacheBase, steps: Plan, compute: Callable[[], Any], name: str) -> Any:
     """Run a plan with blocking I/O; ``compute()`` returns the value."""
     group = cache._group
@@ -344,7 +351,7 @@ def drive_sync(cache: CacheBase, steps: Plan, compute: Callable[[], Any], name: 
             elif isinstance(step, Sleep):
                 time.sleep(step.seconds)
             else:
-                reply = run_sync(group, step, _RAISE, name, None)  # type: ignore[arg-type]
+                reply = run_sync(group, _watched(cache, step), _RAISE, name, None)
         except BaseException as exc:  # handed to the plan, which releases the lock
             error = exc
 
@@ -372,6 +379,6 @@ async def drive_async(
             elif isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
             else:
-                reply = await run_async(group, step, _RAISE, name, None)  # type: ignore[arg-type]
+                reply = await run_async(group, _watched(cache, step), _RAISE, name, None)
         except BaseException as exc:
             error = exc
