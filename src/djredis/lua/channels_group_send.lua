@@ -31,7 +31,7 @@ for _, channel in ipairs(members) do
     end
     if redis.call('LLEN', key) < capacity then
         redis.call('RPUSH', key, (now + expiry) .. '|' .. local_part .. '|' .. payload)
-        redis.call('PEXPIRE', key, expiry)
+        redis.call('PEXPIRE', key, 2 * expiry)
         delivered = delivered + 1
     end
 end

@@ -4,6 +4,8 @@
 -- ARGV[1 + 2i]: channel i's process-local part after "!" (or ""); ARGV[2 + 2i]: its capacity.
 -- Each element is "<deadline ms>|<local part>|<message>", deadline on the server's clock.
 -- Messages past their deadline are dropped from the head first (they count for nothing).
+-- The list lives 2 x expiry after its last message, so a channel whose messages expired
+-- unread is still seen as such by the next group_send for a while.
 -- Returns {delivered, <names of channels that had messages expire unread>...}; a full
 -- channel is skipped (send turns delivered == 0 into ChannelFull).
 local t = redis.call('TIME')
@@ -26,7 +28,7 @@ for i, key in ipairs(KEYS) do
     end
     if redis.call('LLEN', key) < tonumber(ARGV[2 + 2 * i]) then
         redis.call('RPUSH', key, (now + expiry) .. '|' .. ARGV[1 + 2 * i] .. '|' .. payload)
-        redis.call('PEXPIRE', key, expiry)
+        redis.call('PEXPIRE', key, 2 * expiry)
         delivered = delivered + 1
     end
 end
