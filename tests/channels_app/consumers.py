@@ -1,6 +1,7 @@
 """The guide's chat consumer, exactly as the guide writes it (seeds/002, "WebSocket
 Consumer"), plus a JSON and a sync consumer doing the same through the same layer."""
 
+# fmt: off
 # consumers.py
 import json
 

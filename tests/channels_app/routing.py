@@ -1,5 +1,6 @@
 """The guide's routing (seeds/002, "Routing"), plus the JSON and echo consumers."""
 
+# fmt: off
 # routing.py
 from django.urls import re_path
 

@@ -75,7 +75,8 @@ async def test_the_guides_chat_consumer_broadcasts_to_the_room() -> None:
 async def test_a_json_consumer_using_async_to_sync_chats() -> None:
     first = _communicator("/ws/json/room/", AnonymousUser())
     second = _communicator("/ws/json/room/", AnonymousUser())
-    assert (await first.connect())[0] and (await second.connect())[0]
+    assert (await first.connect())[0]
+    assert (await second.connect())[0]
     await first.send_json_to({"message": "hi"})
     assert await first.receive_json_from() == {"message": "hi"}
     assert await second.receive_json_from() == {"message": "hi"}

@@ -365,7 +365,9 @@ class ClusterGroup(Topology):
         except StopIteration:
             return self._finish(parts, merge)
 
-    async def aprimary_for(self, key: str, state: LoopState, *, fresh: bool = False) -> ServerConfig:
+    async def aprimary_for(
+        self, key: str, state: LoopState, *, fresh: bool = False
+    ) -> ServerConfig:
         await self._refresh_async(state, force=fresh)
         slots = self._map.slots
         node = None if slots is None else slots[slot_of(key)]

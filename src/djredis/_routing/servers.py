@@ -167,7 +167,9 @@ class ServerGroup(Topology):
             return await send_async(state, self.primary, command)  # type: ignore[arg-type]
         return await drive_async(self._route(command), state)  # type: ignore[arg-type]
 
-    async def aprimary_for(self, key: str, state: LoopState, *, fresh: bool = False) -> ServerConfig:
+    async def aprimary_for(
+        self, key: str, state: LoopState, *, fresh: bool = False
+    ) -> ServerConfig:
         return self.primary
 
     def _route(self, command: Call | Batch | Eval) -> Route[Any]:
@@ -316,7 +318,9 @@ class SentinelGroup(Topology):
             return (None,)
         return await drive_async(self._route(command), state)  # type: ignore[arg-type]
 
-    async def aprimary_for(self, key: str, state: LoopState, *, fresh: bool = False) -> ServerConfig:
+    async def aprimary_for(
+        self, key: str, state: LoopState, *, fresh: bool = False
+    ) -> ServerConfig:
         if fresh or self._primary is None:
             return self._found(await drive_async(self._discover(), state))
         return self._primary

@@ -198,8 +198,7 @@ def parse_hosts(hosts: Any, options: Mapping[str, Any]) -> list[Settings]:
             )
         else:
             raise ImproperlyConfigured(
-                f"{where} must be a URL, a (host, port) pair or a dict, got "
-                f"{type(entry).__name__}."
+                f"{where} must be a URL, a (host, port) pair or a dict, got {type(entry).__name__}."
             )
     return result
 

@@ -22,7 +22,7 @@ import logging
 import secrets
 import uuid
 import weakref
-from typing import Any
+from typing import Any, ClassVar
 
 from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers import BaseChannelLayer
@@ -48,7 +48,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     ``serializer_format``...); see ``djredis.channels.config`` and docs/channels.md.
     """
 
-    extensions = ["groups", "flush"]
+    extensions: ClassVar[list[str]] = ["groups", "flush"]
 
     def __init__(self, hosts: Any = None, **config: Any) -> None:
         settings = read_layer_config({"hosts": hosts, **config})
@@ -67,9 +67,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             len(settings.shards) == 1 and not settings.cluster[0] and not settings.channel_capacity
         )
         # Per event loop: the readers of the lists this process receives from.
-        self._readers: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, Reader]
-        ] = weakref.WeakKeyDictionary()
+        self._readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __str__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r}, shards={len(self.settings.shards)})"

@@ -51,7 +51,9 @@ def group_key(prefix: str, group: str) -> str:
     return f"{prefix}:g:{{{group}}}"
 
 
-def send(key: str, local_part: str, payload: bytes, capacity: int, expiry_ms: int) -> Operation[bool]:
+def send(
+    key: str, local_part: str, payload: bytes, capacity: int, expiry_ms: int
+) -> Operation[bool]:
     """Enqueue one message unless the channel is full; return whether it was enqueued.
 
     One EVALSHA: the capacity check, the enqueue and the expiry happen together on the
@@ -95,7 +97,12 @@ def forget_members(key: str, channels: Iterable[str]) -> Operation[None]:
 
 
 def group_send_here(
-    key: str, channel_prefix: str, payload: bytes, expiry_ms: int, group_expiry_ms: int, capacity: int
+    key: str,
+    channel_prefix: str,
+    payload: bytes,
+    expiry_ms: int,
+    group_expiry_ms: int,
+    capacity: int,
 ) -> Operation[int]:
     """group_send in one script, when the group and every channel share one server."""
     reply = yield Eval(

@@ -71,8 +71,7 @@ def _crypter(keys: Any, setting: str) -> Any:
         from cryptography.fernet import Fernet, MultiFernet
     except ImportError:
         raise ImproperlyConfigured(
-            f"{where} needs the cryptography package: pip install "
-            "'djredis[channels-encryption]'."
+            f"{where} needs the cryptography package: pip install 'djredis[channels-encryption]'."
         ) from None
     fernets = []
     for key in keys:
@@ -83,9 +82,7 @@ def _crypter(keys: Any, setting: str) -> Any:
     return MultiFernet(fernets)
 
 
-def build_serializer(
-    name: Any, keys: Any, expiry: float, setting: str
-) -> MessageSerializer:
+def build_serializer(name: Any, keys: Any, expiry: float, setting: str) -> MessageSerializer:
     """Return the serializer for ``serializer_format`` and ``symmetric_encryption_keys``."""
     dumps, loads = _formats(setting, name)
     if not keys:

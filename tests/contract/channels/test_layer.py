@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -52,7 +53,9 @@ async def test_channel_capacity_patterns_set_the_capacity_by_name(make_layer: Fa
 
 async def test_process_local_channels_get_their_own_messages(layer: RedisChannelLayer) -> None:
     first, second = await layer.new_channel(), await layer.new_channel()
-    assert first != second and first.endswith("!") is False and "!" in first
+    assert first != second
+    assert first.endswith("!") is False
+    assert "!" in first
     await layer.send(first, {"type": "to", "who": "first"})
     await layer.send(second, {"type": "to", "who": "second"})
     await layer.send(first, {"type": "to", "who": "first-again"})
@@ -249,10 +252,8 @@ async def test_a_thousand_cancelled_receives_lose_no_message(layer: RedisChannel
         for _ in range(round_ % 4):
             await asyncio.sleep(0)
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             received.append((await task)["n"])  # it won the race with the cancel
-        except asyncio.CancelledError:
-            pass
     while len(received) < sent:
         received.append((await layer.receive(channel))["n"])
     assert received == list(range(sent))
