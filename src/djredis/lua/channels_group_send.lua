@@ -1,6 +1,8 @@
 -- group_send on one server holding the group and every member channel (no Cluster, one
 -- shard): the members are read, expired memberships dropped, and the message delivered to
 -- each member in this one script. Channels whose messages expired unread leave the group.
+-- Members sharing a list (the local channels of one process) cost one LINDEX, LLEN, RPUSH
+-- and PEXPIRE together.
 -- KEYS[1]: the group's sorted set (member = channel name, score = last group_add, ms).
 -- ARGV[1]: channel key prefix ("<prefix>:c:"); ARGV[2]: the serialized message;
 -- ARGV[3]: expiry ms; ARGV[4]: group_expiry ms; ARGV[5]: capacity of every channel.
@@ -12,13 +14,24 @@ local prefix, payload = ARGV[1], ARGV[2]
 local expiry, capacity = tonumber(ARGV[3]), tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', group, '-inf', now - tonumber(ARGV[4]))
 local members = redis.call('ZRANGE', group, 0, -1)
-local delivered, expired = 0, {}
+local lists, order = {}, {}
 for _, channel in ipairs(members) do
     local bang = string.find(channel, '!', 1, true)
     local non_local, local_part = channel, ''
     if bang then
         non_local, local_part = string.sub(channel, 1, bang), string.sub(channel, bang + 1)
     end
+    local parts = lists[non_local]
+    if not parts then
+        parts = {}
+        lists[non_local] = parts
+        order[#order + 1] = non_local
+    end
+    parts[#parts + 1] = local_part
+end
+local delivered, expired = 0, {}
+local deadline = (now + expiry) .. '|'
+for _, non_local in ipairs(order) do
     local key = prefix .. '{' .. non_local .. '}'
     while true do
         local head = redis.call('LINDEX', key, 0)
@@ -29,10 +42,18 @@ for _, channel in ipairs(members) do
         local part = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
         expired[non_local .. part] = true
     end
-    if redis.call('LLEN', key) < capacity then
-        redis.call('RPUSH', key, (now + expiry) .. '|' .. local_part .. '|' .. payload)
+    local room = capacity - redis.call('LLEN', key)
+    local elements = {}
+    for _, local_part in ipairs(lists[non_local]) do
+        if #elements >= room then break end
+        elements[#elements + 1] = deadline .. local_part .. '|' .. payload
+    end
+    for first = 1, #elements, 1000 do
+        redis.call('RPUSH', key, unpack(elements, first, math.min(first + 999, #elements)))
+    end
+    if #elements > 0 then
         redis.call('PEXPIRE', key, 2 * expiry)
-        delivered = delivered + 1
+        delivered = delivered + #elements
     end
 end
 for _, channel in ipairs(members) do

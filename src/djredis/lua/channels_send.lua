@@ -1,18 +1,29 @@
 -- Deliver one message to each channel in KEYS (a send, or one slot's share of a group_send).
--- KEYS[i]: a channel's list "<prefix>:c:{<non-local name>}"
+-- KEYS[i]: channel i's list "<prefix>:c:{<non-local name>}" (several channels may share one)
 -- ARGV[1]: the serialized message; ARGV[2]: expiry in ms;
 -- ARGV[1 + 2i]: channel i's process-local part after "!" (or ""); ARGV[2 + 2i]: its capacity.
 -- Each element is "<deadline ms>|<local part>|<message>", deadline on the server's clock.
 -- Messages past their deadline are dropped from the head first (they count for nothing).
 -- The list lives 2 x expiry after its last message, so a channel whose messages expired
 -- unread is still seen as such by the next group_send for a while.
--- Returns {delivered, <names of channels that had messages expire unread>...}; a full
--- channel is skipped (send turns delivered == 0 into ChannelFull).
+-- Each list costs one LINDEX, one LLEN, one RPUSH and one PEXPIRE, however many of its
+-- channels are targets. A full channel is skipped.
+-- Returns {delivered, <names of channels that had messages expire unread>...}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local payload, expiry = ARGV[1], tonumber(ARGV[2])
-local delivered, expired, seen = 0, {}, {}
+local lists, order = {}, {}
 for i, key in ipairs(KEYS) do
+    local targets = lists[key]
+    if not targets then
+        targets = {}
+        lists[key] = targets
+        order[#order + 1] = key
+    end
+    targets[#targets + 1] = i
+end
+local delivered, expired, seen = 0, {}, {}
+for _, key in ipairs(order) do
     while true do
         local head = redis.call('LINDEX', key, 0)
         if not head then break end
@@ -26,10 +37,20 @@ for i, key in ipairs(KEYS) do
             expired[#expired + 1] = name
         end
     end
-    if redis.call('LLEN', key) < tonumber(ARGV[2 + 2 * i]) then
-        redis.call('RPUSH', key, (now + expiry) .. '|' .. ARGV[1 + 2 * i] .. '|' .. payload)
+    local length = redis.call('LLEN', key)
+    local elements = {}
+    for _, i in ipairs(lists[key]) do
+        if length < tonumber(ARGV[2 + 2 * i]) then
+            elements[#elements + 1] = (now + expiry) .. '|' .. ARGV[1 + 2 * i] .. '|' .. payload
+            length = length + 1
+        end
+    end
+    for first = 1, #elements, 1000 do
+        redis.call('RPUSH', key, unpack(elements, first, math.min(first + 999, #elements)))
+    end
+    if #elements > 0 then
         redis.call('PEXPIRE', key, 2 * expiry)
-        delivered = delivered + 1
+        delivered = delivered + #elements
     end
 end
 local result = {delivered}
