@@ -39,6 +39,9 @@ __all__ = ["RedisChannelLayer"]
 
 logger = logging.getLogger("djredis.channels")
 
+# receive()'s name -> reader shortcut is emptied past this many names.
+_ROUTES_KEPT = 10_000
+
 
 class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     """A Channels layer on Redis (standalone, Sentinel, Cluster, or several shards).
@@ -70,6 +73,12 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
             weakref.WeakKeyDictionary()
         )
+        # receive()'s shortcut: channel name -> its reader, per loop (the last loop cached).
+        self._routes_of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last_loop: asyncio.AbstractEventLoop | None = None
+        self._routes: dict[str, Reader] = {}
 
     def __str__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r}, shards={len(self.settings.shards)})"
@@ -118,9 +127,17 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def receive(self, channel: str) -> dict[str, Any]:
         """Return the next message on ``channel``, waiting for one. Cancelling it loses
         nothing."""
-        self.require_valid_channel_name(channel)
-        non_local = self.non_local_name(channel)
-        message: dict[str, Any] = await self._reader(non_local).receive(channel)
+        loop = asyncio.get_running_loop()
+        if loop is not self._last_loop:
+            self._last_loop, self._routes = loop, self._routes_of.setdefault(loop, {})
+        reader = self._routes.get(channel)  # validated names only
+        if reader is None:
+            self.require_valid_channel_name(channel)
+            reader = self._reader(self.non_local_name(channel))
+            if len(self._routes) > _ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[channel] = reader
+        message: dict[str, Any] = await reader.receive(channel)
         return message
 
     async def new_channel(self, prefix: str = "specific") -> str:
@@ -205,7 +222,11 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def close_pools(self) -> None:
         """Stop this loop's readers and close their connections (channels_redis's name)."""
-        readers = self._readers.pop(asyncio.get_running_loop(), {})
+        loop = asyncio.get_running_loop()
+        self._routes_of.pop(loop, None)
+        if self._last_loop is loop:
+            self._last_loop, self._routes = None, {}
+        readers = self._readers.pop(loop, {})
         for reader in readers.values():
             await reader.stop()
 

@@ -124,6 +124,7 @@ class Reader:
         self.expiry = expiry
         self.on_disconnect, self.on_reconnect = callbacks
         self.mailboxes: dict[str, Mailbox] = {}
+        self.loop = asyncio.get_running_loop()
         self.waiting = 0
         self.task: asyncio.Task[None] | None = None
         self.pops = 0  # BLMPOP round trips, for tests and benchmarks
@@ -136,21 +137,21 @@ class Reader:
     def mailbox(self, channel: str) -> Mailbox:
         box = self.mailboxes.get(channel)
         if box is None:
-            box = self.mailboxes[channel] = Mailbox(asyncio.get_running_loop().time())
+            box = self.mailboxes[channel] = Mailbox(self.loop.time())
         return box
 
     async def receive(self, channel: str) -> Any:
         """Return the next message for ``channel``."""
-        box = self.mailbox(channel)
+        box = self.mailboxes.get(channel) or self.mailbox(channel)
         if box.items:
-            loop_now = asyncio.get_running_loop().time()
+            loop_now = self.loop.time()
             if box.items[0][0] > loop_now:
                 box.touched = loop_now
                 return box.items.popleft()[1]
         self.waiting += 1
         try:
             if self.task is None or self.task.done():
-                self.task = asyncio.get_running_loop().create_task(self._run())
+                self.task = self.loop.create_task(self._run())
             return await box.get()
         finally:
             self.waiting -= 1
@@ -220,13 +221,22 @@ class Reader:
 
     def _dispatch(self, elements: list[bytes], now: float) -> None:
         server_ms = time.time() * 1000 + self._offset_ms
+        # A group_send puts the same bytes in the list once per local member: decode them
+        # once per batch, and give each member a copy of its own.
+        decoded: dict[bytes, Any] = {}
         for element in elements:
             try:
                 deadline, local_part, payload = element.split(b"|", 2)
                 left = (int(deadline) - server_ms) / 1000
                 if left <= 0:
                     continue
-                message = self.decode(payload)
+                message = decoded.get(payload)
+                if message is None:
+                    message = decoded[payload] = self.decode(payload)
+                    if not isinstance(message, dict):
+                        raise TypeError(f"a message must be a dict, got {type(message).__name__}")
+                else:
+                    message = dict(message)
                 channel = self.non_local + local_part.decode()
             except Exception as exc:  # garbage in Redis: a log line, never a crash
                 self._garbage.log(
@@ -237,7 +247,10 @@ class Reader:
                     exc,
                 )
                 continue
-            self.mailbox(channel).put(now + left, message)
+            box = self.mailboxes.get(channel)
+            if box is None:
+                box = self.mailboxes[channel] = Mailbox(now)
+            box.put(now + left, message)
 
     def _sweep(self, now: float) -> None:
         if now - self._swept < min(self.expiry, 1.0):
