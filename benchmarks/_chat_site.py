@@ -21,6 +21,8 @@ LAYERS = {
 def configure(layer: str, redis_url: str) -> None:
     """Configure Django with the guide's CHANNEL_LAYERS, BACKEND = ``layer``."""
     config: dict[str, Any] = {"hosts": [redis_url]}
+    if layer != "djredis":  # the channels_redis#422 workaround (see benchmarks.channels)
+        config["hosts"] = [{"address": redis_url, "socket_timeout": None}]
     if layer != "channels_redis pubsub":  # it takes neither key
         config.update(capacity=1500, expiry=10)
     settings.configure(

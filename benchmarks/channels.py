@@ -80,10 +80,17 @@ def make_layer(name: str, url: str) -> Any:
     if name == CORE:
         from channels_redis.core import RedisChannelLayer as CoreLayer
 
-        return CoreLayer(hosts=[url], capacity=5000, expiry=60)
+        return CoreLayer(hosts=[peer_host(url)], capacity=5000, expiry=60)
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    return RedisPubSubChannelLayer(hosts=[url])
+    return RedisPubSubChannelLayer(hosts=[peer_host(url)])
+
+
+def peer_host(url: str) -> dict[str, Any]:
+    """Return channels_redis's host entry for ``url``, with the workaround for its issue
+    #422: redis-py 8's 5 s socket timeout breaks its idle blocking reads and its pub/sub
+    reader, so it gets no socket timeout (without this, runs hang)."""
+    return {"address": url, "socket_timeout": None}
 
 
 # -- the scenarios (each returns its figure for one round) --------------------------------------
@@ -140,6 +147,7 @@ async def _subscribe(layer: Any, channel: str) -> None:
 
 async def prepare(name: str, layer: Any) -> list[str]:
     """Subscribe and warm up; return the fan-out group's members."""
+    print(f"  preparing {name}", file=sys.stderr)
     await layer.flush()
     for channel in ("burst", "ping"):
         await _subscribe(layer, channel)
@@ -192,10 +200,17 @@ async def measure(server: RedisServer, config: Config) -> tuple[Samples, dict[st
     names = list(LAYERS)
     urls = {name: server.url(db) for db, name in enumerate(names, start=1)}
     layers = {name: make_layer(name, urls[name]) for name in names}
-    members = {name: await prepare(name, layers[name]) for name in names}
+    members = {}
+    for name in list(names):
+        try:
+            members[name] = await asyncio.wait_for(prepare(name, layers[name]), 60)
+        except asyncio.TimeoutError:
+            print(f"  {name}: the warm-up hung; left out of this run", file=sys.stderr)
+            names.remove(name)
     commands = {
         name: await commands_per_pair(name, layers[name], urls[name], db)
-        for db, name in enumerate(names, start=1)
+        for db, name in enumerate(LAYERS, start=1)
+        if name in names
     }
     samples = Samples()
     scenarios: dict[str, Callable[[str], Awaitable[float]]] = {
@@ -207,7 +222,10 @@ async def measure(server: RedisServer, config: Config) -> tuple[Samples, dict[st
         for scenario, run in scenarios.items():
             shift = number % len(names)
             for name in names[shift:] + names[:shift]:
-                samples.add(scenario, name, await run(name))
+                try:
+                    samples.add(scenario, name, await asyncio.wait_for(run(name), 120))
+                except asyncio.TimeoutError:
+                    print(f"  {scenario} {name}: no result in 120 s", file=sys.stderr)
         print(f"  round {number + 1}/{config.rounds} done", file=sys.stderr)
     for layer in layers.values():
         await layer.flush()

@@ -32,10 +32,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger
 from djredis._io.dedicated import AsyncDedicatedConnection, adedicated
@@ -46,10 +42,9 @@ __all__ = ["BATCH", "Mailbox", "Reader", "block_seconds"]
 
 logger = logging.getLogger("djredis.channels")
 
-BATCH = 256  # messages popped per round trip
+BATCH = 4096  # messages popped per round trip (a whole backlog at once)
 MAX_BLOCK = 2.0
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
-_READER_ERRORS = (RedisConnectionError, RedisTimeoutError, ResponseError, OSError)
 
 
 def block_seconds(config: ServerConfig) -> float:
@@ -180,7 +175,7 @@ class Reader:
                 self.pops += 1
             except asyncio.CancelledError:
                 raise
-            except _READER_ERRORS as exc:
+            except Exception as exc:  # never die: receivers wait on this task
                 await self._failed(exc)
                 continue
             if self._failures:
@@ -221,23 +216,18 @@ class Reader:
 
     def _dispatch(self, elements: list[bytes], now: float) -> None:
         server_ms = time.time() * 1000 + self._offset_ms
-        # A group_send puts the same bytes in the list once per local member: decode them
-        # once per batch, and give each member a copy of its own.
-        decoded: dict[bytes, Any] = {}
         for element in elements:
             try:
-                deadline, local_part, payload = element.split(b"|", 2)
+                deadline, parts, payload = element.split(b"|", 2)
                 left = (int(deadline) - server_ms) / 1000
                 if left <= 0:
                     continue
-                message = decoded.get(payload)
-                if message is None:
-                    message = decoded[payload] = self.decode(payload)
-                    if not isinstance(message, dict):
-                        raise TypeError(f"a message must be a dict, got {type(message).__name__}")
-                else:
-                    message = dict(message)
-                channel = self.non_local + local_part.decode()
+                message = self.decode(payload)
+                if not isinstance(message, dict):
+                    raise TypeError(f"a message must be a dict, got {type(message).__name__}")
+                # One element for every channel of this list a group_send reached: each
+                # gets a copy of its own.
+                names = parts.decode().split(",")
             except Exception as exc:  # garbage in Redis: a log line, never a crash
                 self._garbage.log(
                     logging.WARNING,
@@ -247,10 +237,12 @@ class Reader:
                     exc,
                 )
                 continue
-            box = self.mailboxes.get(channel)
-            if box is None:
-                box = self.mailboxes[channel] = Mailbox(now)
-            box.put(now + left, message)
+            for index, name in enumerate(names):
+                channel = self.non_local + name
+                box = self.mailboxes.get(channel)
+                if box is None:
+                    box = self.mailboxes[channel] = Mailbox(now)
+                box.put(now + left, message if index == 0 else dict(message))
 
     def _sweep(self, now: float) -> None:
         if now - self._swept < min(self.expiry, 1.0):

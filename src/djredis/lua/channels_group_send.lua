@@ -1,8 +1,8 @@
 -- group_send on one server holding the group and every member channel (no Cluster, one
--- shard): the members are read, expired memberships dropped, and the message delivered to
--- each member in this one script. Channels whose messages expired unread leave the group.
--- Members sharing a list (the local channels of one process) cost one LINDEX, LLEN, RPUSH
--- and PEXPIRE together.
+-- shard): the members are read, expired memberships dropped, and the message delivered in
+-- this one script: ONE element per list for all the members that share it (the local
+-- channels of one process; see channels_send.lua for the element format). Channels whose
+-- messages expired unread leave the group.
 -- KEYS[1]: the group's sorted set (member = channel name, score = last group_add, ms).
 -- ARGV[1]: channel key prefix ("<prefix>:c:"); ARGV[2]: the serialized message;
 -- ARGV[3]: expiry ms; ARGV[4]: group_expiry ms; ARGV[5]: capacity of every channel.
@@ -30,7 +30,6 @@ for _, channel in ipairs(members) do
     parts[#parts + 1] = local_part
 end
 local delivered, expired = 0, {}
-local deadline = (now + expiry) .. '|'
 for _, non_local in ipairs(order) do
     local key = prefix .. '{' .. non_local .. '}'
     while true do
@@ -39,21 +38,15 @@ for _, non_local in ipairs(order) do
         local bar = string.find(head, '|', 1, true)
         if tonumber(string.sub(head, 1, bar - 1)) > now then break end
         redis.call('LPOP', key)
-        local part = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
-        expired[non_local .. part] = true
+        local parts = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
+        if parts == '' then expired[non_local] = true end
+        for part in string.gmatch(parts, '[^,]+') do expired[non_local .. part] = true end
     end
-    local room = capacity - redis.call('LLEN', key)
-    local elements = {}
-    for _, local_part in ipairs(lists[non_local]) do
-        if #elements >= room then break end
-        elements[#elements + 1] = deadline .. local_part .. '|' .. payload
-    end
-    for first = 1, #elements, 1000 do
-        redis.call('RPUSH', key, unpack(elements, first, math.min(first + 999, #elements)))
-    end
-    if #elements > 0 then
+    if redis.call('LLEN', key) < capacity then
+        local parts = lists[non_local]
+        redis.call('RPUSH', key, (now + expiry) .. '|' .. table.concat(parts, ',') .. '|' .. payload)
         redis.call('PEXPIRE', key, 2 * expiry)
-        delivered = delivered + #elements
+        delivered = delivered + #parts
     end
 end
 for _, channel in ipairs(members) do

@@ -291,3 +291,14 @@ async def test_eight_senders_never_fill_a_channel_past_its_capacity(
     await watcher
     assert len(received) == len(set(received)) == per_sender * senders
     assert 0 < peak <= 100
+
+
+async def test_a_group_send_costs_one_unit_of_a_process_capacity(make_layer: Factory) -> None:
+    layer = make_layer(capacity=5)
+    members = [await layer.new_channel() for _ in range(20)]
+    for member in members:
+        await layer.group_add("crowd", member)
+    for number in range(5):  # 100 deliveries, 5 elements of the process's list
+        await layer.group_send("crowd", {"type": "n", "n": number})
+    for member in members:
+        assert [(await layer.receive(member))["n"] for _ in range(5)] == list(range(5))
