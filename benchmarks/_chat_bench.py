@@ -162,6 +162,7 @@ def _chart(samples: Any, chat: ChatResults | None) -> str:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     grouped_bars(ax, groups, names, value, colors, lambda v: f"{v:,.0f}")
     ax.set_yscale("log")
+    ax.set_ylim(top=ax.get_ylim()[1] * 4)  # room for the labels above the tallest bar
     ax.set_ylabel("per second (log scale, higher is better)")
     ax.set_title("Channel layers: djredis vs channels_redis (same run)")
     ax.legend(fontsize=8, loc="upper left")
