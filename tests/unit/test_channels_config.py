@@ -130,8 +130,9 @@ def test_the_ring_puts_a_name_on_the_same_shard_every_time(shards: int, names: l
         assert ring.shard(name) == again.shard(name)
 
 
-@given(st.lists(NAMES, min_size=200, max_size=200, unique=True))
-def test_adding_a_shard_moves_few_names(names: list[str]) -> None:
+@given(st.text(alphabet="abcdefgh.-_", min_size=1, max_size=20))
+def test_adding_a_shard_moves_few_names(stem: str) -> None:
+    names = [f"{stem}{number}" for number in range(200)]
     before, after = HashRing(4), HashRing(5)
     moved = sum(before.shard(name) != after.shard(name) for name in names)
     assert moved < len(names) // 2  # a modulo ring would move ~80%
