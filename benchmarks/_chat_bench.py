@@ -192,7 +192,9 @@ def markdown_section(
 - One `redis-server` started for the run on 127.0.0.1; each layer on its own database, in
   one process and event loop. Contenders: `djredis.channels.RedisChannelLayer`,
   `channels_redis.core.RedisChannelLayer` and `channels_redis.pubsub.RedisPubSubChannelLayer`
-  (4.3), capacity 5,000 (core and djredis), everything else default.
+  (4.3), capacity 5,000 (core and djredis), everything else default, except that
+  channels_redis's hosts get `socket_timeout: None`: its issue #422 workaround (with redis-py
+  8's 5 s default its idle readers fail and runs hang).
 - {config.rounds} interleaved rounds, order rotated each round; medians over rounds.
   *burst*: {config.burst} `send`s to one channel, then {config.burst} `receive`s.
   *round trip*: `send` then `receive` on one channel, {config.pairs} times.
