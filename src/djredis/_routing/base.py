@@ -82,6 +82,13 @@ class Topology(abc.ABC):
         """Run one command on the running loop's multiplexed connections."""
 
     @abc.abstractmethod
+    async def aprimary_for(
+        self, key: str, state: LoopState, *, fresh: bool = False
+    ) -> ServerConfig:
+        """Return the primary that holds ``key`` now, for a dedicated connection (a blocking
+        pop on that key); ``fresh=True`` asks the deployment again after a failure."""
+
+    @abc.abstractmethod
     def client(self, write: bool = True) -> Any:
         """Return the redis-py client user code gets (``get_redis_connection``, locks).
 

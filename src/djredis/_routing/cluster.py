@@ -365,6 +365,16 @@ class ClusterGroup(Topology):
         except StopIteration:
             return self._finish(parts, merge)
 
+    async def aprimary_for(
+        self, key: str, state: LoopState, *, fresh: bool = False
+    ) -> ServerConfig:
+        await self._refresh_async(state, force=fresh)
+        slots = self._map.slots
+        node = None if slots is None else slots[slot_of(key)]
+        if node is None:
+            raise TopologyError(f"no Cluster node serves the slot of {key!r}")
+        return node.config
+
     async def _send_async(self, groups: _Groups, state: LoopState) -> dict[_Node, Exception]:
         """Queue every part on its node's multiplexed connection, then collect the replies."""
         failed: dict[_Node, Exception] = {}

@@ -167,6 +167,11 @@ class ServerGroup(Topology):
             return await send_async(state, self.primary, command)  # type: ignore[arg-type]
         return await drive_async(self._route(command), state)  # type: ignore[arg-type]
 
+    async def aprimary_for(
+        self, key: str, state: LoopState, *, fresh: bool = False
+    ) -> ServerConfig:
+        return self.primary
+
     def _route(self, command: Call | Batch | Eval) -> Route[Any]:
         """Reads try a healthy replica first; everything else, and what a replica could not
         answer, goes to the primary."""
@@ -315,6 +320,13 @@ class SentinelGroup(Topology):
         if type(command) is Primaries:
             return (None,)
         return await drive_async(self._route(command), state)  # type: ignore[arg-type]
+
+    async def aprimary_for(
+        self, key: str, state: LoopState, *, fresh: bool = False
+    ) -> ServerConfig:
+        if fresh or self._primary is None:
+            return self._found(await drive_async(self._discover(), state))
+        return self._primary
 
     def _route(self, command: Call | Batch | Eval) -> Route[Any]:
         """Ask the Sentinels when the primary (or the replica list) is not known; reads try a

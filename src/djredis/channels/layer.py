@@ -1,0 +1,252 @@
+"""``RedisChannelLayer``: the Channels layer spec on djredis's connection layer.
+
+Round trips (commands clients send):
+
+- ``send``: one ``EVALSHA`` (capacity check + enqueue + expiry, server clock);
+- ``receive``: none of its own: the loop's reader for the channel's list is already
+  blocked in ``BLMPOP`` and pops up to ``BATCH`` messages per round trip for every local
+  channel of the process (see ``djredis.channels.reader``);
+- ``group_add``: one ``EVALSHA``; ``group_discard``: one ``ZREM``;
+- ``group_send``: one ``EVALSHA`` when the layer has one non-Cluster shard and no
+  ``channel_capacity`` patterns (the script reads the members and delivers to each);
+  otherwise one ``EVALSHA`` that reads the members, then one per shard and Cluster slot
+  among the members' lists, sent concurrently. All process-local channels of one process
+  share one list, hence one slot, so a group of 1,000 consumers spread over 4 processes
+  costs 1 + 4 scripts whatever its size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+import weakref
+from typing import Any, ClassVar
+
+from channels.exceptions import ChannelFull, MessageTooLarge
+from channels.layers import BaseChannelLayer
+
+from djredis._core.commands import Operation
+from djredis._core.errors import ErrorPolicy
+from djredis._routing.base import Topology, run_async
+from djredis._routing.cluster import slot_of
+from djredis.channels import operations as ops
+from djredis.channels.config import LayerSettings, read_layer_config
+from djredis.channels.reader import Reader
+
+__all__ = ["RedisChannelLayer"]
+
+logger = logging.getLogger("djredis.channels")
+
+# receive()'s name -> reader shortcut is emptied past this many names.
+_ROUTES_KEPT = 10_000
+
+
+class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    """A Channels layer on Redis (standalone, Sentinel, Cluster, or several shards).
+
+    Takes channels_redis's CONFIG keys (``hosts``, ``prefix``, ``expiry``,
+    ``group_expiry``, ``capacity``, ``channel_capacity``, ``symmetric_encryption_keys``,
+    ``serializer_format``...); see ``djredis.channels.config`` and docs/channels.md.
+    """
+
+    extensions: ClassVar[list[str]] = ["groups", "flush"]
+
+    def __init__(self, hosts: Any = None, **config: Any) -> None:
+        settings = read_layer_config({"hosts": hosts, **config})
+        super().__init__(expiry=settings.expiry, capacity=settings.capacity)
+        self.settings: LayerSettings = settings
+        self.channel_capacity = list(settings.channel_capacity)
+        self.group_expiry = settings.group_expiry
+        self.prefix = settings.prefix
+        self.client_prefix = uuid.uuid4().hex
+        self._ring = ops.HashRing(len(settings.shards))
+        self._expiry_ms = max(1, round(settings.expiry * 1000))
+        self._group_expiry_ms = max(1, round(settings.group_expiry * 1000))
+        self._policy = ErrorPolicy(ignore=False, logger=logger, where="the channel layer")
+        # One script does the whole group_send when everything lives on one server.
+        self._one_server = (
+            len(settings.shards) == 1 and not settings.cluster[0] and not settings.channel_capacity
+        )
+        # Per event loop: the readers of the lists this process receives from.
+        self._readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
+            weakref.WeakKeyDictionary()
+        )
+        # receive()'s shortcut: channel name -> its reader, per loop (the last loop cached).
+        self._routes_of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last_loop: asyncio.AbstractEventLoop | None = None
+        self._routes: dict[str, Reader] = {}
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r}, shards={len(self.settings.shards)})"
+
+    # -- names and messages ------------------------------------------------------------------
+
+    def _topology(self, name: str) -> Topology:
+        return self.settings.shards[self._ring.shard(name)]
+
+    def _payload(self, message: Any) -> bytes:
+        if not isinstance(message, dict):
+            raise TypeError(f"A message must be a dict, got {type(message).__name__}.")
+        payload = self.settings.serializer.serialize(message)
+        if len(payload) > self.settings.max_message_size:
+            raise MessageTooLarge(
+                f"The message is {len(payload)} bytes serialized; the layer's "
+                f"max_message_size is {self.settings.max_message_size}."
+            )
+        return payload
+
+    async def _run(self, topology: Topology, operation: Operation[Any], name: str) -> Any:
+        return await run_async(topology, operation, self._policy, name, None)
+
+    # -- the spec ----------------------------------------------------------------------------
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to ``channel``; raise ``ChannelFull`` when it holds ``capacity``
+        messages already."""
+        self.require_valid_channel_name(channel)
+        payload = self._payload(message)
+        non_local = self.non_local_name(channel)
+        sent = await self._run(
+            self._topology(non_local),
+            ops.send(
+                ops.channel_key(self.prefix, non_local),
+                channel[len(non_local) :],
+                payload,
+                self.get_capacity(channel),
+                self._expiry_ms,
+            ),
+            "send",
+        )
+        if not sent:
+            raise ChannelFull(channel)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """Return the next message on ``channel``, waiting for one. Cancelling it loses
+        nothing."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._last_loop:
+            self._last_loop, self._routes = loop, self._routes_of.setdefault(loop, {})
+        reader = self._routes.get(channel)  # validated names only
+        if reader is None:
+            self.require_valid_channel_name(channel)
+            reader = self._reader(self.non_local_name(channel))
+            if len(self._routes) > _ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[channel] = reader
+        message: dict[str, Any] = await reader.receive(channel)
+        return message
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """Return a new process-local channel name (``specific.<process>!<random>``)."""
+        return f"{prefix}.{self.client_prefix}!{secrets.token_hex(12)}"
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add ``channel`` to ``group``, for ``group_expiry`` seconds from now."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        await self._run(
+            self._topology(group),
+            ops.group_add(ops.group_key(self.prefix, group), channel, self._group_expiry_ms),
+            "group_add",
+        )
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove ``channel`` from ``group`` (nothing happens when it is not a member)."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        await self._run(
+            self._topology(group),
+            ops.group_discard(ops.group_key(self.prefix, group), channel),
+            "group_discard",
+        )
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to every member of ``group``; full channels are skipped
+        silently (never ``ChannelFull``)."""
+        self.require_valid_group_name(group)
+        payload = self._payload(message)
+        key = ops.group_key(self.prefix, group)
+        topology = self._topology(group)
+        if self._one_server:
+            await self._run(
+                topology,
+                ops.group_send_here(
+                    key,
+                    f"{self.prefix}:c:",
+                    payload,
+                    self._expiry_ms,
+                    self._group_expiry_ms,
+                    self.capacity,
+                ),
+                "group_send",
+            )
+            return
+        members = await self._run(
+            topology, ops.group_members(key, self._group_expiry_ms), "group_send"
+        )
+        if not members:
+            return
+        buckets: dict[tuple[int, int], list[tuple[str, str, int]]] = {}
+        for channel in members:
+            non_local = self.non_local_name(channel)
+            shard = self._ring.shard(non_local)
+            list_key = ops.channel_key(self.prefix, non_local)
+            slot = slot_of(list_key) if self.settings.cluster[shard] else 0
+            buckets.setdefault((shard, slot), []).append(
+                (list_key, channel[len(non_local) :], self.get_capacity(channel))
+            )
+        results = await asyncio.gather(
+            *(
+                self._run(
+                    self.settings.shards[shard],
+                    ops.fanout(targets, payload, self._expiry_ms),
+                    "group_send",
+                )
+                for (shard, _), targets in buckets.items()
+            )
+        )
+        expired = {name for names in results for name in names} & set(members)
+        if expired:
+            await self._run(topology, ops.forget_members(key, sorted(expired)), "group_send")
+
+    async def flush(self) -> None:
+        """Delete every channel and group of this layer's prefix, and stop this loop's
+        readers (their undelivered local messages go too)."""
+        await self.close_pools()
+        for topology in self.settings.shards:
+            await self._run(topology, ops.flush(self.prefix), "flush")
+
+    async def close_pools(self) -> None:
+        """Stop this loop's readers and close their connections (channels_redis's name)."""
+        loop = asyncio.get_running_loop()
+        self._routes_of.pop(loop, None)
+        if self._last_loop is loop:
+            self._last_loop, self._routes = None, {}
+        readers = self._readers.pop(loop, {})
+        for reader in readers.values():
+            await reader.stop()
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _reader(self, non_local: str) -> Reader:
+        loop = asyncio.get_running_loop()
+        readers = self._readers.get(loop)
+        if readers is None:
+            readers = self._readers[loop] = {}
+        reader = readers.get(non_local)
+        if reader is None:
+            key = ops.channel_key(self.prefix, non_local)
+            reader = readers[non_local] = Reader(
+                self._topology(non_local),
+                key,
+                non_local,
+                f"djredis.channels:{id(self)}:{key}",
+                self.settings.serializer.deserialize,
+                self.expiry,
+                (self.settings.on_disconnect, self.settings.on_reconnect),
+            )
+        return reader

@@ -1,0 +1,8 @@
+-- group_add: the membership's score is now (server clock, ms); the group lives
+-- group_expiry after its last group_add.
+-- KEYS[1]: the group's sorted set; ARGV[1]: channel name; ARGV[2]: group_expiry in ms.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1

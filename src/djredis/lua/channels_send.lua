@@ -1,0 +1,58 @@
+-- Deliver one message to each channel in KEYS (a send, or one slot's share of a group_send).
+-- KEYS[i]: channel i's list "<prefix>:c:{<non-local name>}" (several channels may share one)
+-- ARGV[1]: the serialized message; ARGV[2]: expiry in ms;
+-- ARGV[1 + 2i]: channel i's process-local part after "!" (or ""); ARGV[2 + 2i]: its capacity.
+-- An element is "<deadline ms>|<local parts, comma-separated>|<message>": the channels of one
+-- list get ONE element, which the reader hands to each of them (a group's members in one
+-- process cost one element of that process's capacity, as in channels_redis).
+-- Deadlines are on the server's clock. Elements past their deadline are dropped from the
+-- head first (they count for nothing). The list lives 2 x expiry after its last element, so
+-- a channel whose messages expired unread is still seen as such by the next group_send.
+-- A channel whose list holds its capacity already is skipped.
+-- Returns {delivered, <names of channels that had messages expire unread>...}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local payload, expiry = ARGV[1], tonumber(ARGV[2])
+local lists, order = {}, {}
+for i, key in ipairs(KEYS) do
+    local targets = lists[key]
+    if not targets then
+        targets = {}
+        lists[key] = targets
+        order[#order + 1] = key
+    end
+    targets[#targets + 1] = i
+end
+local delivered, expired, seen = 0, {}, {}
+local function forget(name)
+    if not seen[name] then
+        seen[name] = true
+        expired[#expired + 1] = name
+    end
+end
+for _, key in ipairs(order) do
+    local non_local = string.match(key, '{(.*)}')
+    while true do
+        local head = redis.call('LINDEX', key, 0)
+        if not head then break end
+        local bar = string.find(head, '|', 1, true)
+        if tonumber(string.sub(head, 1, bar - 1)) > now then break end
+        redis.call('LPOP', key)
+        local parts = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
+        if parts == '' then forget(non_local) end
+        for part in string.gmatch(parts, '[^,]+') do forget(non_local .. part) end
+    end
+    local length = redis.call('LLEN', key)
+    local parts = {}
+    for _, i in ipairs(lists[key]) do
+        if length < tonumber(ARGV[2 + 2 * i]) then parts[#parts + 1] = ARGV[1 + 2 * i] end
+    end
+    if #parts > 0 then
+        redis.call('RPUSH', key, (now + expiry) .. '|' .. table.concat(parts, ',') .. '|' .. payload)
+        redis.call('PEXPIRE', key, 2 * expiry)
+        delivered = delivered + #parts
+    end
+end
+local result = {delivered}
+for _, name in ipairs(expired) do result[#result + 1] = name end
+return result

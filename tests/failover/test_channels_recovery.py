@@ -1,0 +1,98 @@
+"""The channel layer after Redis restarts or freezes mid-stream: the layer object lives on,
+its reader reconnects, and nothing Redis still holds is lost or delivered twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from djredis.channels import RedisChannelLayer
+from tests._servers import RedisServer
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
+
+
+async def _send_until_accepted(layer: RedisChannelLayer, channel: str, message: Any) -> None:
+    """Send, retrying while the server is away (a failed send surely did not enqueue:
+    the connection was refused before the script was written, or the server restarted)."""
+    for _ in range(400):
+        try:
+            await layer.send(channel, message)
+            return
+        except (RedisConnectionError, OSError):
+            await asyncio.sleep(0.025)
+    raise AssertionError("the layer never reconnected")
+
+
+async def test_a_consumer_keeps_receiving_across_a_redis_restart(
+    server: RedisServer, direct: Any
+) -> None:
+    events: list[str] = []
+    layer = RedisChannelLayer(
+        hosts=[server.url()],
+        on_disconnect=lambda: events.append("disconnect"),
+        on_reconnect=lambda: events.append("reconnect"),
+    )
+    channel = await layer.new_channel()
+    received: list[int] = []
+
+    async def consume() -> None:
+        while True:
+            received.append((await layer.receive(channel))["n"])
+
+    consumer = asyncio.ensure_future(consume())
+    for number in range(50):
+        await layer.send(channel, {"type": "n", "n": number})
+    while len(received) < 50:
+        await asyncio.sleep(0.01)
+    await asyncio.to_thread(server.restart)
+    for number in range(50, 100):
+        await _send_until_accepted(layer, channel, {"type": "n", "n": number})
+    for _ in range(1000):
+        if len(received) >= 100:
+            break
+        await asyncio.sleep(0.01)
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    assert received == list(range(100))
+    assert events[:1] == ["disconnect"]
+    assert "reconnect" in events
+    await layer.close_pools()
+
+
+async def test_messages_redis_kept_over_a_restart_are_delivered_once(
+    server: RedisServer, direct: Any
+) -> None:
+    layer = RedisChannelLayer(hosts=[server.url()])
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "n", "n": -1})
+    assert (await layer.receive(channel))["n"] == -1  # the reader is connected
+    for number in range(20):
+        await layer.send(channel, {"type": "n", "n": number})
+    # Nobody waits, so the reader stopped after its pop; the messages stay in Redis.
+    direct.save()
+    await asyncio.to_thread(server.restart)
+    received = [(await layer.receive(channel))["n"] for _ in range(20)]
+    assert received == list(range(20))
+    await layer.close_pools()
+
+
+async def test_a_frozen_server_only_delays_the_reader(server: RedisServer, direct: Any) -> None:
+    layer = RedisChannelLayer(hosts=[server.url()], options={"socket_timeout": 0.5})
+    await layer.send("frozen", {"type": "n", "n": 0})
+    assert (await layer.receive("frozen"))["n"] == 0
+    waiting = asyncio.ensure_future(layer.receive("frozen"))
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(1.5)  # past the reader's block + socket timeout
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    await _send_until_accepted(layer, "frozen", {"type": "n", "n": 1})
+    assert (await asyncio.wait_for(waiting, 20))["n"] == 1
+    await layer.close_pools()
