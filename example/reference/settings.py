@@ -1,37 +1,46 @@
-"""Settings for the djredis reference site (development only: DEBUG is on).
+"""Settings for the djredis reference site.
 
 Environment variables:
 - ``DJREDIS_EXAMPLE_REDIS_URL``: the Redis the site uses (default redis://127.0.0.1:6399/0,
-  the private server that ``example/run.py`` starts);
-- ``DJREDIS_EXAMPLE_DB``: the SQLite file (default example/.data/db.sqlite3, git-ignored).
+  the private server that ``example/run.py`` starts). The caches, the sessions and Celery
+  use databases 0 to 4 of that server, as the guide lays them out;
+- ``DJREDIS_EXAMPLE_DB``: the SQLite file (default example/.data/db.sqlite3, git-ignored);
+- ``DJREDIS_EXAMPLE_DEBUG``: ``0`` for a production-style run (DEBUG off).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "djredis-reference-site-development-only"
-DEBUG = True
+DEBUG = os.environ.get("DJREDIS_EXAMPLE_DEBUG", "1") != "0"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "djredis",  # the djredis_sessions management command
     "reference",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Django's SessionMiddleware, saving with asave() under ASGI (djredis.sessions).
+    "djredis.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "reference.urls"
 WSGI_APPLICATION = "reference.wsgi.application"
+ASGI_APPLICATION = "reference.asgi.application"
 
 TEMPLATES = [
     {
@@ -42,6 +51,8 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.debug",
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
             ],
         },
     }
@@ -49,13 +60,49 @@ TEMPLATES = [
 
 REDIS_URL = os.environ.get("DJREDIS_EXAMPLE_REDIS_URL", "redis://127.0.0.1:6399/0")
 
+
+def redis_db(db: int) -> str:
+    """Return REDIS_URL pointing at database ``db`` of the same server."""
+    parts = urlsplit(REDIS_URL)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+# The guide's "Multiple Cache Configuration": one alias per use, each on its own database,
+# with its own KEY_PREFIX and default TIMEOUT.
 CACHES = {
     "default": {
         "BACKEND": "djredis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": redis_db(0),
         "KEY_PREFIX": "example",
-    }
+        "TIMEOUT": 300,
+    },
+    "sessions": {
+        "BACKEND": "djredis.cache.RedisCache",
+        "LOCATION": redis_db(1),
+        "KEY_PREFIX": "session",
+        "TIMEOUT": 86400,
+    },
+    "api_cache": {
+        "BACKEND": "djredis.cache.RedisCache",
+        "LOCATION": redis_db(2),
+        "KEY_PREFIX": "api",
+        "TIMEOUT": 60,
+    },
 }
+
+# Sessions: djredis's engine on the "sessions" cache's server and database, with the
+# per-user index (the "active sessions" page) and the client's IP and User-Agent recorded.
+SESSION_ENGINE = "djredis.sessions"
+SESSION_REDIS = {"cache": "sessions", "prefix": "session", "record_client": True}
+SESSION_COOKIE_AGE = 86400
+SESSION_SAVE_EVERY_REQUEST = False
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "sessions"
+LOGOUT_REDIRECT_URL = "home"
+# The demo account that the migrations create (reference/migrations/0002_demo_user.py).
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "djredis-demo"
 
 DATABASE_PATH = Path(os.environ.get("DJREDIS_EXAMPLE_DB", BASE_DIR / ".data" / "db.sqlite3"))
 DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +114,8 @@ DATABASES = {
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -1,0 +1,19 @@
+"""The one model of the reference site: articles, whose cached list a signal invalidates."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Article(models.Model):
+    """A short article; the article list page caches all of them in Redis."""
+
+    title = models.CharField(max_length=120)
+    body = models.TextField(blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.title
