@@ -17,3 +17,16 @@ class Article(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Order(models.Model):
+    """An order that process_order handles; ``fail_times`` makes the first attempts fail."""
+
+    item = models.CharField(max_length=80)
+    fail_times = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=20, default="new")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"order {self.pk} ({self.item}, {self.status})"

@@ -119,3 +119,47 @@ LANGUAGES = [("en", "English"), ("fr", "Français")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# -- Celery (reference/celery.py reads every CELERY_* setting) -------------------------------
+# Broker and result backend on databases 3 and 4 of the same server, as in the guide. The
+# broker's server must run with `maxmemory-policy noeviction` (run.py starts it so; the
+# tasks page checks it): under any other policy Redis may evict queued tasks silently.
+CELERY_BROKER_URL = redis_db(3)
+CELERY_RESULT_BACKEND = redis_db(4)
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_RESULT_EXPIRES = 3600  # results are deleted from Redis after an hour
+# Rate limiting: at most 10 welcome emails a minute per worker.
+CELERY_TASK_ANNOTATIONS = {"reference.tasks.send_welcome_email": {"rate_limit": "10/m"}}
+# The longest ETA or countdown this site schedules (tasks page: "in one hour").
+LONGEST_ETA_SECONDS = 3600
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task a worker fetched but has not acknowledged goes back to the queue after this
+    # long. ETA/countdown tasks are fetched at once and held until due, so this must be
+    # longer than the longest ETA, or the task is redelivered and runs twice.
+    "visibility_timeout": 2 * LONGEST_ETA_SECONDS,
+}
+# Celery 5.3+ warns unless this is set: keep retrying the broker at start-up.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# On a warm shutdown, give running tasks this long to finish before the cold shutdown
+# (Celery 5.5+); with the Redis broker, unacknowledged tasks then go back to the queue.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 10.0
+# task_reject_on_worker_lost requeues a task whose worker process died mid-task: it then
+# runs again, so it is set only on idempotent tasks (reference/tasks.py), never globally.
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CLEANUP_SECONDS = float(os.environ.get("DJREDIS_EXAMPLE_CLEANUP_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE = {
+    "cleanup-expired-sessions": {
+        "task": "reference.tasks.cleanup_expired_sessions",
+        "schedule": CLEANUP_SECONDS,
+    },
+}
+# Retry delay of process_order, in seconds (the guide's 60; tests shorten it).
+ORDER_RETRY_SECONDS = float(os.environ.get("DJREDIS_EXAMPLE_ORDER_RETRY_SECONDS", "5"))
+
+# send_welcome_email writes files: example/.data/mail, or $DJREDIS_EXAMPLE_MAIL_DIR.
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = Path(os.environ.get("DJREDIS_EXAMPLE_MAIL_DIR", BASE_DIR / ".data" / "mail"))
+DEFAULT_FROM_EMAIL = "noreply@example.com"

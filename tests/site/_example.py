@@ -40,6 +40,10 @@ class ExampleSite:
             **os.environ,
             "DJREDIS_EXAMPLE_REDIS_URL": redis_server.url(0),
             "DJREDIS_EXAMPLE_DB": str(scratch / "db.sqlite3"),
+            "DJREDIS_EXAMPLE_MAIL_DIR": str(scratch / "mail"),
+            # Short enough for tests: beat's cleanup every second, order retries 0.5 s apart.
+            "DJREDIS_EXAMPLE_CLEANUP_SECONDS": "1",
+            "DJREDIS_EXAMPLE_ORDER_RETRY_SECONDS": "0.5",
             "PYTHONUNBUFFERED": "1",
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest's tests.settings is not ours
@@ -74,19 +78,41 @@ class ExampleSite:
                     raise RuntimeError(f"the site did not start:\n{self.log()}") from None
                 time.sleep(0.1)
 
+    def start_celery(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``celery -A reference <args>`` with the site's environment, logging to scratch."""
+        name = args[0]
+        with (self.scratch / f"celery-{name}.log").open("wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "reference", *args],
+                cwd=EXAMPLE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def celery_log(self, name: str) -> str:
+        """Return the end of the log of the celery ``name`` process (worker or beat)."""
+        return (self.scratch / f"celery-{name}.log").read_text(errors="replace")[-4000:]
+
     def log(self) -> str:
         """Return the end of uvicorn's output."""
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
         """Stop uvicorn (by its PID)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop ``process`` with SIGTERM, then SIGKILL if it is still there after ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pytest
 
 from tests._servers import RedisServer
 
-from ._example import ExampleSite
+from ._example import ExampleSite, stop_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,6 +48,23 @@ def example_site(
         yield site.start()
     finally:
         site.stop()
+
+
+@pytest.fixture(scope="session")
+def example_celery(example_site: ExampleSite) -> Iterator[ExampleSite]:
+    """Run a real Celery worker and Celery beat for the site, on its Redis broker."""
+    worker = example_site.start_celery(
+        "worker", "--loglevel=info", "--pool=threads", "--concurrency=4", "--without-gossip",
+        "--without-mingle", "--hostname=test-worker@%h",
+    )  # fmt: skip
+    beat = example_site.start_celery(
+        "beat", "--loglevel=info", f"--schedule={example_site.scratch / 'beat-schedule'}"
+    )
+    try:
+        yield example_site
+    finally:
+        stop_process(beat)
+        stop_process(worker)
 
 
 @pytest.fixture(scope="session")

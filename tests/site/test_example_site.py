@@ -222,3 +222,17 @@ def test_log_out_another_session_from_the_sessions_page(site: str, new_page: Any
     phone.get_by_role("link", name="djredis reference site").click()
     expect(phone.locator("#account")).to_contain_text("Log in")
     expect(laptop.locator("#account")).to_contain_text(f"Signed in as {DEMO_LOGIN[0]}")
+
+
+def test_task_started_from_the_tasks_page_shows_its_result_live(
+    example_celery: Any, page: Any
+) -> None:
+    """Click "Process an order": the status page follows the worker until SUCCESS."""
+    page.goto(example_celery.base + "/")
+    page.get_by_role("link", name="Celery tasks").click()
+    page.get_by_role("button", name="… that fails twice first").click()
+
+    expect(page.locator("#task-state")).to_have_text("SUCCESS", timeout=20_000)
+    expect(page.locator("#task-result")).to_contain_text("processed")
+    page.get_by_role("link", name="Back to the tasks").click()
+    expect(page.locator("#recent li")).to_contain_text(["process_order.delay"])

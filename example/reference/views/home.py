@@ -40,6 +40,12 @@ SECTIONS = [
             ("profile", "A profile in a hash", "HSET / HGETALL per user."),
         ],
     ),
+    (
+        "Celery",
+        [
+            ("tasks", "Celery tasks", "delay, countdown, ETA, retries, beat; status by id."),
+        ],
+    ),
 ]
 
 
