@@ -4,7 +4,10 @@ Environment variables:
 - ``DJREDIS_EXAMPLE_REDIS_URL``: the Redis the site uses (default redis://127.0.0.1:6399/0,
   the private server that ``example/run.py`` starts). The caches, the sessions and Celery
   use databases 0 to 4 of that server, as the guide lays them out;
+  ``REDIS_URL`` is read too when that is unset;
 - ``DJREDIS_EXAMPLE_DB``: the SQLite file (default example/.data/db.sqlite3, git-ignored);
+- ``DATABASE_URL``: ``postgres://user:password@host:5432/name`` to use PostgreSQL instead
+  (needs ``pip install psycopg``);
 - ``DJREDIS_EXAMPLE_DEBUG``: ``0`` for a production-style run (DEBUG off).
 """
 
@@ -12,7 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -58,7 +63,11 @@ TEMPLATES = [
     }
 ]
 
-REDIS_URL = os.environ.get("DJREDIS_EXAMPLE_REDIS_URL", "redis://127.0.0.1:6399/0")
+REDIS_URL = (
+    os.environ.get("DJREDIS_EXAMPLE_REDIS_URL")
+    or os.environ.get("REDIS_URL")
+    or "redis://127.0.0.1:6399/0"
+)
 
 
 def redis_db(db: int) -> str:
@@ -104,14 +113,30 @@ LOGOUT_REDIRECT_URL = "home"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "djredis-demo"
 
-DATABASE_PATH = Path(os.environ.get("DJREDIS_EXAMPLE_DB", BASE_DIR / ".data" / "db.sqlite3"))
-DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATABASE_PATH,
+
+def database_from_url(url: str) -> dict[str, object]:
+    """Return a DATABASES entry for a ``postgres://`` (or ``postgresql://``) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL={url!r}: only postgres://user:password@host:port/name is understood"
+        )
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
     }
-}
+
+
+DATABASE_PATH = Path(os.environ.get("DJREDIS_EXAMPLE_DB", BASE_DIR / ".data" / "db.sqlite3"))
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+else:
+    DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATABASE_PATH}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en"

@@ -1,0 +1,105 @@
+"""``python3 example/run.py``, the README's first command: the whole stack, and its errors.
+
+These run the script as a user would, in this interpreter (which has the requirements, so
+no .venv is made), with every port free or chosen by the test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._servers import RedisServer
+
+RUN = Path(__file__).resolve().parents[2] / "example" / "run.py"
+
+
+def run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run example/run.py with ``args``; return its completed process."""
+    environment = {**os.environ, **env}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    if "REDIS_URL" not in env:
+        environment.pop("REDIS_URL", None)
+    return subprocess.run(
+        [sys.executable, str(RUN), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something listens on (and never answers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_check_brings_up_redis_site_worker_and_beat_then_stops_them(tmp_path: Path) -> None:
+    """Serve every page from a private Redis, uvicorn, a worker and beat; stop all; OK."""
+    result = run("--check", DJREDIS_EXAMPLE_DB=str(tmp_path / "db.sqlite3"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "OK"
+    assert sum(line.startswith("OK /") for line in lines) == 14
+    for service in ["celery-beat", "celery-worker", "uvicorn", "redis-server"]:
+        assert f"stopped {service}" in result.stdout
+
+
+def test_check_runs_with_debug_off_and_two_workers(tmp_path: Path) -> None:
+    """--production: DEBUG = False under two uvicorn workers serves every page too."""
+    result = run("--check", "--production", DJREDIS_EXAMPLE_DB=str(tmp_path / "db.sqlite3"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_uses_the_redis_at_redis_url(tmp_path: Path) -> None:
+    """With REDIS_URL set, start no Redis of its own and write to the given one."""
+    redis_server = RedisServer().start()  # its own: the site writes to databases 0-4
+    try:
+        result = run(
+            "--check",
+            DJREDIS_EXAMPLE_DB=str(tmp_path / "db.sqlite3"),
+            REDIS_URL=redis_server.url(0),
+        )
+        probe = redis_server.client(0).exists("example:1:probe")
+    finally:
+        redis_server.stop()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stopped redis-server" not in result.stdout
+    assert probe == 1  # the /caches/ page wrote it there
+
+
+def test_busy_http_port_fails_first_with_the_port_option(tmp_path: Path, busy_port: int) -> None:
+    """A busy port stops run.py before Redis and the migrations, saying to use --port."""
+    database = tmp_path / "db.sqlite3"
+    result = run("--port", str(busy_port), DJREDIS_EXAMPLE_DB=str(database), timeout=30)
+
+    assert result.returncode == 1
+    assert f"port {busy_port} is busy" in result.stderr
+    assert "run again with --port " in result.stderr
+    assert "redis-server" not in result.stdout  # no Redis was started
+    assert not database.exists()  # no migration ran
+
+
+def test_unreachable_redis_url_says_what_to_do(tmp_path: Path, busy_port: int) -> None:
+    """REDIS_URL naming a server that does not answer PING: a message naming the fix."""
+    result = run(
+        "--check",
+        DJREDIS_EXAMPLE_DB=str(tmp_path / "db.sqlite3"),
+        REDIS_URL=f"redis://127.0.0.1:{busy_port}/0",
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"nothing answers PING on 127.0.0.1:{busy_port}" in result.stderr
+    assert "unset REDIS_URL" in result.stderr
