@@ -58,8 +58,14 @@ class RedisCache(DjangoRedisExtras):
     def _get(self, key: str, default: Any) -> Operation[Any]:
         raw = yield Call(("GET", key), False)
         if raw is None:
+            self._stats.record(0, 1)
             return default
-        return self._decode(raw, key, default)
+        value = self._decode(raw, key, MISSING)
+        if value is MISSING:  # garbage in Redis: a miss (logged by _decode)
+            self._stats.record(0, 1)
+            return default
+        self._stats.record(1, 0)
+        return value
 
     def set(  # type: ignore[override]
         self,
@@ -249,6 +255,7 @@ class RedisCache(DjangoRedisExtras):
                     result[key] = decode(raw)
                 except UndecodableValue as exc:
                     self._log_garbage(full, exc)
+        self._stats.record(len(result), len(made) - len(result))
         return result
 
     def set_many(

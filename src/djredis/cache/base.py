@@ -31,6 +31,7 @@ from djredis._core.errors import BurstLogger, ErrorPolicy
 from djredis._routing.base import run_async, run_sync
 from djredis._routing.connect import connect
 from djredis.cache.codec import Codec, UndecodableValue
+from djredis.cache.stats import counters_for
 from djredis.client import CacheClient, check_client_class
 from djredis.compressors import resolve_compressor
 from djredis.serializers import resolve_serializer
@@ -133,6 +134,7 @@ class CacheBase(BaseCache):
             import_string(reverse) if isinstance(reverse, str) else reverse or _default_reverse_key
         )
         self._client = CacheClient(self._group)
+        self._stats = counters_for(where, self.key_prefix)  # djredis.cache.stats
 
     # -- plumbing ---------------------------------------------------------------------------
 
