@@ -66,6 +66,8 @@ PAGES = {
     "/notifications/": "pub/sub",
     "/lock/": "lock-protected",
     "/tasks/": "noeviction",
+    "/dashboard/": "server_stats",
+    "/health/": '"status": "ok"',
 }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.views import LogoutView
 from django.urls import URLPattern, path
 
-from .views import accounts, asynchronous, caching, home, structures, tasks
+from djredis.health import health
+
+from .views import accounts, asynchronous, caching, dashboard, home, structures, tasks
 
 urlpatterns: list[URLPattern] = [
     path("", home.home, name="home"),
@@ -34,6 +36,10 @@ urlpatterns: list[URLPattern] = [
     path("lock/run/", structures.lock_run, name="lock-run"),
     path("account/profile/", structures.profile_demo, name="profile"),
     path("account/profile/clear/", structures.profile_clear, name="profile-clear"),
+    # operations
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/data.json", dashboard.dashboard_json, name="dashboard-json"),
+    path("health/", health, name="health"),
     # Celery
     path("tasks/", tasks.tasks_demo, name="tasks"),
     path("tasks/<str:task_id>/", tasks.task_status, name="task-status"),

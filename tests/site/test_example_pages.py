@@ -24,7 +24,7 @@ from ._example import ExampleSite, Visitor
 PAGES = [
     "/", "/caches/", "/cache-page/", "/cache-class/", "/fragment/", "/fragment/?lang=fr",
     "/counter/", "/api-tour/", "/articles/", "/async/", "/login/", "/leaderboard/",
-    "/notifications/", "/lock/",
+    "/notifications/", "/lock/", "/tasks/", "/dashboard/",
 ]  # fmt: skip
 LOGIN_ONLY = ["/account/sessions/", "/account/profile/"]
 
@@ -49,7 +49,7 @@ def test_every_link_on_the_home_page_opens(site: str) -> None:
     visitor = Visitor(site)
     visitor.log_in()
     links = re.findall(r'<li><a href="([^"]+)"', visitor.get("/").text)
-    assert len(links) >= 14
+    assert len(links) >= 17
     for link in links:
         assert visitor.get(link).status == 200, link
 
@@ -248,3 +248,37 @@ def test_notifications_stream_forwards_published_messages(
         while not lines or not lines[-1].startswith(b"data:"):
             lines.append(stream.readline())
     assert lines[-1] == b'data: {"kind": "message"}\n'
+
+
+def test_dashboard_counts_the_reads_a_page_made(site: str) -> None:
+    """The api-tour page reads 4 hits and 2 misses through 'default'; the dashboard adds them."""
+    visitor = Visitor(site)
+
+    def default_counts() -> tuple[int, int]:
+        data = json.loads(visitor.get("/dashboard/data.json").text)
+        row = next(a for a in data["aliases"] if a["alias"] == "default")
+        return row["hits"], row["misses"]
+
+    hits, misses = default_counts()
+    visitor.get("/api-tour/")
+    assert default_counts() == (hits + 4, misses + 2)
+
+
+def test_dashboard_shows_every_alias_with_its_server(site: str) -> None:
+    """One row per alias; each server reachable, with keys per db and the Celery queue."""
+    data = json.loads(Visitor(site).get("/dashboard/data.json").text)
+    assert [a["alias"] for a in data["aliases"]] == ["default", "sessions", "api_cache"]
+    for row in data["aliases"]:
+        assert row["reachable"]
+        assert row["latency_ms"] > 0
+        assert row["near"] is None  # no near cache configured (yet)
+    assert isinstance(data["celery_queue"], int)
+
+
+def test_health_check_answers_ok_with_latencies(site: str) -> None:
+    """/health/ is djredis.health.health: 200 and each alias reachable."""
+    reply = Visitor(site).get("/health/")
+    body = json.loads(reply.text)
+    assert reply.status == 200
+    assert body["status"] == "ok"
+    assert {s["alias"] for s in body["servers"]} == {"default", "sessions", "api_cache"}

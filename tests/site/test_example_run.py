@@ -51,7 +51,7 @@ def test_check_brings_up_redis_site_worker_and_beat_then_stops_them(tmp_path: Pa
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "OK"
-    assert sum(line.startswith("OK /") for line in lines) == 14
+    assert sum(line.startswith("OK /") for line in lines) == 16
     for service in ["celery-beat", "celery-worker", "uvicorn", "redis-server"]:
         assert f"stopped {service}" in result.stdout
 

@@ -42,7 +42,9 @@ def test_home_page_lists_every_demo(site: str, page: Any) -> None:
     """List the demos by section on the home page, with links that open them."""
     page.goto(site + "/")
 
-    expect(page.locator("#demos h2")).to_have_text(["Caching", "Sessions", "Redis structures"])
+    expect(page.locator("#demos h2")).to_have_text(
+        ["Caching", "Sessions", "Redis structures", "Celery", "Operations"]
+    )
     expect(page.locator("main")).to_contain_text("djredis.cache.RedisCache")
     page.get_by_role("link", name="Direct Redis access").click()
     expect(page).to_have_url(site + "/leaderboard/")
@@ -236,3 +238,19 @@ def test_task_started_from_the_tasks_page_shows_its_result_live(
     expect(page.locator("#task-result")).to_contain_text("processed")
     page.get_by_role("link", name="Back to the tasks").click()
     expect(page.locator("#recent li")).to_contain_text(["process_order.delay"])
+
+
+def test_dashboard_updates_live_as_pages_read_the_cache(site: str, new_page: Any) -> None:
+    """Open the dashboard from the home page; reads made in another tab appear by themselves."""
+    dashboard, reader = new_page(), new_page()
+    dashboard.goto(site + "/")
+    dashboard.get_by_role("link", name="Redis dashboard").click()
+    expect(dashboard.locator("#aliases tbody tr")).to_have_count(3)
+    hits = dashboard.locator("#aliases tr.alias-default td.hits")
+    expect(hits).not_to_have_text("")
+    before = int(hits.inner_text())
+
+    reader.goto(site + "/api-tour/")
+
+    expect(hits).to_have_text(str(before + 4), timeout=10_000)
+    expect(dashboard.locator("#aliases tr.alias-default td.latency")).to_contain_text("ms")

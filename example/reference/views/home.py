@@ -46,6 +46,13 @@ SECTIONS = [
             ("tasks", "Celery tasks", "delay, countdown, ETA, retries, beat; status by id."),
         ],
     ),
+    (
+        "Operations",
+        [
+            ("dashboard", "Redis dashboard", "hit ratio per alias, keys, memory, queue; live."),
+            ("health", "Health check", "which Redis servers answer, with latency (JSON)."),
+        ],
+    ),
 ]
 
 

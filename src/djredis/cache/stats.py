@@ -96,18 +96,20 @@ class CacheStats:
         return self.hits / self.reads if self.reads else None
 
 
+def _is_djredis(backend: Any) -> bool:
+    # Every djredis cache holds its counters (CacheBase.__init__); this module cannot
+    # import the backend, which imports it.
+    return isinstance(getattr(backend, "_stats", None), CacheCounters)
+
+
 def djredis_aliases() -> list[str]:
     """Return the aliases of ``settings.CACHES`` whose backend is a djredis cache."""
-    from djredis.cache.backend import RedisCache
-
-    return [alias for alias in settings.CACHES if isinstance(caches[alias], RedisCache)]
+    return [alias for alias in settings.CACHES if _is_djredis(caches[alias])]
 
 
 def _backend(alias: str) -> Any:
-    from djredis.cache.backend import RedisCache
-
     backend = caches[alias]
-    if not isinstance(backend, RedisCache):
+    if not _is_djredis(backend):
         raise TypeError(
             f"CACHES[{alias!r}] is {type(backend).__module__}.{type(backend).__qualname__}, "
             "not djredis.cache.RedisCache: it has no djredis statistics"
