@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from djredis import get_redis_connection
 from djredis.cache.stats import all_cache_stats, server_stats
 
 from ..celery import app
@@ -24,28 +25,37 @@ def _celery_queue_length() -> int | None:
 
 
 def _snapshot() -> dict[str, Any]:
-    """Collect the cache counters, each alias's server figures and the Celery queue."""
-    aliases = []
+    """Collect each alias's counters and database, each server's figures, the Celery queue."""
+    aliases, servers = [], {}
     for alias, stats in all_cache_stats().items():
         server = server_stats(alias)
+        pool = get_redis_connection(alias).connection_pool.connection_kwargs
+        address, db = f"{pool.get('host')}:{pool.get('port')}", int(pool.get("db", 0))
         aliases.append(
             {
                 "alias": alias,
+                "server": address,
+                "db": db,
+                "keys": server.keys_per_db.get(db, 0),
                 "hits": stats.hits,
                 "misses": stats.misses,
                 "hit_ratio": stats.hit_ratio,
                 "near": stats.near,
                 "reachable": server.reachable,
                 "latency_ms": server.latency_ms,
-                "keys_per_db": server.keys_per_db,
+                "error": server.error,
+            }
+        )
+        if server.reachable:
+            servers[address] = {
+                "version": server.version,
                 "used_memory_human": server.used_memory_human,
                 "connected_clients": server.connected_clients,
                 "ops_per_sec": server.ops_per_sec,
                 "keyspace_hit_ratio": server.keyspace_hit_ratio,
-                "error": server.error,
+                "keys_per_db": server.keys_per_db,
             }
-        )
-    return {"aliases": aliases, "celery_queue": _celery_queue_length()}
+    return {"aliases": aliases, "servers": servers, "celery_queue": _celery_queue_length()}
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:

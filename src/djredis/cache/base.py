@@ -93,7 +93,7 @@ class CacheBase(BaseCache):
         self._group = connect(connection)
         # In Redis Cluster the user key becomes a hash tag ("prefix:1:{key}"), so every
         # version of a key shares one slot and incr_version stays one atomic RENAME
-        # (README, "Topologies").
+        # (docs/topologies.md).
         self._tag_keys = isinstance(connection, ClusterSettings)
         check_client_class(
             options.get("CLIENT_CLASS"),
