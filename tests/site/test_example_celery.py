@@ -158,3 +158,15 @@ def test_tasks_page_reports_the_broker_checks(example_celery: ExampleSite) -> No
     page = Visitor(example_celery.base).get("/tasks/").text
     assert "noeviction (must be noeviction" in page
     assert "7200 s &gt; 3600 s" in page
+
+
+def test_rate_limit_annotation_spaces_welcome_emails(
+    example_celery: ExampleSite, sender: Celery
+) -> None:
+    """CELERY_TASK_ANNOTATIONS gives send_welcome_email 10/m: one per 6 s on a worker."""
+    first = sender.send_task("reference.tasks.send_welcome_email", args=[1])
+    second = sender.send_task("reference.tasks.send_welcome_email", args=[1])
+
+    assert first.get(timeout=30) == second.get(timeout=30) == "Email sent to demo@example.com"
+    done = sorted([first.date_done, second.date_done])
+    assert done[1] - done[0] >= timedelta(seconds=5)  # 6 s apart, less scheduling slack
