@@ -220,7 +220,7 @@ def test_server_stats_of_an_unreachable_server_say_so(unreachable: str) -> None:
     stats = server_stats(unreachable)
     assert not stats.reachable
     assert stats.error is not None
-    assert "ConnectionError" in stats.error
+    assert "Error connecting to 127.0.0.1" in stats.error
     assert stats.keys_per_db == {}
 
 
@@ -281,7 +281,8 @@ def test_command_info_reports_an_unreachable_server(
     unreachable: str, command: Callable[..., tuple[str, str]]
 ) -> None:
     out, _ = command("info", "--alias", unreachable)
-    assert "unreachable: ConnectionError" in out
+    assert "unreachable: " in out
+    assert "Error connecting to 127.0.0.1" in out
 
 
 def test_command_keys_lists_matching_cache_keys(

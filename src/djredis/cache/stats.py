@@ -29,6 +29,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 
+from djredis._core.commands import Call, Operation
+
 __all__ = [
     "CacheCounters",
     "CacheStats",
@@ -37,6 +39,7 @@ __all__ = [
     "cache_stats",
     "counters_for",
     "djredis_aliases",
+    "parse_info",
     "probe_servers",
     "reset_cache_stats",
     "server_stats",
@@ -164,6 +167,22 @@ class ServerStats:
         return self.keyspace_hits / total if total else None
 
 
+def parse_info(raw: bytes | str) -> dict[str, Any]:
+    """Parse an INFO reply: ``name:value`` lines, keyspace lines as ``{keys: N, ...}``."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    info: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        name, value = line.split(":", 1)
+        if name.startswith("db") and name[2:].isdigit():
+            fields = dict(part.split("=", 1) for part in value.split(",") if "=" in part)
+            info[name] = {k: int(v) if v.isdigit() else v for k, v in fields.items()}
+        else:
+            info[name] = value
+    return info
+
+
 def _keys_per_db(info: dict[str, Any]) -> dict[int, int]:
     """Return {db number: key count} from INFO's keyspace section (``db0: {keys: N}``)."""
     result = {}
@@ -173,22 +192,32 @@ def _keys_per_db(info: dict[str, Any]) -> dict[int, int]:
     return dict(sorted(result.items()))
 
 
+def _op_ping_info() -> Operation[tuple[float, bytes]]:
+    """PING then INFO on the primary; return (PING round trip in ms, the INFO text)."""
+    started = time.perf_counter()
+    yield Call(("PING",))
+    latency_ms = (time.perf_counter() - started) * 1000
+    raw: bytes = yield Call(("INFO",))
+    return latency_ms, raw
+
+
 def server_stats(alias: str = "default") -> ServerStats:
     """Ask the primary of the djredis cache ``alias`` for INFO and time a PING.
 
-    A server that cannot be reached gives ``reachable=False`` and the error, not an
-    exception. On Redis Cluster the figures are those of the node redis-py picks.
+    Both go through the cache's own connections and routing, so the latency is the one the
+    cache sees. A server that cannot be reached gives ``reachable=False`` and the error,
+    never an exception. On Redis Cluster the figures are those of the node the keyless
+    commands go to.
     """
-    client = _backend(alias).client.get_client(write=True)
+    backend = _backend(alias)
     try:
-        started = time.perf_counter()
-        client.ping()
-        latency_ms = (time.perf_counter() - started) * 1000
-        info = client.info()
+        reply = backend._run(_op_ping_info(), "server_stats", None)
     except Exception as exc:  # any failure means "not usable from here": report it
         return ServerStats(alias, reachable=False, error=f"{type(exc).__name__}: {exc}")
-    if isinstance(next(iter(info.values()), None), dict) and "redis_version" not in info:
-        info = next(iter(info.values()))  # RedisCluster: {node: info}; take the first node's
+    if reply is None:  # IGNORE_EXCEPTIONS turned the error into the fallback
+        return ServerStats(alias, reachable=False, error="unreachable (IGNORE_EXCEPTIONS is on)")
+    latency_ms, raw = reply
+    info = parse_info(raw)
     return ServerStats(
         alias,
         reachable=True,
