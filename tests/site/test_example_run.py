@@ -7,6 +7,8 @@ no .venv is made), with every port free or chosen by the test.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -103,3 +105,52 @@ def test_unreachable_redis_url_says_what_to_do(tmp_path: Path, busy_port: int) -
     assert result.returncode == 1
     assert f"nothing answers PING on 127.0.0.1:{busy_port}" in result.stderr
     assert "unset REDIS_URL" in result.stderr
+
+
+def test_ctrl_c_stops_everything_run_py_started(tmp_path: Path) -> None:
+    """Serve in the foreground, print the URL and login; SIGINT stops every process."""
+    environment = {
+        **os.environ,
+        "DJREDIS_EXAMPLE_DB": str(tmp_path / "db.sqlite3"),
+        "DJREDIS_EXAMPLE_MAIL_DIR": str(tmp_path / "mail"),
+    }
+    for name in ("DJANGO_SETTINGS_MODULE", "REDIS_URL"):
+        environment.pop(name, None)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        http_port = int(sock.getsockname()[1])
+    process = subprocess.Popen(
+        [sys.executable, str(RUN), "--port", str(http_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        output = "".join(lines)
+        assert f"the reference site is on http://127.0.0.1:{http_port}/" in output
+        assert "log in as demo / djredis-demo" in output
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output += rest
+
+    assert process.returncode == 0, output
+    pids = [int(pid) for pid in re.findall(r"stopped [\w-]+ \(pid (\d+)\)", output)]
+    assert len(pids) == 4  # beat, worker, uvicorn, redis-server
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    redis_port = int(re.search(r"on redis://127\.0\.0\.1:(\d+)/0", output).group(1))  # type: ignore[union-attr]
+    for port in (http_port, redis_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
