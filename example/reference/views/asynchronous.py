@@ -7,10 +7,11 @@ import threading
 import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
 
 from ._common import now, render_demo
 
@@ -45,9 +46,10 @@ async def _async_work() -> dict[str, Any]:
 
 async def async_demo(request: HttpRequest) -> HttpResponse:
     """Run the async cache calls; show what came from Redis and how long it took."""
-    # The auth context processor reads request.user; resolve it here, on the event loop,
-    # rather than letting the template query the database from async code.
-    request.user = await request.auser()
+    # The auth context processor reads request.user; resolve it here, in a thread, rather
+    # than letting the template query the database from async code (Django >= 5.0 also has
+    # ``await request.auser()``).
+    request.user = await sync_to_async(get_user)(request)
     context = await _async_work()
     return render_demo(
         request,
@@ -58,8 +60,10 @@ async def async_demo(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
 async def async_clear(request: HttpRequest) -> HttpResponse:
-    """Delete the async demo's items so the next visit builds them again."""
+    """Delete the async demo's items so the next visit builds them again (POST only)."""
+    # Checked here: Django < 5.0's require_POST cannot wrap an async view.
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     await cache.adelete_many(ASYNC_KEYS)
     return redirect("async")
