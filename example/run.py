@@ -65,7 +65,7 @@ PAGES = {
     "/leaderboard/": "get_redis_connection",
     "/notifications/": "pub/sub",
     "/lock/": "lock-protected",
-    "/tasks/": "noeviction",
+    "/tasks/": "Celery tasks on a Redis broker",
     "/dashboard/": "server_stats",
     "/health/": '"status": "ok"',
 }
@@ -332,13 +332,27 @@ class Services:
         self.processes.clear()
 
 
+def celery_problem(env: dict[str, str]) -> str:
+    """Return why Celery cannot run on the installed packages ("" when it can)."""
+    code = "from reference.celery import broker_problem; print(broker_problem() or '')"
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "shell", "-c", code],
+        env=env, cwd=EXAMPLE_DIR, capture_output=True, text=True,
+    )  # fmt: skip
+    return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()[-500:]
+
+
 def start_services(services: Services, http_port: int, production: bool) -> None:
-    """Start uvicorn, the Celery worker and Celery beat."""
+    """Start uvicorn, the Celery worker and Celery beat (unless Celery cannot run here)."""
     uvicorn = ["uvicorn", "reference.asgi:application", "--host", "127.0.0.1",
                "--port", str(http_port)]  # fmt: skip
     if production:
         uvicorn += ["--workers", "2", "--no-access-log"]
     services.start("uvicorn", *uvicorn)
+    problem = celery_problem(services.env)
+    if problem:
+        say(f"not starting Celery: {problem} (the tasks page says so too)")
+        return
     services.start("celery-worker", "celery", "-A", "reference", "worker", "--loglevel=info",
                    "--concurrency=2")  # fmt: skip
     schedule = services.scratch / "celerybeat-schedule"

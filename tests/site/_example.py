@@ -27,6 +27,19 @@ DEMO_LOGIN = ("demo", "djredis-demo")  # reference/settings.py: DEMO_USERNAME, D
 _TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
+def celery_broker_problem(url: str) -> str | None:
+    """Return why kombu cannot use a Redis broker with the installed redis-py, or None."""
+    from kombu import Connection
+    from kombu.exceptions import VersionMismatch
+
+    try:
+        with Connection(url) as connection:
+            connection.default_channel  # noqa: B018  (opening the channel runs kombu's check)
+    except VersionMismatch as exc:
+        return str(exc)
+    return None
+
+
 class ExampleSite:
     """The reference site under uvicorn, on a free port, against ``redis_server``."""
 

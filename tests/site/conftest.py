@@ -15,7 +15,7 @@ import pytest
 
 from tests._servers import RedisServer
 
-from ._example import ExampleSite, stop_process
+from ._example import ExampleSite, celery_broker_problem, stop_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,6 +53,9 @@ def example_site(
 @pytest.fixture(scope="session")
 def example_celery(example_site: ExampleSite) -> Iterator[ExampleSite]:
     """Run a real Celery worker and Celery beat for the site, on its Redis broker."""
+    problem = celery_broker_problem(example_site.redis_server.url(3))
+    if problem:
+        pytest.skip(f"Celery cannot use a Redis broker here: {problem}")
     worker = example_site.start_celery(
         "worker", "--loglevel=info", "--pool=threads", "--concurrency=4", "--without-gossip",
         "--without-mingle", "--hostname=test-worker@%h",

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from djredis import get_redis_connection
 
-from ..celery import app
+from ..celery import app, broker_problem
 from ..models import Order
 from ..tasks import CLEANUP_RUNS_KEY, process_order, send_welcome_email
 from ._common import render_demo
@@ -84,6 +84,12 @@ def _broker_checks() -> list[tuple[str, bool, str]]:
 
 def tasks_demo(request: HttpRequest) -> HttpResponse:
     """Start a task (POST) or list the ones this visitor started, with the broker's checks."""
+    problem = broker_problem()
+    if problem:
+        context = {"problem": problem}
+        return render_demo(
+            request, "reference/tasks.html", context, guide=GUIDE_CELERY, code=[_start]
+        )
     if request.method == "POST":
         label, task_id = _start(request.POST.get("action", ""), request.user)
         recent = [[label, task_id], *request.session.get(RECENT_TASKS, [])][:10]
