@@ -76,7 +76,9 @@ def site(example_site: ExampleSite) -> str:
     return example_site.base
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in the main thread
+# while it is open, and every later test calling asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Launch Debian's Chromium, headless, through Playwright (never a downloaded browser)."""
     if not CHROMIUM.exists():
