@@ -426,6 +426,30 @@ def raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def check_database_url() -> None:
+    """Fail with the fix when DATABASE_URL names PostgreSQL and no driver is installed."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("postgres", "postgresql"):
+        raise fail(
+            f"DATABASE_URL={scheme}://...: only postgres://user:password@host:port/name "
+            "is understood; unset DATABASE_URL for the embedded SQLite database"
+        )
+    probe = [
+        sys.executable,
+        "-c",
+        "import importlib.util as u, sys; "
+        "sys.exit(not (u.find_spec('psycopg') or u.find_spec('psycopg2')))",
+    ]
+    if subprocess.run(probe).returncode != 0:
+        raise fail(
+            f"DATABASE_URL names PostgreSQL but no driver is installed: run "
+            f"{sys.executable} -m pip install 'psycopg[binary]', or unset DATABASE_URL"
+        )
+
+
 def http_port_of(args: argparse.Namespace) -> int:
     """Return the HTTP port to serve on; fail at once, with the fix, if it is taken."""
     port = args.port or env_port("DJREDIS_EXAMPLE_PORT")
@@ -467,6 +491,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     ensure_requirements()
     http_port = http_port_of(args)  # before Redis and the migrations: fail fast
+    check_database_url()
 
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -6,6 +6,7 @@ no .venv is made), with every port free or chosen by the test.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -158,3 +159,14 @@ def test_ctrl_c_stops_everything_run_py_started(tmp_path: Path) -> None:
     for port in (http_port, redis_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+def test_postgres_database_url_without_a_driver_says_what_to_install(tmp_path: Path) -> None:
+    """DATABASE_URL=postgres://... with neither psycopg nor psycopg2: the pip command."""
+    if importlib.util.find_spec("psycopg") or importlib.util.find_spec("psycopg2"):
+        pytest.skip("a PostgreSQL driver is installed here")
+    result = run("--check", DATABASE_URL="postgres://u:p@127.0.0.1:1/x", timeout=30)
+    assert result.returncode == 1
+    assert "no driver is installed" in result.stderr
+    assert "pip install 'psycopg[binary]'" in result.stderr
+    assert "redis-server" not in result.stdout  # nothing was started
