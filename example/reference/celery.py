@@ -32,4 +32,6 @@ def broker_problem() -> str | None:
             connection.default_channel  # noqa: B018  (opening the channel runs kombu's check)
     except VersionMismatch as exc:
         return str(exc)
+    except ImportError as exc:  # the transport's own imports (kombu[redis] pulls them in)
+        return f"kombu's Redis transport cannot be imported ({exc})"
     return None
