@@ -334,10 +334,14 @@ class Services:
 
 def celery_problem(env: dict[str, str]) -> str:
     """Return why Celery cannot run on the installed packages ("" when it can)."""
-    code = "from reference.celery import broker_problem; print(broker_problem() or '')"
+    code = (
+        "import django; django.setup(); from reference.celery import broker_problem; "
+        "print(broker_problem() or '')"
+    )
     result = subprocess.run(
-        [sys.executable, str(MANAGE), "shell", "-c", code],
-        env=env, cwd=EXAMPLE_DIR, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        env={**env, "DJANGO_SETTINGS_MODULE": "reference.settings"},
+        cwd=EXAMPLE_DIR, capture_output=True, text=True,
     )  # fmt: skip
     return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()[-500:]
 
