@@ -63,6 +63,12 @@ class AsyncAPI:
 
         return iter(self.run(collect()))
 
+    def sscan_iter(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        async def collect() -> list[Any]:
+            return [member async for member in self.cache.asscan_iter(*args, **kwargs)]
+
+        return iter(self.run(collect()))
+
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.cache, name)
         if name in SYNC_ONLY or name.startswith("_") or not callable(attribute):

@@ -390,6 +390,11 @@ _HOUSEKEEPING = frozenset(
 )
 _READ_ONLY_COMMANDS = frozenset(
     {"get", "mget", "exists", "ttl", "pttl", "scan", "strlen", "type", "dbsize", "keys"}
+    # the cache's set, hash and sorted-set reads
+    | {"smembers", "sismember", "smismember", "scard", "sscan", "sdiff", "sinter", "sunion"}
+    | {"srandmember", "hget", "hgetall", "hkeys", "hlen", "hexists"}
+    | {"zrange", "zrevrange", "zrangebyscore", "zrevrangebyscore", "zscore", "zrank"}
+    | {"zcard", "zcount"}
 )
 
 

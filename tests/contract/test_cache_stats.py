@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from io import StringIO
@@ -20,7 +21,6 @@ from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
-from djredis.cache import RedisCache
 from djredis.cache.stats import (
     all_cache_stats,
     cache_stats,
@@ -29,13 +29,6 @@ from djredis.cache.stats import (
 )
 from djredis.health import check_redis_servers, health
 from tests._servers import RedisServer, free_port
-
-
-class NearCache(RedisCache):
-    """A djredis cache that reports near-cache statistics, as the near-cache will."""
-
-    def near_stats(self) -> dict[str, int]:
-        return {"hits": 7, "misses": 1}
 
 
 @pytest.fixture
@@ -64,9 +57,10 @@ def configured(settings: Any, redis_dbs: RedisServer) -> str:
             "KEY_PREFIX": prefix + "o",
         },
         "near": {
-            "BACKEND": "tests.contract.test_cache_stats.NearCache",
+            "BACKEND": "djredis.cache.RedisCache",
             "LOCATION": redis_dbs.url(2),
             "KEY_PREFIX": prefix + "n",
+            "OPTIONS": {"NEAR_CACHE": True},
         },
         "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     }
@@ -184,9 +178,37 @@ def test_aliases_count_separately_and_reset(configured: str) -> None:
     assert cache_stats("default").reads == 1
 
 
-def test_near_cache_statistics_are_included_when_the_cache_has_them(configured: str) -> None:
-    assert cache_stats("near").near == {"hits": 7, "misses": 1}
-    assert cache_stats("default").near is None
+def test_near_cache_statistics_are_included_when_the_near_cache_is_on(configured: str) -> None:
+    cache = caches["near"]
+    cache.set("a", 1)
+    deadline = time.monotonic() + 5  # the tier serves once its invalidation stream is up
+    while (cache_stats("near").near or {}).get("hits", 0) < 1 and time.monotonic() < deadline:
+        assert cache.get("a") == 1
+
+    near = cache_stats("near").near
+    assert near is not None
+    assert near["hits"] >= 1
+    assert cache_stats("near").hits >= near["hits"]  # local hits are counted as hits too
+    assert cache_stats("default").near is None  # NEAR_CACHE off: near_stats() is None
+
+
+def test_reads_answered_by_the_near_cache_count_as_hits(configured: str) -> None:
+    """With NEAR_CACHE on, every read is counted, local or not, sync or async."""
+    cache = caches["near"]
+    cache.set_many({"a": 1, "b": 2})
+    cache.get("a")
+    cache.get("a")
+    cache.get("missing", "default")
+    cache.get_many(["a", "b", "c"])
+
+    async def reads() -> None:
+        await caches["near"].aget("a")
+        await caches["near"].aget("nope")
+        await caches["near"].aget_many(["a", "nope"])
+
+    asyncio.run(reads())
+    stats = cache_stats("near")
+    assert (stats.hits, stats.misses) == (2 + 2 + 1 + 1, 1 + 1 + 1 + 1)
 
 
 def test_stats_of_a_cache_that_is_not_djredis_is_a_type_error(configured: str) -> None:

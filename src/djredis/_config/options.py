@@ -120,9 +120,12 @@ _COMPONENT_OPTIONS = frozenset(
         "SERIALIZER",
         "COMPRESSOR",
         "COMPRESS_MIN_LENGTH",
+        "PICKLE_VERSION",
         "IGNORE_EXCEPTIONS",
         "LOG_IGNORED_EXCEPTIONS",
         "CLOSE_CONNECTION",
+        "SIGN_VALUES",
+        "NEAR_CACHE",
     }
 )
 

@@ -98,6 +98,14 @@ class Topology(abc.ABC):
     def async_client(self, write: bool, state: LoopState) -> Any:
         """Return this loop's ``redis.asyncio`` client of the same kind (async locks)."""
 
+    def read_servers(self, refresh: bool = False) -> tuple[ServerConfig, ...]:
+        """Return every server that may answer this topology's reads now (the near-cache
+        tracks each); ``refresh`` asks the Sentinels or reloads the slot map first.
+
+        A topology that cannot say raises NotImplementedError: its near-cache then never
+        serves locally (every read goes to Redis)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its read servers")
+
     @abc.abstractmethod
     def disconnect(self) -> None:
         """Close the idle pooled connections (they reconnect on next use)."""

@@ -450,6 +450,10 @@ class ClusterGroup(Topology):
 
         return state.shared(("cluster", self._settings), build)
 
+    def read_servers(self, refresh: bool = False) -> tuple[ServerConfig, ...]:
+        self._refresh_sync(force=refresh)
+        return tuple(node.config for node in self._map.primaries)
+
     def _known(self) -> list[ServerConfig]:
         return [node.config for node in self._map.nodes.values()]
 

@@ -26,7 +26,7 @@ import logging
 import random
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
@@ -186,6 +186,9 @@ class ServerGroup(Topology):
 
     def async_client(self, write: bool, state: LoopState) -> AsyncRedis:
         return state.client(self._target(write))
+
+    def read_servers(self, refresh: bool = False) -> tuple[ServerConfig, ...]:
+        return (self.primary, *self._read_from)
 
     def all_configs(self) -> tuple[ServerConfig, ...]:
         """Return the primary followed by every replica."""
@@ -390,6 +393,12 @@ class SentinelGroup(Topology):
         clients = state.shared(("sentinel", self._settings), build)
         client: AsyncRedis = clients.primary if role == "primary" else clients.replica
         return client
+
+    def read_servers(self, refresh: bool = False) -> tuple[ServerConfig, ...]:
+        if refresh or self._primary is None or (self._read_replicas and self._replicas_stale()):
+            self._found(drive_sync(self._discover()))
+        primary = cast(ServerConfig, self._primary)
+        return (primary, *self._replicas) if self._read_replicas else (primary,)
 
     def _known(self) -> tuple[ServerConfig, ...]:
         return (*self._nodes.values(), *self._settings.sentinels)

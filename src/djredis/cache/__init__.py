@@ -1,5 +1,11 @@
-"""The Django cache backend: ``CACHES = {"default": {"BACKEND": "djredis.cache.RedisCache"}}``."""
+"""The Django cache backend: ``CACHES = {"default": {"BACKEND": "djredis.cache.RedisCache"}}``.
+
+Also ``memoize`` (cache a function's results, protected against stampedes) and
+``Stampede`` (how a recomputation is protected).
+"""
 
 from djredis.cache.backend import RedisCache
+from djredis.cache.memoize import memoize
+from djredis.cache.stampede import Stampede
 
-__all__ = ["RedisCache"]
+__all__ = ["RedisCache", "Stampede", "memoize"]

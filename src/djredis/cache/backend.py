@@ -5,7 +5,8 @@ generator of command descriptions (``djredis._core.commands``), so the same logi
 sync API (the lean blocking pool) and the native ``a*`` API (one multiplexed connection
 per event loop; never a thread hop). Beyond Django's contract it keeps what django-redis users
 rely on: ``ttl``/``pttl``/``expire``/``persist``/``lock``/``iter_keys``/``keys``/
-``delete_pattern`` and ``cache.client.get_client()``.
+``delete_pattern`` and ``cache.client.get_client()``, and django-redis 7.0's sets, hashes
+and sorted sets (``sets.py``, ``hashes.py``, ``zsets.py``).
 
 Behaviour worth knowing (README, "Cache"):
 - timeouts are sent in milliseconds (``PX``), so 0.5 means 500 ms;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from django.core.cache.backends.base import (
@@ -29,14 +31,20 @@ from redis.exceptions import ResponseError
 from djredis._core.commands import Batch, Call, Eval, Operation, Primaries
 from djredis._core.scripts import lua
 from djredis._io.loops import loop_state
+from djredis._routing.base import Topology
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
+from djredis.cache.hashes import RedisHashes
+from djredis.cache.near.reads import NearCacheReads
+from djredis.cache.sets import RedisSets
+from djredis.cache.stampede import Plan, Stampede, drive_async, drive_sync, plan, resolve
+from djredis.cache.zsets import RedisSortedSets
 
 __all__ = ["RedisCache"]
 
 
-class RedisCache(DjangoRedisExtras):
+class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, RedisSortedSets):
     """A Django cache on Redis with exact Django semantics and django-redis's extras."""
 
     # Each operation below is a generator written once (``_op_*``); the sync method runs it
@@ -46,10 +54,18 @@ class RedisCache(DjangoRedisExtras):
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
+        if self._near is not None:
+            value = self._near_get(self._near, key, MISSING, version)
+            self._stats.record(value is not MISSING, value is MISSING)  # djredis.cache.stats
+            return default if value is MISSING else value
         return self._run(self._op_get(key, default, version), "get", default)
 
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
+        if self._near is not None:
+            value = await self._anear_get(self._near, key, MISSING, version)
+            self._stats.record(value is not MISSING, value is MISSING)
+            return default if value is MISSING else value
         return await self._arun(self._op_get(key, default, version), "get", default)
 
     def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
@@ -89,8 +105,8 @@ class RedisCache(DjangoRedisExtras):
         xx: bool = False,
     ) -> bool:
         """Store ``value``; with ``nx``/``xx`` (django-redis) only if absent/present."""
-        op = self._op_set(key, value, timeout, version, nx, xx)
-        return bool(await self._arun(op, "set", False))
+        op = partial(self._op_set, key, value, timeout, version, nx, xx)
+        return bool(await self._arun_encoding(op, "set", False))
 
     def add(
         self,
@@ -112,8 +128,8 @@ class RedisCache(DjangoRedisExtras):
         version: int | None = None,
     ) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it was stored."""
-        op = self._op_set(key, value, timeout, version, True, False)
-        return bool(await self._arun(op, "add", False))
+        op = partial(self._op_set, key, value, timeout, version, True, False)
+        return bool(await self._arun_encoding(op, "add", False))
 
     def _op_set(
         self, key: Any, value: Any, timeout: Any, version: int | None, nx: bool, xx: bool
@@ -141,13 +157,18 @@ class RedisCache(DjangoRedisExtras):
         default: Any,
         timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
+        *,
+        stampede: bool | Stampede = False,
     ) -> Any:
         """Return the cached value, or store ``default`` (called if callable) and return it.
 
         On a miss the add and the read-back share one round trip; the value returned is
-        whatever won, as in Django when another client added a value meanwhile.
+        whatever won, as in Django when another client added a value meanwhile. With
+        ``stampede=True`` one caller computes a missing value, the others wait for it.
         """
         full = self._key(key, version=version)
+        if stampede and callable(default):
+            return drive_sync(self, self._stampede(full, timeout, stampede), default, "get_or_set")
         value = self._run(self._get(full, MISSING), "get_or_set", MISSING)
         if value is not MISSING:
             return value
@@ -161,10 +182,15 @@ class RedisCache(DjangoRedisExtras):
         default: Any,
         timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
+        *,
+        stampede: bool | Stampede = False,
     ) -> Any:
         """Return the cached value, or store ``default`` (a sync or async callable is
-        called) and return it."""
+        called) and return it; ``stampede=True`` as in ``get_or_set``."""
         full = self._key(key, version=version)
+        if stampede and callable(default):
+            guarded = self._stampede(full, timeout, stampede)
+            return await drive_async(self, guarded, default, "get_or_set")
         value = await self._arun(self._get(full, MISSING), "get_or_set", MISSING)
         if value is not MISSING:
             return value
@@ -172,7 +198,13 @@ class RedisCache(DjangoRedisExtras):
             default = default()
         if inspect.isawaitable(default):
             default = await default
-        return await self._arun(self._add_and_get(full, default, timeout), "get_or_set", default)
+        op = partial(self._add_and_get, full, default, timeout)
+        return await self._arun_encoding(op, "get_or_set", default)
+
+    def _stampede(self, full: str, timeout: Any, stampede: bool | Stampede) -> Plan:
+        return plan(
+            self, full, timeout, resolve(stampede), fail_open=self._policy.ignore, name="get_or_set"
+        )
 
     def _add_and_get(self, key: str, default: Any, timeout: Any) -> Operation[Any]:
         data = self._codec.encode(default)
@@ -222,11 +254,15 @@ class RedisCache(DjangoRedisExtras):
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
         """Return whether ``key`` exists (and has not expired)."""
+        if self._near is not None:
+            return self._near_has_key(self._near, key, version)
         op = self._op_one("EXISTS", key, version, write=False)
         return bool(self._run(op, "has_key", False))
 
     async def ahas_key(self, key: Any, version: int | None = None) -> bool:
         """Return whether ``key`` exists (and has not expired)."""
+        if self._near is not None:
+            return await self._anear_has_key(self._near, key, version)
         op = self._op_one("EXISTS", key, version, write=False)
         return bool(await self._arun(op, "has_key", False))
 
@@ -234,11 +270,21 @@ class RedisCache(DjangoRedisExtras):
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
+        if self._near is not None:
+            keys = list(keys)
+            found = self._near_get_many(self._near, keys, version)
+            self._stats.record(len(found), len(set(keys)) - len(found))
+            return found
         result: dict[Any, Any] = self._run(self._op_get_many(keys, version), "get_many", {})
         return result
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
+        if self._near is not None:
+            keys = list(keys)
+            found = await self._anear_get_many(self._near, keys, version)
+            self._stats.record(len(found), len(set(keys)) - len(found))
+            return found
         result: dict[Any, Any] = await self._arun(self._op_get_many(keys, version), "get_many", {})
         return result
 
@@ -278,7 +324,8 @@ class RedisCache(DjangoRedisExtras):
         version: int | None = None,
     ) -> list[Any]:
         """Store every item in one command; return the keys that failed (Django's contract)."""
-        stored = await self._arun(self._op_set_many(data, timeout, version), "set_many", False)
+        op = partial(self._op_set_many, data, timeout, version)
+        stored = await self._arun_encoding(op, "set_many", False)
         return [] if stored else list(data)
 
     def _op_set_many(
@@ -299,29 +346,38 @@ class RedisCache(DjangoRedisExtras):
             yield Eval(lua("set_many"), tuple(encoded), (ms,), per_key=tuple(encoded.values()))
         return True
 
-    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        """Delete every key in one DEL."""
-        self._run(self._op_delete_many(keys, version), "delete_many", None)
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
+        """Delete every key in one DEL; return how many existed (django-redis), or None
+        for no keys (Django)."""
+        return self._run(self._op_delete_many(keys, version), "delete_many", None)  # type: ignore[no-any-return]
 
-    async def adelete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
-        """Delete every key in one DEL."""
-        await self._arun(self._op_delete_many(keys, version), "delete_many", None)
+    async def adelete_many(  # type: ignore[override]
+        self, keys: Iterable[Any], version: int | None = None
+    ) -> int | None:
+        """Delete every key in one DEL; return how many existed, or None for no keys."""
+        return await self._arun(self._op_delete_many(keys, version), "delete_many", None)  # type: ignore[no-any-return]
 
-    def _op_delete_many(self, keys: Iterable[Any], version: int | None) -> Operation[None]:
+    def _op_delete_many(self, keys: Iterable[Any], version: int | None) -> Operation[int | None]:
         made = [self._key(key, version=version) for key in keys]
-        if made:
-            yield Call(("DEL", *made))
+        return int((yield Call(("DEL", *made)))) if made else None
 
     # -- incr / decr / versions -------------------------------------------------------------
 
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing."""
-        result: int = self._run(self._op_incr(key, delta, version), "incr", None)
+    def incr(
+        self, key: Any, delta: int = 1, version: int | None = None, ignore_key_check: bool = False
+    ) -> int:
+        """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing,
+        unless ``ignore_key_check`` (django-redis): then a missing key starts at ``delta``."""
+        op = self._op_incr(key, delta, version, ignore_key_check)
+        result: int = self._run(op, "incr", None)
         return result
 
-    async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing."""
-        result: int = await self._arun(self._op_incr(key, delta, version), "incr", None)
+    async def aincr(
+        self, key: Any, delta: int = 1, version: int | None = None, ignore_key_check: bool = False
+    ) -> int:
+        """Add ``delta`` atomically (see ``incr``)."""
+        op = self._op_incr(key, delta, version, ignore_key_check)
+        result: int = await self._arun(op, "incr", None)
         return result
 
     def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
@@ -334,8 +390,16 @@ class RedisCache(DjangoRedisExtras):
         result: int = await self._arun(self._op_incr(key, -delta, version), "decr", None)
         return result
 
-    def _op_incr(self, key: Any, delta: Any, version: int | None) -> Operation[Any]:
+    def _op_incr(
+        self, key: Any, delta: Any, version: int | None, create: bool = False
+    ) -> Operation[Any]:
         full = self._key(key, version=version)
+        if create:  # INCRBY creates a missing key without a TTL, as in django-redis
+            try:
+                return int((yield Call(("INCRBY", full, delta))))
+            except ResponseError as exc:
+                if "WRONGTYPE" in str(exc):
+                    raise
         reply = yield Eval(lua("incr"), (full,), (delta,))
         while isinstance(reply, list):
             # Not a raw integer (a float, an int beyond 64 bits, or not a number at all):
@@ -417,6 +481,11 @@ class RedisCache(DjangoRedisExtras):
             return glob_escape(self.key_prefix) + "*"
         parts = [part.split(version_mark) for part in sample.split(key_mark)]
         return "*".join("*".join(glob_escape(p) for p in part) for part in parts)
+
+    @property
+    def topology(self) -> Topology:
+        """The topology this cache's commands go through (djredis.ratelimit uses it)."""
+        return self._group
 
     def close(self, **kwargs: Any) -> None:
         """Keep pooled connections (Django calls this after every request) unless

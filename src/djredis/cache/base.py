@@ -10,10 +10,12 @@ loop's multiplexed connection. The Django contract (``backend``) and django-redi
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache.backends.base import (
     DEFAULT_TIMEOUT,
@@ -21,25 +23,31 @@ from django.core.cache.backends.base import (
     BaseCache,
     default_key_func,
 )
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.utils.module_loading import import_string
+from redis.exceptions import ResponseError
 
 from djredis._config.options import parse_connection_settings
 from djredis._config.server import ClusterSettings, SentinelSettings
-from djredis._core.commands import Call, Operation, Primaries
+from djredis._core.commands import Call, Command, Operation, Primaries
 from djredis._core.errors import BurstLogger, ErrorPolicy
 from djredis._routing.base import run_async, run_sync
 from djredis._routing.connect import connect
-from djredis.cache.codec import Codec, UndecodableValue
+from djredis.cache.codec import Codec, UndecodableValue, UnserializableValue
+from djredis.cache.near.options import parse_near_options
+from djredis.cache.near.tier import NearCache, near_cache_for
+from djredis.cache.near.writes import watch
+from djredis.cache.signing import SignedCodec
 from djredis.cache.stats import counters_for
 from djredis.client import CacheClient, check_client_class
 from djredis.compressors import resolve_compressor
-from djredis.serializers import resolve_serializer
+from djredis.serializers import PickleSerializer, resolve_serializer
 
 __all__ = ["CacheBase"]
 
 logger = logging.getLogger("djredis.cache")
 
+T = TypeVar("T")
 MISSING = object()
 DEFAULT_COMPRESS_MIN_LENGTH = 256
 DEFAULT_SCAN_COUNT = 1000
@@ -56,6 +64,31 @@ def glob_escape(text: str) -> str:
 
 # Where a key scan stands: the primaries to visit, which one, and its SCAN cursor.
 ScanPosition = tuple[tuple[Any, ...], int, int]
+
+
+def _seconds(timeout: str) -> float:
+    try:
+        return float(timeout)
+    except ValueError:
+        raise ValueError(f"timeout must be a number of seconds, not {timeout!r}") from None
+
+
+def resumed(operation: Operation[T], first: Command) -> Operation[T]:
+    """Return an operation that continues ``operation``, already advanced to ``first``."""
+    command = first
+    while True:
+        try:
+            reply = yield command
+        except ResponseError as exc:
+            try:
+                command = operation.throw(exc)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+        else:
+            try:
+                command = operation.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
 
 def _default_reverse_key(key: str) -> str:
@@ -77,6 +110,21 @@ def _bool_option(options: Mapping[str, Any], name: str, default: bool, setting: 
     if not isinstance(value, bool):
         raise ImproperlyConfigured(f"{setting}['OPTIONS'][{name!r}] must be True or False.")
     return value
+
+
+def _set_pickle_version(serializer: Any, version: Any, where: str) -> None:
+    """Apply django-redis's ``OPTIONS['PICKLE_VERSION']`` (-1: the highest protocol)."""
+    setting = f"{where}['OPTIONS']['PICKLE_VERSION']"
+    if type(serializer) is not PickleSerializer:
+        raise ImproperlyConfigured(f"{setting} applies only to the pickle SERIALIZER.")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ImproperlyConfigured(f"{setting} must be an int (-1 for the highest protocol).")
+    if not -1 <= version <= pickle.HIGHEST_PROTOCOL:
+        raise ImproperlyConfigured(
+            f"{setting} = {version}: this Python pickles with protocols 0 to "
+            f"{pickle.HIGHEST_PROTOCOL} (or -1 for the highest)."
+        )
+    serializer.protocol = pickle.HIGHEST_PROTOCOL if version == -1 else version
 
 
 class CacheBase(BaseCache):
@@ -110,11 +158,15 @@ class CacheBase(BaseCache):
             raise ImproperlyConfigured(
                 f"{where}['OPTIONS']['COMPRESS_MIN_LENGTH'] must be a number of bytes >= 0."
             )
-        self._codec = Codec(
-            resolve_serializer(
-                options.get(serializer_name),
-                setting=f"{where}['OPTIONS'][{serializer_name!r}]",
-            ),
+        serializer = resolve_serializer(
+            options.get(serializer_name),
+            setting=f"{where}['OPTIONS'][{serializer_name!r}]",
+        )
+        if "PICKLE_VERSION" in options:
+            _set_pickle_version(serializer, options["PICKLE_VERSION"], where)
+        sign = _bool_option(options, "SIGN_VALUES", False, where)
+        self._codec = (SignedCodec if sign else Codec)(
+            serializer,
             resolve_compressor(
                 options.get("COMPRESSOR"), setting=f"{where}['OPTIONS']['COMPRESSOR']"
             ),
@@ -126,7 +178,12 @@ class CacheBase(BaseCache):
             getattr(settings, "DJANGO_REDIS_IGNORE_EXCEPTIONS", False),
             where,
         )
-        self._close_connection = _bool_option(options, "CLOSE_CONNECTION", False, where)
+        self._close_connection = _bool_option(
+            options,
+            "CLOSE_CONNECTION",
+            getattr(settings, "DJANGO_REDIS_CLOSE_CONNECTION", False),
+            where,
+        )
         self._policy = ErrorPolicy(ignore=ignore, logger=logger, where=where)
         self._garbage = BurstLogger(logger)
         reverse = params.get("REVERSE_KEY_FUNCTION")
@@ -135,6 +192,10 @@ class CacheBase(BaseCache):
         )
         self._client = CacheClient(self._group)
         self._stats = counters_for(where, self.key_prefix)  # djredis.cache.stats
+        near = parse_near_options(options.get("NEAR_CACHE"), f"{where}['OPTIONS']['NEAR_CACHE']")
+        self._near: NearCache | None = None
+        if near is not None:
+            self._near = near_cache_for(connection, near, self._tracked())
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -143,7 +204,14 @@ class CacheBase(BaseCache):
         """The django-redis-style client: ``cache.client.get_client(write=True)``."""
         return self._client
 
+    def _tracked(self) -> str:
+        """Return the key prefix the near-cache tracks: KEY_PREFIX, or "" (every key)."""
+        sample = self.key_func("k", self.key_prefix, 1)
+        return self.key_prefix if self.key_prefix and sample.startswith(self.key_prefix) else ""
+
     def _run(self, operation: Operation[Any], name: str, fallback: Any) -> Any:
+        if self._near is not None:
+            operation = watch(self._near, operation)
         return run_sync(self._group, operation, self._policy, name, fallback)
 
     def _key(self, key: Any, version: int | None = None) -> str:
@@ -180,6 +248,8 @@ class CacheBase(BaseCache):
             timeout = self.default_timeout
         if timeout is None:
             return None
+        if isinstance(timeout, str):  # Django's builtin backend takes int(timeout)
+            timeout = _seconds(timeout)
         if timeout <= 0:
             return 0
         ms: int = max(1, round(timeout * 1000))
@@ -202,7 +272,33 @@ class CacheBase(BaseCache):
         )
 
     def _arun(self, operation: Operation[Any], name: str, fallback: Any) -> Awaitable[Any]:
+        if self._near is not None:
+            operation = watch(self._near, operation)
         return run_async(self._group, operation, self._policy, name, fallback)
+
+    async def _arun_encoding(
+        self, make: Callable[[], Operation[Any]], name: str, fallback: Any
+    ) -> Any:
+        """Run an operation that encodes values, on the loop unless encoding needs the
+        database: pickling a lazy QuerySet evaluates it, and Django forbids queries in an
+        event loop (SynchronousOnlyOperation). Only then is the encoding step (everything
+        before the first command, by the operations' convention) redone in a thread, as
+        Django's own ``a*`` methods would run all of it; the fast path never leaves the loop.
+        """
+        operation = make()
+        try:
+            first = next(operation)
+        except StopIteration as stop:
+            return stop.value
+        except UnserializableValue as exc:
+            if not isinstance(exc.__cause__, SynchronousOnlyOperation):
+                raise
+            operation = make()
+            try:
+                first = await sync_to_async(next)(operation)
+            except StopIteration as stop:
+                return stop.value
+        return await self._arun(resumed(operation, first), name, fallback)
 
     def _op_one(
         self, command: str, key: Any, version: int | None, *args: Any, write: bool = True

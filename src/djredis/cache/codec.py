@@ -10,6 +10,9 @@ Layout of a stored value:
   (1 pickle, 2 json, 3 msgpack, 0 custom) and ``CCC`` the compressor's (0 not compressed,
   1 zlib, 2 gzip, 3 lzma, 4 lz4, 5 zstd, 7 custom).
 
+With ``OPTIONS["SIGN_VALUES"]`` a value is ``0xE0``, a 32-byte HMAC-SHA256, then the
+header and payload above (``djredis.cache.signing``); integers stay raw digits.
+
 Because every value names its own format, changing SERIALIZER or COMPRESSOR does not
 strand what is already cached: old values still decode with the built-in they name.
 """
@@ -33,6 +36,9 @@ from djredis.compressors import (
 from djredis.serializers import JSONSerializer, MsgPackSerializer, PickleSerializer, Serializer
 
 _HEADER_BASE = 0xC0
+# A signed value (djredis.cache.signing): 0xE0, a 32-byte HMAC-SHA256, then a value as above.
+_SIGNED_HEAD = 0xE0
+_SIGNED_BODY = 33
 _CUSTOM_SERIALIZER_ID = 0
 _UNCOMPRESSED_ID = 0
 _CUSTOM_COMPRESSOR_ID = 7
@@ -191,6 +197,10 @@ class Codec:
                 except ValueError as exc:  # more digits than int() accepts
                     raise self._unreadable(exc) from exc
             raise UndecodableValue("the stored value starts like an integer but is not one")
+        if head == _SIGNED_HEAD and len(data) > _SIGNED_BODY and data[_SIGNED_BODY] != head:
+            # Written with SIGN_VALUES; this cache does not check signatures (the option is
+            # off here), so it reads the value inside, as it would an unsigned one.
+            return self.decode(data[_SIGNED_BODY:])
         if not _HEADER_BASE <= head <= 0xDF:
             raise UndecodableValue(f"the stored value has no djredis header (0x{head:02x})")
         loads = self._loads_for(head >> 3 & 0b11)

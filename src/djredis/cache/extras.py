@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from redis.asyncio.lock import Lock as AsyncLock
 from redis.lock import Lock
 
-from djredis._core.commands import Call, Operation, Primaries
+from djredis._core.commands import Batch, Call, Operation, Primaries
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy
 from djredis._io.loops import loop_state
 from djredis.cache.base import DEFAULT_SCAN_COUNT, CacheBase, ScanPosition, glob_escape
@@ -71,9 +72,20 @@ class DjangoRedisExtras(CacheBase):
         return bool(await self._arun(self._op_expire(key, timeout, 1, version), "pexpire", False))
 
     def _op_expire(
-        self, key: Any, timeout: float | timedelta, unit_ms: int, version: int | None
+        self, key: Any, timeout: Any, unit_ms: int, version: int | None
     ) -> Operation[Any]:
-        ms = timeout.total_seconds() * 1000 if isinstance(timeout, timedelta) else timeout * unit_ms
+        if timeout is DEFAULT_TIMEOUT:
+            # The cache's default timeout, in seconds for pexpire too (django-redis 7.0
+            # would read its seconds as milliseconds there).
+            timeout, unit_ms = self.default_timeout, 1000
+        if timeout is None:  # a default timeout of None: the key never expires
+            full = self._key(key, version=version)
+            _, exists = yield Batch((("PERSIST", full), ("EXISTS", full)), transaction=True)
+            return exists
+        if isinstance(timeout, timedelta):
+            ms = timeout.total_seconds() * 1000
+        else:
+            ms = (float(timeout) if isinstance(timeout, str) else timeout) * unit_ms
         return (yield from self._op_one("PEXPIRE", key, version, round(ms)))
 
     def expire_at(self, key: Any, when: datetime | float, version: int | None = None) -> bool:

@@ -125,7 +125,8 @@ def cache_stats(alias: str = "default") -> CacheStats:
     backend = _backend(alias)
     counters: CacheCounters = backend._stats
     near_stats = getattr(backend, "near_stats", None)
-    near = dict(near_stats()) if callable(near_stats) else None
+    reported = near_stats() if callable(near_stats) else None  # None: the near-cache is off
+    near = dict(reported) if reported is not None else None
     return CacheStats(alias, counters.hits, counters.misses, near)
 
 

@@ -1,0 +1,151 @@
+"""django-redis 7.0's hash methods on the cache: ``cache.hset("h", "field", value)``...
+
+``hset``, ``hdel``, ``hlen``, ``hkeys`` and ``hexists`` take the same arguments and return
+the same types as django-redis 7.0 (fields are sent as given and come back as ``str``;
+values are encoded like cache values). django-redis 7.0 has no way to read a value back,
+so djredis adds ``hget`` and ``hgetall``. Each method has a native ``a*`` twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from redis.exceptions import DataError
+
+from djredis._core.commands import Call, Operation
+from djredis.cache.base import MISSING
+from djredis.cache.members import MemberCodec
+
+__all__ = ["RedisHashes"]
+
+
+def _field(raw: Any) -> Any:
+    """Return a field name as ``str``; one that is not UTF-8 (written by another client)
+    stays ``bytes``, which ``hdel``/``hget`` accept, instead of failing the whole reply."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw
+
+
+class RedisHashes(MemberCodec):
+    """Redis hashes whose values are cache values."""
+
+    def hset(
+        self,
+        key: Any,
+        field: Any = None,
+        value: Any = None,
+        mapping: Mapping[Any, Any] | None = None,
+        version: int | None = None,
+    ) -> int:
+        """Set ``field`` to ``value`` and/or every item of ``mapping``; return how many
+        fields are new."""
+        return self._run(self._op_hset(key, field, value, mapping, version), "hset", 0)  # type: ignore[no-any-return]
+
+    async def ahset(
+        self,
+        key: Any,
+        field: Any = None,
+        value: Any = None,
+        mapping: Mapping[Any, Any] | None = None,
+        version: int | None = None,
+    ) -> int:
+        """Set ``field`` to ``value`` and/or every item of ``mapping``; return how many
+        fields are new."""
+        op = self._op_hset(key, field, value, mapping, version)
+        return await self._arun(op, "hset", 0)  # type: ignore[no-any-return]
+
+    def _op_hset(
+        self,
+        key: Any,
+        field: Any,
+        value: Any,
+        mapping: Mapping[Any, Any] | None,
+        version: int | None,
+    ) -> Operation[int]:
+        full = self._key(key, version=version)
+        encode = self._codec.encode
+        args: list[Any] = ["HSET", full]
+        if field is not None:
+            args += (field, encode(value))
+        for name, item in (mapping or {}).items():
+            args += (name, encode(item))
+        if len(args) == 2:
+            raise DataError("hset() needs a field and value, or a mapping")
+        return int((yield Call(tuple(args))))
+
+    def hdel(self, key: Any, field: Any, version: int | None = None) -> int:
+        """Delete ``field``; return 1 if it existed, else 0."""
+        return self._run(self._op_one("HDEL", key, version, field), "hdel", 0)  # type: ignore[no-any-return]
+
+    async def ahdel(self, key: Any, field: Any, version: int | None = None) -> int:
+        """Delete ``field``; return 1 if it existed, else 0."""
+        return await self._arun(self._op_one("HDEL", key, version, field), "hdel", 0)  # type: ignore[no-any-return]
+
+    def hlen(self, key: Any, version: int | None = None) -> int:
+        """Return the number of fields (0 for a missing key)."""
+        return self._run(self._op_one("HLEN", key, version, write=False), "hlen", 0)  # type: ignore[no-any-return]
+
+    async def ahlen(self, key: Any, version: int | None = None) -> int:
+        """Return the number of fields (0 for a missing key)."""
+        op = self._op_one("HLEN", key, version, write=False)
+        return await self._arun(op, "hlen", 0)  # type: ignore[no-any-return]
+
+    def hexists(self, key: Any, field: Any, version: int | None = None) -> bool:
+        """Return whether ``field`` exists."""
+        op = self._op_one("HEXISTS", key, version, field, write=False)
+        return bool(self._run(op, "hexists", False))
+
+    async def ahexists(self, key: Any, field: Any, version: int | None = None) -> bool:
+        """Return whether ``field`` exists."""
+        op = self._op_one("HEXISTS", key, version, field, write=False)
+        return bool(await self._arun(op, "hexists", False))
+
+    def hkeys(self, key: Any, version: int | None = None) -> list[Any]:
+        """Return the field names, as ``str``."""
+        return self._run(self._op_hkeys(key, version), "hkeys", [])  # type: ignore[no-any-return]
+
+    async def ahkeys(self, key: Any, version: int | None = None) -> list[Any]:
+        """Return the field names, as ``str``."""
+        return await self._arun(self._op_hkeys(key, version), "hkeys", [])  # type: ignore[no-any-return]
+
+    def _op_hkeys(self, key: Any, version: int | None) -> Operation[list[Any]]:
+        raws = yield from self._op_one("HKEYS", key, version, write=False)
+        return [_field(raw) for raw in raws]
+
+    # -- djredis additions: reading values back -------------------------------------------
+
+    def hget(self, key: Any, field: Any, default: Any = None, version: int | None = None) -> Any:
+        """Return the value of ``field``, or ``default`` when it is missing."""
+        return self._run(self._op_hget(key, field, default, version), "hget", default)
+
+    async def ahget(
+        self, key: Any, field: Any, default: Any = None, version: int | None = None
+    ) -> Any:
+        """Return the value of ``field``, or ``default`` when it is missing."""
+        return await self._arun(self._op_hget(key, field, default, version), "hget", default)
+
+    def _op_hget(self, key: Any, field: Any, default: Any, version: int | None) -> Operation[Any]:
+        full = self._key(key, version=version)
+        raw = yield Call(("HGET", full, field), False)
+        return default if raw is None else self._decode(raw, full, default)
+
+    def hgetall(self, key: Any, version: int | None = None) -> dict[Any, Any]:
+        """Return every field (as ``str``) and its value ({} for a missing key)."""
+        return self._run(self._op_hgetall(key, version), "hgetall", {})  # type: ignore[no-any-return]
+
+    async def ahgetall(self, key: Any, version: int | None = None) -> dict[Any, Any]:
+        """Return every field (as ``str``) and its value ({} for a missing key)."""
+        return await self._arun(self._op_hgetall(key, version), "hgetall", {})  # type: ignore[no-any-return]
+
+    def _op_hgetall(self, key: Any, version: int | None) -> Operation[dict[Any, Any]]:
+        full = self._key(key, version=version)
+        flat = yield Call(("HGETALL", full), False)
+        result = {}
+        for i in range(0, len(flat), 2):
+            value = self._decode(flat[i + 1], full, MISSING)
+            if value is not MISSING:
+                result[_field(flat[i])] = value
+        return result

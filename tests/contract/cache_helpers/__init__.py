@@ -1,0 +1,1 @@
+"""memoize, stampede protection and signed values, on a real Redis."""

@@ -1,0 +1,1 @@
+"""cache_page_per_user through the Django test client."""
