@@ -7,7 +7,17 @@ from django.urls import URLPattern, path
 
 from djredis.health import health
 
-from .views import accounts, asynchronous, caching, dashboard, home, structures, tasks
+from .views import (
+    accounts,
+    asynchronous,
+    caching,
+    dashboard,
+    helpers,
+    home,
+    ratelimit,
+    structures,
+    tasks,
+)
 
 urlpatterns: list[URLPattern] = [
     path("", home.home, name="home"),
@@ -23,6 +33,8 @@ urlpatterns: list[URLPattern] = [
     path("articles/<int:pk>/edit/", caching.article_edit, name="article-edit"),
     path("async/", asynchronous.async_demo, name="async"),
     path("async/clear/", asynchronous.async_clear, name="async-clear"),
+    path("memoize/", helpers.memoize_demo, name="memoize"),
+    path("per-user/", helpers.per_user_demo, name="per-user"),
     # sessions
     path("login/", accounts.DemoLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
@@ -40,6 +52,9 @@ urlpatterns: list[URLPattern] = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/data.json", dashboard.dashboard_json, name="dashboard-json"),
     path("health/", health, name="health"),
+    # rate limiting
+    path("ratelimit/", ratelimit.ratelimit_demo, name="ratelimit"),
+    path("api/hello/", ratelimit.api_hello, name="api-hello"),
     # Celery
     path("tasks/", tasks.tasks_demo, name="tasks"),
     path("tasks/<str:task_id>/", tasks.task_status, name="task-status"),

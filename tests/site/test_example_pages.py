@@ -24,7 +24,8 @@ from ._example import ExampleSite, Visitor, celery_broker_problem
 PAGES = [
     "/", "/caches/", "/cache-page/", "/cache-class/", "/fragment/", "/fragment/?lang=fr",
     "/counter/", "/api-tour/", "/articles/", "/async/", "/login/", "/leaderboard/",
-    "/notifications/", "/lock/", "/tasks/", "/dashboard/",
+    "/notifications/", "/lock/", "/tasks/", "/dashboard/", "/memoize/", "/per-user/",
+    "/ratelimit/",
 ]  # fmt: skip
 LOGIN_ONLY = ["/account/sessions/", "/account/profile/"]
 
@@ -49,7 +50,7 @@ def test_every_link_on_the_home_page_opens(site: str) -> None:
     visitor = Visitor(site)
     visitor.log_in()
     links = re.findall(r'<li><a href="([^"]+)"', visitor.get("/").text)
-    assert len(links) >= 17
+    assert len(links) >= 20
     for link in links:
         assert visitor.get(link).status == 200, link
 
@@ -285,3 +286,52 @@ def test_health_check_answers_ok_with_latencies(site: str) -> None:
     assert reply.status == 200
     assert body["status"] == "ok"
     assert {s["alias"] for s in body["servers"]} == {"default", "sessions", "api_cache"}
+
+
+def test_api_answers_429_with_retry_after_and_ratelimit_fields_past_its_limit(site: str) -> None:
+    """At most 10 calls a minute per IP; the refusal says when to come back."""
+    visitor = Visitor(site)
+    replies = []
+    for _ in range(12):
+        replies.append(visitor.get("/api/hello/"))
+        if replies[-1].status == 429:
+            break
+    refused = replies[-1]
+    assert refused.status == 429
+    assert all(reply.status == 200 for reply in replies[:-1])
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["ratelimit-policy"].endswith(";q=10;w=60")
+    assert ";r=0;" in refused.headers["ratelimit"]
+    if len(replies) > 1:  # allowed answers carry the fields too
+        assert "ratelimit" in replies[0].headers
+    page = visitor.get("/ratelimit/").text
+    # 0 right after the refusal (1 if the sliding window let the oldest call go meanwhile)
+    assert int(text_of(page, "remaining-ip")) <= 1
+
+
+def test_memoize_runs_the_function_once_for_fifty_concurrent_calls(
+    site: str, example_redis: RedisServer
+) -> None:
+    """An expired memoized key and 50 concurrent callers: one real run, one result."""
+    before = int(example_redis.client(0).get("example:memoize:runs") or 0)
+    page = Visitor(site).get("/memoize/").text
+    assert text_of(page, "runs") == "1"
+    assert text_of(page, "distinct") == "1"
+    assert int(example_redis.client(0).get("example:memoize:runs") or 0) == before + 1
+
+
+def test_per_user_page_is_cached_for_each_user_and_never_shared(site: str) -> None:
+    """Anonymous and logged-in visitors each get their own cached copy."""
+    anonymous, member = Visitor(site), Visitor(site)
+    member.log_in()
+    url = f"/per-user/?visit={uuid.uuid4().hex}"
+    first_anonymous, first_member = anonymous.get(url), member.get(url)
+    second_anonymous, second_member = anonymous.get(url), member.get(url)
+
+    assert text_of(first_anonymous.text, "owner") == "anonymous"
+    assert text_of(first_member.text, "owner") == "demo"  # not the anonymous copy
+    assert text_of(second_member.text, "owner") == "demo"
+    assert text_of(second_member.text, "source") == "Served from cache"
+    assert text_of(second_anonymous.text, "source") == "Served from cache"
+    assert text_of(second_anonymous.text, "owner") == "anonymous"
+    assert "private" in second_member.headers["cache-control"]

@@ -43,7 +43,7 @@ def test_home_page_lists_every_demo(site: str, page: Any) -> None:
     page.goto(site + "/")
 
     expect(page.locator("#demos h2")).to_have_text(
-        ["Caching", "Sessions", "Redis structures", "Celery", "Operations"]
+        ["Caching", "Sessions", "Redis structures", "Rate limiting", "Celery", "Operations"]
     )
     expect(page.locator("main")).to_contain_text("djredis.cache.RedisCache")
     page.get_by_role("link", name="Direct Redis access").click()
@@ -69,10 +69,14 @@ def test_cache_page_demo_shows_a_hit_after_a_click(site: str, page: Any) -> None
 
 
 def test_cache_page_demo_is_a_hit_when_reached_again_from_the_home_page(
-    site: str, page: Any
+    site: str, page: Any, example_redis: Any
 ) -> None:
     """Open the demo from the home page, go home, open it again: the second is a hit."""
     for name in ["Per-view caching", "Class-based view"]:
+        # Start a fresh 30 s window, so that it cannot end between the two visits.
+        client = example_redis.client(0)
+        for key in client.scan_iter(match="example:*views.decorators.cache.cache_*"):
+            client.delete(key)
         page.goto(site + "/")
         page.get_by_role("link", name=name).click()
         expect(page.locator("#rendered-at")).to_be_visible()
@@ -254,3 +258,16 @@ def test_dashboard_updates_live_as_pages_read_the_cache(site: str, new_page: Any
 
     expect(hits).to_have_text(str(before + 4), timeout=10_000)
     expect(dashboard.locator("#aliases tr.alias-default td.latency")).to_contain_text("ms")
+
+
+def test_hammering_the_api_shows_a_429_with_its_headers(site: str, page: Any) -> None:
+    """Click "Call it until it says 429": the last call is refused, with Retry-After."""
+    page.goto(site + "/")
+    page.get_by_role("link", name="A rate-limited JSON API").click()
+    page.get_by_role("button", name="Call it until it says 429").click()
+
+    refused = page.locator("#calls tbody tr.status-429")
+    expect(refused).to_have_count(1)
+    cells = refused.locator("td")
+    expect(cells.nth(2)).to_contain_text("r=0")
+    assert 0 < int(cells.nth(3).inner_text()) <= 60

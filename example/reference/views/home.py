@@ -22,6 +22,8 @@ SECTIONS = [
             ("api-tour", "Every basic operation", "set, get, get_many, add, get_or_set, ..."),
             ("articles", "Invalidation on save", "a post_save signal deletes a cached list."),
             ("async", "Async views", "aget_many, aset_many, aincr on the event loop."),
+            ("memoize", "memoize", "50 concurrent calls at an expired key: one run."),
+            ("per-user", "Per-user pages", "cache_page_per_user, and the vary_on_cookie trap."),
         ],
     ),
     (
@@ -38,6 +40,12 @@ SECTIONS = [
             ("notifications", "Live notifications", "PUBLISH / SUBSCRIBE to the browser."),
             ("lock", "A lock-protected operation", "redis-py's lock: never twice at once."),
             ("profile", "A profile in a hash", "HSET / HGETALL per user."),
+        ],
+    ),
+    (
+        "Rate limiting",
+        [
+            ("ratelimit", "A rate-limited JSON API", "per IP and per user; 429 + Retry-After."),
         ],
     ),
     (
