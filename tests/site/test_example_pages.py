@@ -272,7 +272,7 @@ def test_dashboard_shows_every_alias_with_its_server(example_site: ExampleSite) 
     for row in data["aliases"]:
         assert row["reachable"]
         assert row["latency_ms"] > 0
-        assert row["near"] is None  # no near cache configured (yet)
+        assert (row["near"] is not None) == (row["alias"] == "default")  # NEAR_CACHE on default
     if celery_broker_problem(example_site.redis_server.url(3)) is None:
         assert isinstance(data["celery_queue"], int)
     else:  # kombu refuses this redis-py: no queue to measure
