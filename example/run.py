@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Run the djredis reference site with a private Redis: ``python3 example/run.py``.
+"""Run the djredis reference site: ``python3 example/run.py``.
 
-From a clean clone on Debian this:
+From a fresh clone on Debian this:
 
-1. creates ``.venv`` (with the python running this script) and ``pip install -e .`` into it
-   when needed, then re-runs itself inside it;
-2. installs ``redis-server`` with apt-get (through sudo when not root) if it is missing;
-3. starts a private redis-server on 127.0.0.1:6399 (``--redis-port`` or
-   ``$DJREDIS_EXAMPLE_REDIS_PORT``) in a temp dir, with no persistence;
-4. runs the migrations, then ``manage.py runserver 127.0.0.1:8000`` (``--port`` or
-   ``$DJREDIS_EXAMPLE_PORT``) in the foreground. Ctrl-C stops the site and the Redis.
+1. uses this python if it already has what the site needs (Django, djredis, uvicorn,
+   celery); otherwise creates ``.venv`` and ``pip install -e '.[example]'`` into it, then
+   re-runs itself inside it;
+2. checks that the HTTP port is free (``--port`` or ``$DJREDIS_EXAMPLE_PORT``, default
+   8000) before anything else;
+3. uses the Redis at ``$REDIS_URL`` when set; otherwise installs ``redis-server`` with
+   apt-get if it is missing and starts a private one on a free port (``--redis-port``
+   or ``$DJREDIS_EXAMPLE_REDIS_PORT`` to choose), in a temp dir, with no persistence and
+   ``maxmemory-policy noeviction`` (it is also the Celery broker);
+4. runs the migrations (SQLite in example/.data/, or ``$DATABASE_URL`` for PostgreSQL),
+   which create the demo user;
+5. starts the site under uvicorn (ASGI), a Celery worker and Celery beat, prints the URL
+   and the login, and stops all of them, and the private Redis, on Ctrl-C.
 
-``--check`` starts the same stack on free ports (unless ports are given), fetches every
-page once over HTTP, prints OK and exits 0: a smoke test for CI. It never touches a Redis
-on 6379.
+``--production`` runs with ``DEBUG = False`` and two uvicorn workers. ``--check`` starts
+the same stack on free ports, fetches every page once over HTTP, prints OK and exits 0: a
+smoke test for CI. It never touches a Redis on 6379 unless ``$REDIS_URL`` says so.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,16 +46,31 @@ EXAMPLE_DIR = Path(__file__).resolve().parent
 REPO_DIR = EXAMPLE_DIR.parent
 VENV_DIR = REPO_DIR / ".venv"
 MANAGE = EXAMPLE_DIR / "manage.py"
-DEFAULT_REDIS_PORT = 6399
 DEFAULT_HTTP_PORT = 8000
-FORBIDDEN_REDIS_PORT = 6379  # the machine's own Redis, if any: never ours to use
+FORBIDDEN_REDIS_PORT = 6379  # the machine's own Redis, if any: never ours to start on
+REQUIRED_MODULES = ("django", "djredis", "redis", "uvicorn", "celery")
+DEMO_LOGIN = ("demo", "djredis-demo")  # reference/settings.py: DEMO_USERNAME, DEMO_PASSWORD
 # Each page of the site, with a text it must contain.
 PAGES = {
     "/": "Redis for Django",
+    "/caches/": "api_cache",
     "/cache-page/": "cache_page",
+    "/cache-class/": "method_decorator",
     "/fragment/": "Template fragment caching",
     "/counter/": "cache.incr",
+    "/api-tour/": "get_or_set",
+    "/articles/": "post_save",
+    "/async/": "aget_many",
+    "/memoize/": "stampede protection",
+    "/per-user/": "vary_on_cookie",
+    "/ratelimit/": "Retry-After",
+    "/login/": "Demo account",
     "/leaderboard/": "get_redis_connection",
+    "/notifications/": "pub/sub",
+    "/lock/": "lock-protected",
+    "/tasks/": "Celery tasks on a Redis broker",
+    "/dashboard/": "server_stats",
+    "/health/": '"status": "ok"',
 }
 
 
@@ -63,7 +85,7 @@ def fail(message: str) -> SystemExit:
     return SystemExit(f"[run.py] error: {message}")
 
 
-# -- step 1: the virtualenv ------------------------------------------------------------------
+# -- step 1: what the site needs ---------------------------------------------------------------
 
 
 def apt_install(*packages: str) -> None:
@@ -71,8 +93,13 @@ def apt_install(*packages: str) -> None:
     prefix: list[str] = []
     if os.geteuid() != 0:
         if not shutil.which("sudo"):
-            raise fail(f"{' '.join(packages)} is needed: run as root or install sudo")
+            raise fail(
+                f"{' '.join(packages)} is missing: install it (apt-get install "
+                f"{' '.join(packages)}) or run as root"
+            )
         prefix = ["sudo"]
+    if not shutil.which("apt-get"):
+        raise fail(f"{' '.join(packages)} is missing: install it with your package manager")
     apt = [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
     say(f"installing {' '.join(packages)} with apt-get")
     subprocess.run([*apt, "update"], check=True)
@@ -101,24 +128,31 @@ def create_venv() -> None:
 
 
 def has_requirements(python: Path | str) -> bool:
-    """Return whether ``python`` can import djredis and Django."""
-    check = [str(python), "-c", "import django, djredis, redis"]
+    """Return whether ``python`` can import everything the site needs."""
+    check = [str(python), "-c", f"import {', '.join(REQUIRED_MODULES)}"]
     return subprocess.run(check, capture_output=True).returncode == 0
 
 
-def ensure_venv() -> None:
-    """Make sure we run in .venv with djredis installed; re-exec into it if needed."""
+def ensure_requirements() -> None:
+    """Run in a python that has the site's requirements: this one, or .venv (made if need be)."""
+    if has_requirements(sys.executable):
+        return
     if not in_project_venv() and not venv_python().exists():
         create_venv()
     python = sys.executable if in_project_venv() else str(venv_python())
     if not has_requirements(python):
-        say("installing djredis (pip install -e .) into .venv")
-        subprocess.run([python, "-m", "pip", "install", "-e", str(REPO_DIR)], check=True)
+        say("installing djredis and the site's requirements (pip install -e '.[example]')")
+        install = [python, "-m", "pip", "install", "-e", f"{REPO_DIR}[example]"]
+        if subprocess.run(install).returncode != 0:
+            raise fail(
+                f"pip could not install the requirements into {VENV_DIR}: check the network, "
+                f"or remove {VENV_DIR} and run again"
+            )
     if not in_project_venv():
         os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
-# -- step 2 and 3: Redis ---------------------------------------------------------------------
+# -- step 2 and 3: ports and Redis -------------------------------------------------------------
 
 
 def redis_server_binary() -> str:
@@ -133,11 +167,11 @@ def redis_server_binary() -> str:
     return found
 
 
-def port_in_use(port: int) -> bool:
-    """Return whether something accepts connections on 127.0.0.1:``port``."""
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Return whether something accepts connections on ``host``:``port``."""
     with socket.socket() as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def free_port() -> int:
@@ -147,12 +181,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def redis_pong(port: int) -> bool:
-    """Return whether the Redis on ``port`` answers PING."""
+def redis_pong(host: str, port: int) -> bool:
+    """Return whether the Redis on ``host``:``port`` answers PING (a password-less one)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -174,11 +208,14 @@ class PrivateRedis:
     def start(self, timeout: float = 10.0) -> None:
         """Start the server and wait until it answers PING."""
         if self.port == FORBIDDEN_REDIS_PORT:
-            raise fail(f"refusing to use port {FORBIDDEN_REDIS_PORT}; pick another Redis port")
+            raise fail(
+                f"refusing to start a Redis on port {FORBIDDEN_REDIS_PORT}: pass another "
+                "--redis-port, or set REDIS_URL to use the Redis already there"
+            )
         if port_in_use(self.port):
             raise fail(
-                f"port {self.port} is already in use; set DJREDIS_EXAMPLE_REDIS_PORT or "
-                "pass --redis-port"
+                f"Redis port {self.port} is already in use: pass --redis-port {free_port()} "
+                "(or set DJREDIS_EXAMPLE_REDIS_PORT), or set REDIS_URL to use that Redis"
             )
         log = self.dir / "redis.log"
         args = [
@@ -187,6 +224,8 @@ class PrivateRedis:
             "--bind", "127.0.0.1",
             "--save", "",
             "--appendonly", "no",
+            # It is also the Celery broker: never evict a queued task (see the tasks page).
+            "--maxmemory-policy", "noeviction",
             "--dir", str(self.dir),
             "--logfile", str(log),
         ]  # fmt: skip
@@ -195,7 +234,7 @@ class PrivateRedis:
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         deadline = time.monotonic() + timeout
-        while not redis_pong(self.port):
+        while not redis_pong("127.0.0.1", self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                 self.stop()
@@ -218,44 +257,117 @@ class PrivateRedis:
             say(f"stopped redis-server (pid {process.pid})")
 
 
-# -- step 4: Django --------------------------------------------------------------------------
+def check_redis_url(url: str) -> None:
+    """Fail with a clear message unless the Redis at ``url`` answers."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise fail(f"REDIS_URL={url!r} is not a redis:// URL (for example redis://host:6379/0)")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    if parts.scheme == "redis" and not redis_pong(host, port):
+        raise fail(
+            f"REDIS_URL={url!r}: nothing answers PING on {host}:{port}; start that "
+            "Redis, or unset REDIS_URL to let run.py start a private one"
+        )
+    say(f"using the Redis at REDIS_URL ({host}:{port}); databases 0-4 of it")
+
+
+# -- step 4 and 5: Django, uvicorn, Celery ---------------------------------------------------
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    """Run a manage.py command with the venv's python; fail on a non-zero exit."""
+    """Run a manage.py command with this python; fail on a non-zero exit."""
     subprocess.run([sys.executable, str(MANAGE), *args], env=env, cwd=EXAMPLE_DIR, check=True)
 
 
-def start_site(env: dict[str, str], *args: str, **popen: Any) -> subprocess.Popen[bytes]:
-    """Start ``manage.py runserver`` in a process group of its own.
+class Services:
+    """The processes run.py starts next to Redis: uvicorn, a Celery worker, Celery beat.
 
-    runserver's autoreloader runs the server in a child process; with a group of its own
-    both are stopped together by ``stop_site``, and a Ctrl-C reaches only this script.
+    Each runs in a process group of its own, so a Ctrl-C reaches only this script, which
+    then stops them in order: SIGTERM to the group, SIGKILL to anything left.
     """
-    command = [sys.executable, str(MANAGE), "runserver", *args]
-    return subprocess.Popen(command, env=env, cwd=EXAMPLE_DIR, start_new_session=True, **popen)
+
+    def __init__(self, env: dict[str, str], scratch: Path, quiet: bool) -> None:
+        self.env = env
+        self.scratch = scratch
+        self.quiet = quiet
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``python -m <args>`` from example/ as the service ``name``."""
+        output: Any = None
+        if self.quiet:
+            output = (self.scratch / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            env=self.env,
+            cwd=EXAMPLE_DIR,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+        )
+        self.processes.append((name, process))
+        return process
+
+    def logs(self) -> str:
+        """Return the end of each quiet service's log."""
+        return "\n".join(
+            f"--- {name}\n{(self.scratch / f'{name}.log').read_text(errors='replace')[-3000:]}"
+            for name, _ in self.processes
+            if (self.scratch / f"{name}.log").exists()
+        )
+
+    def dead(self) -> list[str]:
+        """Return the names of the services that exited."""
+        return [name for name, process in self.processes if process.poll() is not None]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every service, last started first."""
+        for name, process in reversed(self.processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            say(f"stopped {name} (pid {process.pid})")
+        self.processes.clear()
 
 
-def signal_group(pgid: int, sig: signal.Signals) -> None:
-    """Send ``sig`` to the process group ``pgid`` if any of it is left."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
+def celery_problem(env: dict[str, str]) -> str:
+    """Return why Celery cannot run on the installed packages ("" when it can)."""
+    code = (
+        "import django; django.setup(); from reference.celery import broker_problem; "
+        "print(broker_problem() or '')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "DJANGO_SETTINGS_MODULE": "reference.settings"},
+        cwd=EXAMPLE_DIR, capture_output=True, text=True,
+    )  # fmt: skip
+    return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()[-500:]
 
 
-def stop_site(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Stop runserver and its reloader child: SIGTERM to their group, SIGKILL to leftovers.
+def start_services(services: Services, http_port: int, production: bool) -> None:
+    """Start uvicorn, the Celery worker and Celery beat (unless Celery cannot run here)."""
+    uvicorn = ["uvicorn", "reference.asgi:application", "--host", "127.0.0.1",
+               "--port", str(http_port)]  # fmt: skip
+    if production:
+        uvicorn += ["--workers", "2", "--no-access-log"]
+    services.start("uvicorn", *uvicorn)
+    problem = celery_problem(services.env)
+    if problem:
+        say(f"not starting Celery: {problem} (the tasks page says so too)")
+        return
+    services.start("celery-worker", "celery", "-A", "reference", "worker", "--loglevel=info",
+                   "--concurrency=2")  # fmt: skip
+    schedule = services.scratch / "celerybeat-schedule"
+    services.start("celery-beat", "celery", "-A", "reference", "beat", "--loglevel=info",
+                   f"--schedule={schedule}")  # fmt: skip
 
-    The group is the one ``start_site`` created, led by our child's PID.
-    """
-    signal_group(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=timeout)
-    time.sleep(0.2)  # the reloader child got the SIGTERM too; give it a moment
-    signal_group(process.pid, signal.SIGKILL)
-    process.wait()
 
-
-def wait_for_http(base: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_for_http(base: str, services: Services, timeout: float = 30.0) -> None:
     """Wait until the site answers at ``base``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -265,8 +377,12 @@ def wait_for_http(base: str, process: subprocess.Popen[bytes], timeout: float = 
         except urllib.error.HTTPError:
             return  # it answered, even if with an error page
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise fail(f"the site did not answer at {base}") from None
+            dead = services.dead()
+            if dead or time.monotonic() > deadline:
+                why = f"{', '.join(dead)} exited" if dead else "timed out"
+                raise fail(
+                    f"the site did not answer at {base} ({why})\n{services.logs()}"
+                ) from None
             time.sleep(0.1)
 
 
@@ -287,36 +403,6 @@ def check_pages(base: str) -> list[str]:
     return problems
 
 
-def run_check(env: dict[str, str], http_port: int) -> int:
-    """Serve the site in the background and fetch each page once; return the exit code."""
-    base = f"http://127.0.0.1:{http_port}"
-    with tempfile.TemporaryFile() as log:
-        server = start_site(env, "--noreload", f"127.0.0.1:{http_port}", stdout=log, stderr=log)
-        try:
-            wait_for_http(base + "/", server)
-            problems = check_pages(base)
-        finally:
-            stop_site(server)
-        if problems:
-            log.seek(0)
-            sys.stdout.write(log.read().decode(errors="replace"))
-            print("FAILED:\n  " + "\n  ".join(problems), flush=True)
-            return 1
-    return 0
-
-
-def run_foreground(env: dict[str, str], http_port: int) -> int:
-    """Run runserver in the foreground until Ctrl-C; return its exit code."""
-    say(f"reference site on http://127.0.0.1:{http_port}/ (Ctrl-C stops the site and Redis)")
-    server = start_site(env, f"127.0.0.1:{http_port}")
-    try:
-        return server.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop_site(server)
-
-
 def env_port(name: str) -> int | None:
     """Return the port in environment variable ``name``, if set."""
     value = os.environ.get(name)
@@ -330,10 +416,11 @@ def env_port(name: str) -> int | None:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--port", type=int, help="HTTP port (default 8000, $DJREDIS_EXAMPLE_PORT)")
+    parser.add_argument("--redis-port", type=int, help="private Redis port (default: a free one)")
     parser.add_argument(
-        "--redis-port", type=int, help="Redis port (default 6399, $DJREDIS_EXAMPLE_REDIS_PORT)"
+        "--production", action="store_true", help="DEBUG = False, two uvicorn workers"
     )
     parser.add_argument(
         "--check", action="store_true", help="fetch every page once, print OK and exit"
@@ -346,35 +433,102 @@ def raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def check_database_url() -> None:
+    """Fail with the fix when DATABASE_URL names PostgreSQL and no driver is installed."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("postgres", "postgresql"):
+        raise fail(
+            f"DATABASE_URL={scheme}://...: only postgres://user:password@host:port/name "
+            "is understood; unset DATABASE_URL for the embedded SQLite database"
+        )
+    probe = [
+        sys.executable,
+        "-c",
+        "import importlib.util as u, sys; "
+        "sys.exit(not (u.find_spec('psycopg') or u.find_spec('psycopg2')))",
+    ]
+    if subprocess.run(probe).returncode != 0:
+        raise fail(
+            f"DATABASE_URL names PostgreSQL but no driver is installed: run "
+            f"{sys.executable} -m pip install 'psycopg[binary]', or unset DATABASE_URL"
+        )
+
+
+def http_port_of(args: argparse.Namespace) -> int:
+    """Return the HTTP port to serve on; fail at once, with the fix, if it is taken."""
+    port = args.port or env_port("DJREDIS_EXAMPLE_PORT")
+    if port is None:
+        port = free_port() if args.check else DEFAULT_HTTP_PORT
+    if port_in_use(port):
+        raise fail(
+            f"port {port} is busy (something already listens on 127.0.0.1:{port}); "
+            f"run again with --port {free_port()} (or set DJREDIS_EXAMPLE_PORT)"
+        )
+    return port
+
+
+def serve(args: argparse.Namespace, env: dict[str, str], http_port: int, scratch: Path) -> int:
+    """Migrate, start the services, then check the pages or wait for Ctrl-C."""
+    manage(env, "migrate", "--noinput", "--verbosity", "0" if args.check else "1")
+    services = Services(env, scratch, quiet=args.check)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        start_services(services, http_port, args.production)
+        wait_for_http(base + "/", services)
+        if args.check:
+            problems = check_pages(base)
+            if problems:
+                print(services.logs() + "\nFAILED:\n  " + "\n  ".join(problems), flush=True)
+                return 1
+            return 0
+        say(f"the reference site is on {base}/")
+        say(f"log in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}; Ctrl-C stops everything")
+        while not services.dead():
+            time.sleep(0.5)
+        raise fail(f"{', '.join(services.dead())} exited; stopping the rest")
+    finally:
+        services.stop()
+
+
 def main(argv: Sequence[str]) -> int:
     """Set up, start Redis and the site, and clean up; return the exit code."""
     args = parse_args(argv)
-    ensure_venv()
-    http_port = args.port or env_port("DJREDIS_EXAMPLE_PORT")
-    redis_port = args.redis_port or env_port("DJREDIS_EXAMPLE_REDIS_PORT")
-    if args.check:  # free ports, so a check never collides with a site already running
-        http_port = http_port or free_port()
-        redis_port = redis_port or free_port()
-    http_port = http_port or DEFAULT_HTTP_PORT
-    redis_port = redis_port or DEFAULT_REDIS_PORT
+    ensure_requirements()
+    http_port = http_port_of(args)  # before Redis and the migrations: fail fast
+    check_database_url()
 
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
-    redis_server = PrivateRedis(redis_server_binary(), redis_port)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    if args.production:
+        env["DJREDIS_EXAMPLE_DEBUG"] = "0"
+    redis_server: PrivateRedis | None = None
+    redis_url = os.environ.get("REDIS_URL")
+    code = 1
     try:
-        redis_server.start()
-        env = {**os.environ, "DJREDIS_EXAMPLE_REDIS_URL": redis_server.url}
-        with tempfile.TemporaryDirectory(prefix="djredis-example-db-") as scratch:
+        if redis_url:
+            check_redis_url(redis_url)
+            env["DJREDIS_EXAMPLE_REDIS_URL"] = redis_url
+        else:
+            redis_port = args.redis_port or env_port("DJREDIS_EXAMPLE_REDIS_PORT") or free_port()
+            redis_server = PrivateRedis(redis_server_binary(), redis_port)
+            redis_server.start()
+            env["DJREDIS_EXAMPLE_REDIS_URL"] = redis_server.url
+        with tempfile.TemporaryDirectory(prefix="djredis-example-") as scratch:
             if args.check and "DJREDIS_EXAMPLE_DB" not in os.environ:
                 env["DJREDIS_EXAMPLE_DB"] = str(Path(scratch) / "db.sqlite3")
-            manage(env, "migrate", "--noinput", "--verbosity", "0" if args.check else "1")
-            serve = run_check if args.check else run_foreground
-            code = serve(env, http_port)
+                env.setdefault("DJREDIS_EXAMPLE_MAIL_DIR", str(Path(scratch) / "mail"))
+            code = serve(args, env, http_port, Path(scratch))
     except KeyboardInterrupt:
         code = 0
     except subprocess.CalledProcessError as exc:
         raise fail(f"{' '.join(map(str, exc.cmd))} exited with {exc.returncode}") from None
     finally:
-        redis_server.stop()
+        if redis_server is not None:
+            redis_server.stop()
     if args.check and code == 0:
         print("OK", flush=True)  # last line: everything served and stopped cleanly
     return code

@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.views import LogoutView
 from django.urls import URLPattern, path
 
-from . import views
+from djredis.health import health
+
+from .views import (
+    accounts,
+    asynchronous,
+    caching,
+    dashboard,
+    helpers,
+    home,
+    ratelimit,
+    structures,
+    tasks,
+)
 
 urlpatterns: list[URLPattern] = [
-    path("", views.home, name="home"),
-    path("cache-page/", views.cache_page_demo, name="cache-page"),
-    path("fragment/", views.fragment_demo, name="fragment"),
-    path("fragment/invalidate/", views.fragment_invalidate, name="fragment-invalidate"),
-    path("counter/", views.counter_demo, name="counter"),
-    path("leaderboard/", views.leaderboard_demo, name="leaderboard"),
+    path("", home.home, name="home"),
+    # caching
+    path("caches/", caching.caches_demo, name="caches"),
+    path("cache-page/", caching.cache_page_demo, name="cache-page"),
+    path("cache-class/", caching.cached_class_view, name="cache-class"),
+    path("fragment/", caching.fragment_demo, name="fragment"),
+    path("fragment/invalidate/", caching.fragment_invalidate, name="fragment-invalidate"),
+    path("counter/", caching.counter_demo, name="counter"),
+    path("api-tour/", caching.api_tour, name="api-tour"),
+    path("articles/", caching.articles_demo, name="articles"),
+    path("articles/<int:pk>/edit/", caching.article_edit, name="article-edit"),
+    path("async/", asynchronous.async_demo, name="async"),
+    path("async/clear/", asynchronous.async_clear, name="async-clear"),
+    path("memoize/", helpers.memoize_demo, name="memoize"),
+    path("per-user/", helpers.per_user_demo, name="per-user"),
+    # sessions
+    path("login/", accounts.DemoLoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
+    path("account/sessions/", accounts.sessions_demo, name="sessions"),
+    # Redis structures
+    path("leaderboard/", structures.leaderboard_demo, name="leaderboard"),
+    path("leaderboard/top.json", structures.leaderboard_json, name="leaderboard-json"),
+    path("notifications/", structures.notifications_demo, name="notifications"),
+    path("notifications/stream/", structures.notifications_stream, name="notifications-stream"),
+    path("lock/", structures.lock_demo, name="lock"),
+    path("lock/run/", structures.lock_run, name="lock-run"),
+    path("account/profile/", structures.profile_demo, name="profile"),
+    path("account/profile/clear/", structures.profile_clear, name="profile-clear"),
+    # operations
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/data.json", dashboard.dashboard_json, name="dashboard-json"),
+    path("health/", health, name="health"),
+    # rate limiting
+    path("ratelimit/", ratelimit.ratelimit_demo, name="ratelimit"),
+    path("api/hello/", ratelimit.api_hello, name="api-hello"),
+    # Celery
+    path("tasks/", tasks.tasks_demo, name="tasks"),
+    path("tasks/<str:task_id>/", tasks.task_status, name="task-status"),
 ]

@@ -31,7 +31,7 @@ _UNSUPPORTED_CLIENTS = {
     "django_redis.client.ShardClient": (
         "client-side sharding over independent servers is not supported: data that "
         "outgrows one server belongs in Redis Cluster, which djredis supports "
-        "(LOCATION 'redis+cluster://host:7000'; README, 'Topologies', has the migration path)"
+        "(LOCATION 'redis+cluster://host:7000'; docs/topologies.md has the migration path)"
     ),
 }
 _SENTINEL_CLIENT = "django_redis.client.SentinelClient"

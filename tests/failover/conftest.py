@@ -62,3 +62,16 @@ def direct(server: RedisServer) -> Iterator[Any]:
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture
+def default_cache_server(settings: Any, server: RedisServer, direct: Any) -> RedisServer:
+    """The module's server as CACHES['default'] (a djredis cache with 0.5 s timeouts)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "djredis.cache.RedisCache",
+            "LOCATION": server.url(0),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    return server

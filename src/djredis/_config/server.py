@@ -22,7 +22,7 @@ from redis.connection import (
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-# Defaults chosen for a cache that sits on the request path (README: "Connection defaults").
+# Defaults chosen for a cache that sits on the request path (docs/cache.md: "Connection defaults").
 # redis-py 8 waits 5 s for a socket, retries 10 times with backoff, negotiates RESP3 (one
 # more round trip per new connection, plus maintenance-notification handshakes) and caps a
 # pool at 100 connections. A cache must fail fast instead: a slow cache is worse than none.

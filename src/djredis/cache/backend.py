@@ -55,13 +55,17 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
         if self._near is not None:
-            return self._near_get(self._near, key, default, version)
+            value = self._near_get(self._near, key, MISSING, version)
+            self._stats.record(value is not MISSING, value is MISSING)  # djredis.cache.stats
+            return default if value is MISSING else value
         return self._run(self._op_get(key, default, version), "get", default)
 
     async def aget(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         """Return the value at ``key``, or ``default`` when it is missing."""
         if self._near is not None:
-            return await self._anear_get(self._near, key, default, version)
+            value = await self._anear_get(self._near, key, MISSING, version)
+            self._stats.record(value is not MISSING, value is MISSING)
+            return default if value is MISSING else value
         return await self._arun(self._op_get(key, default, version), "get", default)
 
     def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
@@ -70,8 +74,14 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
     def _get(self, key: str, default: Any) -> Operation[Any]:
         raw = yield Call(("GET", key), False)
         if raw is None:
+            self._stats.record(0, 1)
             return default
-        return self._decode(raw, key, default)
+        value = self._decode(raw, key, MISSING)
+        if value is MISSING:  # garbage in Redis: a miss (logged by _decode)
+            self._stats.record(0, 1)
+            return default
+        self._stats.record(1, 0)
+        return value
 
     def set(  # type: ignore[override]
         self,
@@ -261,14 +271,20 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
         if self._near is not None:
-            return self._near_get_many(self._near, keys, version)
+            keys = list(keys)
+            found = self._near_get_many(self._near, keys, version)
+            self._stats.record(len(found), len(set(keys)) - len(found))
+            return found
         result: dict[Any, Any] = self._run(self._op_get_many(keys, version), "get_many", {})
         return result
 
     async def aget_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         """Return a dict of the keys that exist, in one MGET."""
         if self._near is not None:
-            return await self._anear_get_many(self._near, keys, version)
+            keys = list(keys)
+            found = await self._anear_get_many(self._near, keys, version)
+            self._stats.record(len(found), len(set(keys)) - len(found))
+            return found
         result: dict[Any, Any] = await self._arun(self._op_get_many(keys, version), "get_many", {})
         return result
 
@@ -285,6 +301,7 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
                     result[key] = decode(raw)
                 except UndecodableValue as exc:
                     self._log_garbage(full, exc)
+        self._stats.record(len(result), len(made) - len(result))
         return result
 
     def set_many(

@@ -38,6 +38,7 @@ from djredis.cache.near.options import parse_near_options
 from djredis.cache.near.tier import NearCache, near_cache_for
 from djredis.cache.near.writes import watch
 from djredis.cache.signing import SignedCodec
+from djredis.cache.stats import counters_for
 from djredis.client import CacheClient, check_client_class
 from djredis.compressors import resolve_compressor
 from djredis.serializers import PickleSerializer, resolve_serializer
@@ -140,7 +141,7 @@ class CacheBase(BaseCache):
         self._group = connect(connection)
         # In Redis Cluster the user key becomes a hash tag ("prefix:1:{key}"), so every
         # version of a key shares one slot and incr_version stays one atomic RENAME
-        # (README, "Topologies").
+        # (docs/topologies.md).
         self._tag_keys = isinstance(connection, ClusterSettings)
         check_client_class(
             options.get("CLIENT_CLASS"),
@@ -190,6 +191,7 @@ class CacheBase(BaseCache):
             import_string(reverse) if isinstance(reverse, str) else reverse or _default_reverse_key
         )
         self._client = CacheClient(self._group)
+        self._stats = counters_for(where, self.key_prefix)  # djredis.cache.stats
         near = parse_near_options(options.get("NEAR_CACHE"), f"{where}['OPTIONS']['NEAR_CACHE']")
         self._near: NearCache | None = None
         if near is not None:

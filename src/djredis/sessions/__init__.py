@@ -26,7 +26,7 @@ session, a warning is logged, and the stored session is left as it was — the c
 and saving that request's session raises instead of overwriting it. ``save()``, ``create()``
 and ``delete()`` always raise.
 
-Settings: see ``djredis.sessions.config`` and the README's "Sessions" section.
+Settings: see ``djredis.sessions.config`` and docs/sessions.md.
 """
 
 from djredis.sessions.store import (

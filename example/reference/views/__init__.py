@@ -1,0 +1,1 @@
+"""The reference site's pages, one module per section of the guides."""
