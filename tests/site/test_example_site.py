@@ -24,6 +24,8 @@ import pytest
 
 from tests._servers import RedisServer, free_port
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("Chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
