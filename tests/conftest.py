@@ -10,6 +10,7 @@ the standalone server, as before.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,20 @@ KIND_MARKERS = {
 HERE = Path(__file__).parent
 
 
+# Tests that drive a real headless Chromium carry ``pytest.mark.browser``; with
+# DJREDIS_NO_BROWSER=1 in the environment (``scripts/test.py --no-browser`` sets it) they
+# are skipped, wherever they live. ``-m "not browser"`` deselects them as well.
+NO_BROWSER = os.environ.get("DJREDIS_NO_BROWSER", "") not in ("", "0")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    skip_browser = pytest.mark.skip(reason="browser tests are off (DJREDIS_NO_BROWSER=1)")
     for item in items:
         folder = item.path.relative_to(HERE).parts[0]
         if folder in KIND_MARKERS:
             item.add_marker(KIND_MARKERS[folder])
+        if NO_BROWSER and item.get_closest_marker("browser") is not None:
+            item.add_marker(skip_browser)
 
 
 def pytest_configure(config: pytest.Config) -> None:

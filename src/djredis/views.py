@@ -120,10 +120,17 @@ def _hashed(kind: str, value: object) -> str:
     return kind + hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:32]
 
 
-def _identity(request: HttpRequest) -> object:
+def _user_identity(request: HttpRequest) -> str | None:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return _hashed("u", user.pk)
+    return None
+
+
+def _identity(request: HttpRequest) -> object:
+    who = _user_identity(request)
+    if who is not None:
+        return who
     session = getattr(request, "session", None)
     if session is not None:
         session.get("_")  # loads it: a session key that does not exist becomes None
@@ -136,10 +143,13 @@ async def _aidentity(request: HttpRequest) -> object:
     auser = getattr(request, "auser", None)
     if auser is not None:
         user = await auser()
-    else:  # Django < 5.0
-        user = await sync_to_async(lambda: getattr(request, "user", None))()
-    if user is not None and user.is_authenticated:
-        return _hashed("u", user.pk)
+        if user is not None and user.is_authenticated:
+            return _hashed("u", user.pk)
+    else:  # Django < 5.0: request.user is lazy and loads itself from the database, so
+        # it is evaluated in a thread, never in the event loop.
+        who = await sync_to_async(_user_identity)(request)
+        if who is not None:
+            return who
     session = getattr(request, "session", None)
     if session is not None:
         if hasattr(session, "aget"):

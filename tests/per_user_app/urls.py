@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern] = [
     path("sync-vary-inside/", views.sync_vary_inside),
     path("async-vary-outside/", views.async_vary_outside),
     path("async-vary-inside/", views.async_vary_inside),
+    path("async-plain/", views.async_plain),
     path("template/", views.template_page),
     path("sets-cookie/", views.sets_cookie),
     path("not-found/", views.not_found),

@@ -18,6 +18,8 @@ import pytest
 
 from ._example import DEMO_LOGIN
 
+pytestmark = pytest.mark.browser
+
 if not Path("/usr/bin/chromium").exists():
     pytest.skip("Chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 sync_api = pytest.importorskip(
