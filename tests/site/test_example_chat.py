@@ -16,7 +16,9 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tests._servers import RedisServer
 
@@ -161,3 +163,26 @@ def test_site_consumer_through_the_communicator_on_the_sites_settings(
         "other_quiet": True,
         "layer": "djredis.channels.layer.RedisChannelLayer",
     }
+
+
+def test_a_malformed_message_closes_only_its_own_socket(example_site: ExampleSite) -> None:
+    """The guide's consumer does ``json.loads(text_data)["message"]`` unguarded: garbage
+    closes that one socket (uvicorn drops it: 1006, with the traceback in its log; a server
+    that sends a close frame says 1011); the room keeps working for everyone else."""
+    ws_base = example_site.base.replace("http://", "ws://")
+    room = f"m{uuid.uuid4().hex[:8]}"
+
+    async def chat() -> int | None:
+        async with (
+            connect(f"{ws_base}/ws/chat/{room}/") as sender,
+            connect(f"{ws_base}/ws/chat/{room}/") as listener,
+        ):
+            await sender.send("not json")
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(sender.recv(), timeout=10)
+            async with connect(f"{ws_base}/ws/chat/{room}/") as again:
+                await again.send(json.dumps({"message": "still open"}))
+                assert await _receive(listener) == {"message": "still open", "sender": ""}
+            return sender.close_code
+
+    assert asyncio.run(chat()) in (1006, 1011)
