@@ -48,7 +48,7 @@ VENV_DIR = REPO_DIR / ".venv"
 MANAGE = EXAMPLE_DIR / "manage.py"
 DEFAULT_HTTP_PORT = 8000
 FORBIDDEN_REDIS_PORT = 6379  # the machine's own Redis, if any: never ours to start on
-REQUIRED_MODULES = ("django", "djredis", "redis", "uvicorn", "celery")
+REQUIRED_MODULES = ("django", "djredis", "redis", "uvicorn", "celery", "channels", "websockets")
 DEMO_LOGIN = ("demo", "djredis-demo")  # reference/settings.py: DEMO_USERNAME, DEMO_PASSWORD
 # Each page of the site, with a text it must contain.
 PAGES = {
@@ -68,6 +68,8 @@ PAGES = {
     "/leaderboard/": "get_redis_connection",
     "/notifications/": "pub/sub",
     "/lock/": "lock-protected",
+    "/chat/": "AuthMiddlewareStack",
+    "/chat/lobby/": "RedisChannelLayer",
     "/tasks/": "Celery tasks on a Redis broker",
     "/dashboard/": "server_stats",
     "/health/": '"status": "ok"',
@@ -268,7 +270,7 @@ def check_redis_url(url: str) -> None:
             f"REDIS_URL={url!r}: nothing answers PING on {host}:{port}; start that "
             "Redis, or unset REDIS_URL to let run.py start a private one"
         )
-    say(f"using the Redis at REDIS_URL ({host}:{port}); databases 0-4 of it")
+    say(f"using the Redis at REDIS_URL ({host}:{port}); databases 0-5 of it")
 
 
 # -- step 4 and 5: Django, uvicorn, Celery ---------------------------------------------------

@@ -71,6 +71,18 @@ def main() -> None:
                 page.get_by_role("link", name="Redis dashboard").click()
                 expect(page.locator("#aliases tbody tr")).to_have_count(3)
                 shoot(page, "dashboard")
+                page.get_by_role("link", name="djredis reference site").click()
+                page.get_by_role("link", name="WebSocket chat").click()
+                page.locator("#rooms").get_by_role("link", name="lobby").click()
+                other.goto(site.base + "/chat/lobby/")
+                for tab in (page, other):
+                    expect(tab.locator("#chat-state")).to_have_text("Connected")
+                page.get_by_label("Message").fill("Is the layer on Redis?")
+                page.get_by_role("button", name="Send").click()
+                other.get_by_label("Message").fill("Yes: djredis.channels, database 5.")
+                other.get_by_role("button", name="Send").click()
+                expect(page.locator("#chat-log li")).to_have_count(2)
+                shoot(page, "chat")
                 browser.close()
         finally:
             stop_process(worker)

@@ -3,7 +3,8 @@
 Environment variables:
 - ``DJREDIS_EXAMPLE_REDIS_URL``: the Redis the site uses (default redis://127.0.0.1:6399/0,
   the private server that ``example/run.py`` starts). The caches, the sessions and Celery
-  use databases 0 to 4 of that server, as the guide lays them out;
+  use databases 0 to 4 of that server, as the guide lays them out, and the chat's channel
+  layer database 5;
   ``REDIS_URL`` is read too when that is unset;
 - ``DJREDIS_EXAMPLE_DB``: the SQLite file (default example/.data/db.sqlite3, git-ignored);
 - ``DATABASE_URL``: ``postgres://user:password@host:5432/name`` to use PostgreSQL instead
@@ -29,6 +30,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "djredis",  # the djredis_sessions management command
+    # The guide's Channels setup. Without daphne in INSTALLED_APPS, Channels 4 leaves
+    # runserver alone; the site is served by uvicorn (run.py), which speaks WebSocket.
+    "channels",
     "reference",
 ]
 
@@ -147,6 +151,21 @@ LANGUAGES = [("en", "English"), ("fr", "Français")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# -- Channels (the chat page) -----------------------------------------------------------------
+# The guide's CHANNEL_LAYERS with djredis's layer as BACKEND (was
+# channels_redis.core.RedisChannelLayer), on database 5 of the same server: the layer's
+# keys (asgi:c:{...}, asgi:g:{...}) stay apart from the caches, sessions and Celery.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "djredis.channels.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [redis_db(5)],
+            "capacity": 1500,
+            "expiry": 10,
+        },
+    },
+}
 
 # -- Celery (reference/celery.py reads every CELERY_* setting) -------------------------------
 # Broker and result backend on databases 3 and 4 of the same server, as in the guide. The

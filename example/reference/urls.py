@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.views import LogoutView
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, re_path
 
 from djredis.health import health
 
@@ -11,6 +11,7 @@ from .views import (
     accounts,
     asynchronous,
     caching,
+    chat,
     dashboard,
     helpers,
     home,
@@ -55,6 +56,9 @@ urlpatterns: list[URLPattern] = [
     # rate limiting
     path("ratelimit/", ratelimit.ratelimit_demo, name="ratelimit"),
     path("api/hello/", ratelimit.api_hello, name="api-hello"),
+    # real time (the WebSocket itself is /ws/chat/<room>/, in reference/routing.py)
+    path("chat/", chat.chat_rooms, name="chat"),
+    re_path(r"^chat/(?P<room_name>\w+)/$", chat.chat_room, name="chat-room"),
     # Celery
     path("tasks/", tasks.tasks_demo, name="tasks"),
     path("tasks/<str:task_id>/", tasks.task_status, name="task-status"),

@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def example_redis() -> Iterator[RedisServer]:
-    """The reference site's own redis-server (databases 0-4 as its settings lay them out)."""
+    """The reference site's own redis-server (databases 0-5 as its settings lay them out)."""
     server = RedisServer().start()
     yield server
     server.stop()

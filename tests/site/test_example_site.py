@@ -45,7 +45,15 @@ def test_home_page_lists_every_demo(site: str, page: Any) -> None:
     page.goto(site + "/")
 
     expect(page.locator("#demos h2")).to_have_text(
-        ["Caching", "Sessions", "Redis structures", "Rate limiting", "Celery", "Operations"]
+        [
+            "Caching",
+            "Sessions",
+            "Redis structures",
+            "Rate limiting",
+            "Real time",
+            "Celery",
+            "Operations",
+        ]
     )
     expect(page.locator("main")).to_contain_text("djredis.cache.RedisCache")
     page.get_by_role("link", name="Direct Redis access").click()
@@ -198,6 +206,48 @@ def test_notifications_reach_every_open_page_live(site: str, new_page: Any) -> N
 
     expect(reader.locator("#messages li").filter(has_text=text)).to_have_count(1)
     expect(writer.locator("#receivers")).to_contain_text("subscriber")
+
+
+def open_chat_room(page: Any, site: str, room: str) -> None:
+    """Reach ``room`` from the home page by clicking, and wait for its WebSocket."""
+    page.goto(site + "/")
+    page.get_by_role("link", name="WebSocket chat").click()
+    page.locator("#rooms").get_by_role("link", name=room, exact=True).click()
+    expect(page).to_have_url(f"{site}/chat/{room}/")
+    expect(page.locator("#chat-state")).to_have_text("Connected")
+
+
+def send_chat(page: Any, text: str) -> None:
+    """Type ``text`` in the chat box and send it."""
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def test_two_browsers_chat_in_real_time_and_other_rooms_stay_apart(
+    site: str, new_page: Any
+) -> None:
+    """A message typed in one browser shows up at once in another on the same room (with the
+    signed-in sender's name, from the session), and never in another room."""
+    alice, bob, carol = new_page(), new_page(), new_page()
+    log_in(alice, site)
+    for visitor, room in ((alice, "lobby"), (bob, "lobby"), (carol, "redis")):
+        open_chat_room(visitor, site, room)
+    tag = uuid.uuid4().hex[:6]
+
+    send_chat(carol, f"carol in redis {tag}")
+    expect(carol.locator("#chat-log li").filter(has_text=tag)).to_have_text(
+        [f"anonymous: carol in redis {tag}"]
+    )
+    send_chat(alice, f"hello bob {tag}")
+    expect(bob.locator("#chat-log li").filter(has_text=tag)).to_have_text(
+        [f"{DEMO_LOGIN[0]}: hello bob {tag}"]
+    )
+    send_chat(bob, f"hi alice {tag}")
+    expect(alice.locator("#chat-log li").filter(has_text=tag)).to_have_text(
+        [f"{DEMO_LOGIN[0]}: hello bob {tag}", f"anonymous: hi alice {tag}"]
+    )
+    expect(carol.locator("#chat-log li").filter(has_text=tag)).to_have_count(1)
+    expect(bob.locator("#chat-log li").filter(has_text="carol")).to_have_count(0)
 
 
 def test_lock_lets_one_of_five_concurrent_builds_run(site: str, page: Any) -> None:

@@ -49,6 +49,12 @@ SECTIONS = [
         ],
     ),
     (
+        "Real time",
+        [
+            ("chat", "WebSocket chat", "the guide's ChatConsumer on djredis.channels."),
+        ],
+    ),
+    (
         "Celery",
         [
             ("tasks", "Celery tasks", "delay, countdown, ETA, retries, beat; status by id."),
