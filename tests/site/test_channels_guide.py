@@ -15,12 +15,11 @@ from django.contrib.auth.models import AnonymousUser
 
 from tests._servers import RedisServer
 
-# Channels' consumers close stale database connections around every message
-# (channels.db.aclose_old_connections); once an earlier test has opened one, that needs DB access.
-pytestmark = pytest.mark.django_db(transaction=True)
 from tests.channels_app.routing import websocket_urlpatterns
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+# Channels' consumers close stale database connections around every message
+# (channels.db.aclose_old_connections); once an earlier test has opened one, that needs DB access.
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60), pytest.mark.django_db(transaction=True)]
 
 
 class _User:
