@@ -14,7 +14,6 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from tests._servers import RedisServer
-
 from tests.channels_app.routing import websocket_urlpatterns
 
 # Channels' consumers close stale database connections around every message
