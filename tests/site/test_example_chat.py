@@ -71,7 +71,7 @@ async def _receive(socket: ClientConnection) -> dict[str, str]:
 async def _nothing(socket: ClientConnection, seconds: float = 0.5) -> bool:
     try:
         await asyncio.wait_for(socket.recv(), timeout=seconds)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # not the builtin before Python 3.11
         return True
     return False
 
