@@ -149,7 +149,9 @@ def test_async_to_sync_loops_leave_no_connection_behind(
     while our_connections(redis_client) > baseline and deadline_checks < 100:
         deadline_checks += 1
         async_to_sync(asyncio.sleep)(0.01)
-    assert our_connections(redis_client) == baseline
+    # Not more than before: connections of earlier tests on this shared server may still be
+    # closing while this one runs (seen: 248 after a baseline of 249), never ours staying.
+    assert our_connections(redis_client) <= baseline
 
 
 def test_no_async_method_hops_to_a_thread(
