@@ -35,6 +35,7 @@ from . import _report
 from ._asgi import WrkResult, serve, wrk
 from ._charts import PALETTE, grouped_bars
 from ._harness import Results
+from .async_cache import CONCURRENCY, concurrent, serial
 
 if str(_report.PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(_report.PROJECT_ROOT))
@@ -52,7 +53,6 @@ ORDER = (*(f"djredis {a}" for a in ALGORITHMS), PEER)
 COLORS = dict(zip(ORDER, (PALETTE[2], PALETTE[4], PALETTE[6], PALETTE[1]), strict=True))
 # High enough that no run reaches it: every request is decided and allowed.
 RATE = (10**9, 3600)
-CONCURRENCY = 50
 TARGET = 3.0
 
 
@@ -111,25 +111,6 @@ def contenders() -> tuple[dict[str, SyncCall], dict[str, AsyncCall]]:
     return sync, asynchronous
 
 
-async def _serial(call: AsyncCall, n: int) -> float:
-    start = time.perf_counter_ns()
-    for _ in range(n):
-        await call()
-    return (time.perf_counter_ns() - start) / n / 1000
-
-
-async def _concurrent(call: AsyncCall, n: int) -> float:
-    per_worker = max(1, n // CONCURRENCY)
-
-    async def worker() -> None:
-        for _ in range(per_worker):
-            await call()
-
-    start = time.perf_counter_ns()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return (time.perf_counter_ns() - start) / (per_worker * CONCURRENCY) / 1000
-
-
 def _sync_batch(call: SyncCall, n: int) -> float:
     start = time.perf_counter_ns()
     for _ in range(n):
@@ -146,7 +127,7 @@ def run_in_process(config: Config) -> Results:
     def timed(mode: str, name: str, n: int) -> float:
         if mode == SYNC:
             return _sync_batch(sync[name], n)
-        runner = _serial if mode == ASYNC else _concurrent
+        runner = serial if mode == ASYNC else concurrent
         return loop.run_until_complete(runner(asynchronous[name], n))
 
     for mode in MODES:  # warm up: connections, scripts, thread pools
