@@ -10,7 +10,7 @@ import pytest
 
 from djredis.cache import RedisCache
 from djredis.cache.near.tier import close_all
-from tests._near import NEAR
+from tests._near import NEAR, STEADY
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +23,13 @@ def _stop_listeners() -> Iterator[None]:
 def near(make_cache: Callable[..., RedisCache]) -> RedisCache:
     """A cache with the near-cache on (MAX_STALENESS 0.1 s)."""
     return make_cache(KEY_PREFIX="near", OPTIONS=NEAR)
+
+
+@pytest.fixture
+def steady(make_cache: Callable[..., RedisCache]) -> RedisCache:
+    """A near-cache with MAX_STALENESS 2 s, for the tests that count round trips (see
+    ``tests._near.STEADY``)."""
+    return make_cache(KEY_PREFIX="near", OPTIONS=STEADY)
 
 
 @pytest.fixture
