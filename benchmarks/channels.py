@@ -11,7 +11,9 @@ Scenarios, each contender in the same run, interleaved (order rotated every roun
 - **round trip**: ``send`` then ``receive`` on one channel, one at a time; µs per pair, and
   the Redis commands one pair sends (``MONITOR``; commands run inside scripts excluded);
 - **fan-out**: ``group_send`` to a group of 100 process-local channels, then every member
-  receives; deliveries/s;
+  receives; deliveries/s. Beside the contenders, an in-process bound: the same 100 copies
+  put straight into djredis's mailboxes (no Redis, no serializing), then the same 100
+  receives: what no layer that talks to Redis can beat in this scenario;
 - **chat**: the guide's ``ChatConsumer`` under uvicorn, N WebSocket clients in one room, each
   sending messages back to back; deliveries/s and p99 delivery latency (see ``_chat_bench``).
 """
@@ -40,6 +42,7 @@ SECTION = "channels"
 DJREDIS, CORE, PUBSUB = LAYERS  # contender names, in the tables' order
 BURST, ROUND_TRIP, FANOUT = "burst", "round trip", "fan-out"
 GROUP_SIZE = 100
+BOUND = "in-process bound (no Redis)"
 
 
 @dataclass
@@ -130,6 +133,22 @@ async def fanout(layer: Any, members: list[str], times: int) -> float:
         got = await asyncio.gather(*(layer.receive(member) for member in members))
         if any(message["n"] != number for message in got):
             raise RuntimeError("fan-out: wrong message")
+    return times * len(members) / (time.perf_counter() - start)
+
+
+async def fanout_bound(layer: Any, members: list[str], times: int) -> float:
+    """``fanout`` with the Redis part taken out: copies put into djredis's mailboxes."""
+    loop = asyncio.get_running_loop()
+    reader = next(r for key, r in layer._readers[loop].items() if key.endswith("!"))
+    start = time.perf_counter()
+    for number in range(times):
+        message = {"type": "fan", "n": number}
+        deadline = loop.time() + layer.expiry
+        for index, member in enumerate(members):
+            reader.mailbox(member).put(deadline, message if index == 0 else dict(message))
+        got = await asyncio.gather(*(layer.receive(member) for member in members))
+        if any(message["n"] != number for message in got):
+            raise RuntimeError("fan-out bound: wrong message")
     return times * len(members) / (time.perf_counter() - start)
 
 
@@ -232,6 +251,9 @@ async def measure(server: RedisServer, config: Config) -> tuple[Samples, dict[st
                     samples.add(scenario, name, await asyncio.wait_for(run(name), 120))
                 except asyncio.TimeoutError:
                     print(f"  {scenario} {name}: no result in 120 s", file=sys.stderr)
+        if DJREDIS in names:
+            bound = fanout_bound(layers[DJREDIS], members[DJREDIS], config.fanouts)
+            samples.add(FANOUT, BOUND, await asyncio.wait_for(bound, 120))
         print(f"  round {number + 1}/{config.rounds} done", file=sys.stderr)
     for layer in layers.values():
         await layer.flush()
@@ -248,22 +270,28 @@ def rows(samples: Samples) -> list[list[str]]:
     result = []
     for scenario, unit in UNITS.items():
         mine = samples.median(scenario, DJREDIS)
-        for name in LAYERS:
+        for name in (*LAYERS, BOUND):
             if (scenario, name) not in samples.values:
-                continue  # left out of this run (its warm-up hung)
+                continue  # left out of this run (its warm-up hung), or no bound measured
             value = samples.median(scenario, name)
             low, high = samples.spread(scenario, name)
             ratio = value / mine if scenario == ROUND_TRIP else mine / value
+            if name == DJREDIS:
+                compared = "-"
+            elif name == BOUND:
+                compared = _bound_note(samples, value)
+            else:
+                compared = f"{ratio:.1f}x faster"
             result.append(
-                [
-                    scenario,
-                    name,
-                    f"{value:,.0f} {unit}",
-                    f"{low:,.0f}-{high:,.0f}",
-                    "-" if name == DJREDIS else f"{ratio:.1f}x faster",
-                ]
+                [scenario, name, f"{value:,.0f} {unit}", f"{low:,.0f}-{high:,.0f}", compared]
             )
     return result
+
+
+def _bound_note(samples: Samples, bound: float) -> str:
+    if (FANOUT, PUBSUB) not in samples.values:
+        return "-"
+    return f"(bound: {bound / samples.median(FANOUT, PUBSUB):.1f}x pubsub)"
 
 
 def target_rows(samples: Samples, commands: dict[str, str], chat: Any) -> list[list[str]]:
