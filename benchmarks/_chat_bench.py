@@ -200,6 +200,9 @@ def markdown_section(
   *round trip*: `send` then `receive` on one channel, {config.pairs} times.
   *fan-out*: `group_send` to {GROUP} process-local channels then every member receives,
   {config.fanouts} times.
+  *in-process bound*: the fan-out's 100 copies put straight into djredis's mailboxes (no
+  Redis, no serializing), then the same 100 receives: the most any layer that talks to
+  Redis could reach in that scenario.
 - Redis commands per send+receive pair: `MONITOR`, commands run inside Lua scripts not
   counted (they are not round trips).
 - *chat*: `uvicorn benchmarks._chat_site:app` (one worker) serving the guide's
