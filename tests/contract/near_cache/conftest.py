@@ -10,7 +10,7 @@ import pytest
 
 from djredis.cache import RedisCache
 from djredis.cache.near.tier import close_all
-from tests._near import NEAR, STEADY
+from tests._near import NEAR
 
 
 @pytest.fixture(autouse=True)
@@ -21,15 +21,8 @@ def _stop_listeners() -> Iterator[None]:
 
 @pytest.fixture
 def near(make_cache: Callable[..., RedisCache]) -> RedisCache:
-    """A cache with the near-cache on (MAX_STALENESS 0.1 s)."""
+    """A cache with the near-cache on (MAX_STALENESS 2 s: see ``tests._near.NEAR``)."""
     return make_cache(KEY_PREFIX="near", OPTIONS=NEAR)
-
-
-@pytest.fixture
-def steady(make_cache: Callable[..., RedisCache]) -> RedisCache:
-    """A near-cache with MAX_STALENESS 2 s, for the tests that count round trips (see
-    ``tests._near.STEADY``)."""
-    return make_cache(KEY_PREFIX="near", OPTIONS=STEADY)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from djredis.cache import RedisCache
-from tests._near import STEADY, wait_for, warm
+from tests._near import NEAR, wait_for, warm
 
 pytestmark = pytest.mark.topologies
 
@@ -28,27 +28,27 @@ def test_near_stats_is_none_when_the_near_cache_is_off(plain: RedisCache) -> Non
 
 
 def test_a_hot_key_is_served_locally_without_a_round_trip(
-    steady: RedisCache, stats: Callable[[], dict[str, int]]
+    near: RedisCache, stats: Callable[[], dict[str, int]]
 ) -> None:
-    steady.set("hot", {"flag": True})
-    warm(steady, "hot")
+    near.set("hot", {"flag": True})
+    warm(near, "hot")
     gets = stats().get("get", 0)
-    hits = steady.near_stats()["hits"]
+    hits = near.near_stats()["hits"]
     for _ in range(200):
-        assert steady.get("hot") == {"flag": True}
+        assert near.get("hot") == {"flag": True}
     assert stats().get("get", 0) == gets
-    assert steady.near_stats()["hits"] - hits == 200
+    assert near.near_stats()["hits"] - hits == 200
 
 
 def test_a_hot_key_is_served_locally_without_a_round_trip_async(
-    steady: RedisCache, stats: Callable[[], dict[str, int]]
+    near: RedisCache, stats: Callable[[], dict[str, int]]
 ) -> None:
-    steady.set("hot", {"flag": True})
-    warm(steady, "hot")
+    near.set("hot", {"flag": True})
+    warm(near, "hot")
     gets = stats().get("get", 0)
 
     async def scenario() -> list[Any]:
-        return [await steady.aget("hot") for _ in range(200)]
+        return [await near.aget("hot") for _ in range(200)]
 
     assert asyncio.run(scenario()) == [{"flag": True}] * 200
     assert stats().get("get", 0) == gets
@@ -82,20 +82,20 @@ def test_another_clients_write_invalidates_the_local_entry(
 
 
 def test_get_many_and_has_key_use_the_local_tier(
-    steady: RedisCache, plain: RedisCache, stats: Callable[[], dict[str, int]]
+    near: RedisCache, plain: RedisCache, stats: Callable[[], dict[str, int]]
 ) -> None:
-    steady.set_many({"a": 1, "b": 2})
-    warm(steady, "a")
-    steady.get_many(["a", "b"])
+    near.set_many({"a": 1, "b": 2})
+    warm(near, "a")
+    near.get_many(["a", "b"])
     before = stats()
-    assert steady.get_many(["a", "b", "absent"]) == {"a": 1, "b": 2}
-    assert steady.has_key("a")
+    assert near.get_many(["a", "b", "absent"]) == {"a": 1, "b": 2}
+    assert near.has_key("a")
     after = stats()
     assert after.get("exists", 0) == before.get("exists", 0)
     # Only the absent key went to Redis (GET + PTTL in one round trip).
     assert after.get("get", 0) - before.get("get", 0) == 1
     plain.delete("b")
-    wait_for(lambda: steady.get_many(["a", "b"]) == {"a": 1}, 1.0, "b invalidated")
+    wait_for(lambda: near.get_many(["a", "b"]) == {"a": 1}, 1.0, "b invalidated")
 
 
 WRITES: dict[str, tuple[Callable[[RedisCache], Any], Any]] = {
@@ -197,7 +197,8 @@ def test_a_local_entry_never_outlives_the_keys_ttl(
 
 
 def test_only_the_keys_option_prefixes_are_kept(make_cache: Callable[..., RedisCache]) -> None:
-    cache = make_cache(KEY_PREFIX="near", OPTIONS={"NEAR_CACHE": {"KEYS": ["hot:"]}})
+    options = {"NEAR_CACHE": {**NEAR["NEAR_CACHE"], "KEYS": ["hot:"]}}
+    cache = make_cache(KEY_PREFIX="near", OPTIONS=options)
     cache.set("hot:menu", 1)
     cache.set("cold", 2)
     warm(cache, "hot:menu")
@@ -217,16 +218,16 @@ def test_every_read_server_is_tracked(near: RedisCache, topology: Any) -> None:
     assert len(servers) == expected
 
 
-def test_a_forked_child_starts_empty(steady: RedisCache) -> None:
-    steady.set("a", "parent")
-    warm(steady, "a")
+def test_a_forked_child_starts_empty(near: RedisCache) -> None:
+    near.set("a", "parent")
+    warm(near, "a")
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report what it sees, then leave without pytest's cleanup
         try:
-            entries = steady.near_stats()["entries"]
-            value = steady.get("a")
-            warm(steady, "a")
+            entries = near.near_stats()["entries"]
+            value = near.get("a")
+            warm(near, "a")
             os.write(write, f"{entries} {value}".encode())
         finally:
             os._exit(0)
@@ -234,13 +235,13 @@ def test_a_forked_child_starts_empty(steady: RedisCache) -> None:
     os.waitpid(pid, 0)
     with os.fdopen(read) as answer:
         assert answer.read() == "0 parent"
-    assert steady.near_stats()["entries"] == 1
-    assert steady.get("a") == "parent"
+    assert near.near_stats()["entries"] == 1
+    assert near.get("a") == "parent"
 
 
 def test_threads_share_one_local_tier(make_cache: Callable[..., RedisCache]) -> None:
-    first = make_cache(KEY_PREFIX="near", OPTIONS=STEADY)
-    second = make_cache(KEY_PREFIX="near", OPTIONS=STEADY)
+    first = make_cache(KEY_PREFIX="near", OPTIONS=NEAR)
+    second = make_cache(KEY_PREFIX="near", OPTIONS=NEAR)
     first.set("shared", 1)
     warm(first, "shared")
     hits = second.near_stats()["hits"]
