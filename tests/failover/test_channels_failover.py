@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from djredis.channels import RedisChannelLayer
+from tests._channels import received_across
 from tests._topologies import Cluster, Sentinels, started
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -28,16 +28,6 @@ def cluster() -> Iterator[Cluster]:
     yield from started(Cluster())
 
 
-async def _send_until_accepted(layer: RedisChannelLayer, channel: str, message: Any) -> None:
-    for _ in range(1200):
-        try:
-            await layer.send(channel, message)
-            return
-        except (RedisConnectionError, OSError):
-            await asyncio.sleep(0.05)
-    raise AssertionError("sends never resumed")
-
-
 async def test_consumers_keep_receiving_through_a_sentinel_failover(
     sentinels: Sentinels,
 ) -> None:
@@ -45,28 +35,12 @@ async def test_consumers_keep_receiving_through_a_sentinel_failover(
         hosts=[{"address": sentinels.location, **sentinels.options}],
         options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
     )
-    channel = await layer.new_channel()
-    received: list[int] = []
-
-    async def consume() -> None:
-        while True:
-            received.append((await layer.receive(channel))["n"])
-
-    consumer = asyncio.ensure_future(consume())
-    for number in range(20):
-        await layer.send(channel, {"type": "n", "n": number})
-    while len(received) < 20:
-        await asyncio.sleep(0.01)
     victim = sentinels.current_primary()
-    await asyncio.to_thread(victim.kill)
-    for number in range(20, 40):
-        await _send_until_accepted(layer, channel, {"type": "n", "n": number})
-    for _ in range(2000):
-        if len(received) >= 40:
-            break
-        await asyncio.sleep(0.01)
-    consumer.cancel()
-    await asyncio.gather(consumer, return_exceptions=True)
+
+    async def kill_the_primary(channel: str) -> None:
+        await asyncio.to_thread(victim.kill)
+
+    received = await received_across(layer, 20, 40, kill_the_primary, within=60, pause=0.05)
     assert sentinels.current_primary() is not victim
     assert received == list(range(40))
     await layer.close_pools()
@@ -77,29 +51,16 @@ async def test_consumers_keep_receiving_through_a_cluster_failover(cluster: Clus
         hosts=[cluster.location],
         options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
     )
-    channel = await layer.new_channel()
-    received: list[int] = []
+    killed: dict[str, Any] = {}
 
-    async def consume() -> None:
-        while True:
-            received.append((await layer.receive(channel))["n"])
+    async def kill_the_channels_primary(channel: str) -> None:
+        key = killed["key"] = "asgi:c:{" + channel.split("!")[0] + "!}"
+        killed["victim"] = await asyncio.to_thread(cluster.node_for, key)
+        await asyncio.to_thread(killed["victim"].kill)
 
-    consumer = asyncio.ensure_future(consume())
-    for number in range(20):
-        await layer.send(channel, {"type": "n", "n": number})
-    while len(received) < 20:
-        await asyncio.sleep(0.01)
-    key = "asgi:c:{" + channel.split("!")[0] + "!}"
-    victim = await asyncio.to_thread(cluster.node_for, key)
-    await asyncio.to_thread(victim.kill)
-    for number in range(20, 40):
-        await _send_until_accepted(layer, channel, {"type": "n", "n": number})
-    for _ in range(2000):
-        if len(received) >= 40:
-            break
-        await asyncio.sleep(0.01)
-    consumer.cancel()
-    await asyncio.gather(consumer, return_exceptions=True)
-    assert await asyncio.to_thread(cluster.node_for, key) is not victim
+    received = await received_across(
+        layer, 20, 40, kill_the_channels_primary, within=60, pause=0.05
+    )
+    assert await asyncio.to_thread(cluster.node_for, killed["key"]) is not killed["victim"]
     assert received == list(range(40))
     await layer.close_pools()

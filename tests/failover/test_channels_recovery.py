@@ -9,24 +9,12 @@ import signal
 from typing import Any
 
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from djredis.channels import RedisChannelLayer
+from tests._channels import received_across, send_until_accepted
 from tests._servers import RedisServer
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
-
-
-async def _send_until_accepted(layer: RedisChannelLayer, channel: str, message: Any) -> None:
-    """Send, retrying while the server is away (a failed send surely did not enqueue:
-    the connection was refused before the script was written, or the server restarted)."""
-    for _ in range(400):
-        try:
-            await layer.send(channel, message)
-            return
-        except (RedisConnectionError, OSError):
-            await asyncio.sleep(0.025)
-    raise AssertionError("the layer never reconnected")
 
 
 async def test_a_consumer_keeps_receiving_across_a_redis_restart(
@@ -38,27 +26,11 @@ async def test_a_consumer_keeps_receiving_across_a_redis_restart(
         on_disconnect=lambda: events.append("disconnect"),
         on_reconnect=lambda: events.append("reconnect"),
     )
-    channel = await layer.new_channel()
-    received: list[int] = []
 
-    async def consume() -> None:
-        while True:
-            received.append((await layer.receive(channel))["n"])
+    async def restart(channel: str) -> None:
+        await asyncio.to_thread(server.restart)
 
-    consumer = asyncio.ensure_future(consume())
-    for number in range(50):
-        await layer.send(channel, {"type": "n", "n": number})
-    while len(received) < 50:
-        await asyncio.sleep(0.01)
-    await asyncio.to_thread(server.restart)
-    for number in range(50, 100):
-        await _send_until_accepted(layer, channel, {"type": "n", "n": number})
-    for _ in range(1000):
-        if len(received) >= 100:
-            break
-        await asyncio.sleep(0.01)
-    consumer.cancel()
-    await asyncio.gather(consumer, return_exceptions=True)
+    received = await received_across(layer, 50, 100, restart, within=10, pause=0.025)
     assert received == list(range(100))
     assert events[:1] == ["disconnect"]
     assert "reconnect" in events
@@ -93,6 +65,6 @@ async def test_a_frozen_server_only_delays_the_reader(server: RedisServer, direc
         await asyncio.sleep(1.5)  # past the reader's block + socket timeout
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
-    await _send_until_accepted(layer, "frozen", {"type": "n", "n": 1})
+    await send_until_accepted(layer, "frozen", {"type": "n", "n": 1}, within=10, pause=0.025)
     assert (await asyncio.wait_for(waiting, 20))["n"] == 1
     await layer.close_pools()
