@@ -19,8 +19,20 @@ class LuaScript:
     sha: str
 
 
+_INCLUDE = "-- include: "
+
+
 @cache
 def lua(name: str) -> LuaScript:
-    """Return the script ``djredis/lua/<name>.lua``."""
-    source = (files("djredis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    """Return the script ``djredis/lua/<name>.lua``; a line ``-- include: <other>`` is
+    replaced by ``<other>.lua`` (shared local functions, defined before they are used)."""
+    source = _source(name)
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+def _source(name: str) -> str:
+    text = (files("djredis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return "".join(
+        _source(line[len(_INCLUDE) :].strip()) if line.startswith(_INCLUDE) else line
+        for line in text.splitlines(keepends=True)
+    )

@@ -7,6 +7,7 @@
 -- ARGV[1]: channel key prefix ("<prefix>:c:"); ARGV[2]: the serialized message;
 -- ARGV[3]: expiry ms; ARGV[4]: group_expiry ms; ARGV[5]: capacity of every channel.
 -- Returns the number of deliveries.
+-- include: channels_expired
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local group = KEYS[1]
@@ -30,18 +31,10 @@ for _, channel in ipairs(members) do
     parts[#parts + 1] = local_part
 end
 local delivered, expired = 0, {}
+local function forget(name) expired[name] = true end
 for _, non_local in ipairs(order) do
     local key = prefix .. '{' .. non_local .. '}'
-    while true do
-        local head = redis.call('LINDEX', key, 0)
-        if not head then break end
-        local bar = string.find(head, '|', 1, true)
-        if tonumber(string.sub(head, 1, bar - 1)) > now then break end
-        redis.call('LPOP', key)
-        local parts = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
-        if parts == '' then expired[non_local] = true end
-        for part in string.gmatch(parts, '[^,]+') do expired[non_local .. part] = true end
-    end
+    drop_expired(key, non_local, now, forget)
     if redis.call('LLEN', key) < capacity then
         local parts = lists[non_local]
         redis.call('RPUSH', key, (now + expiry) .. '|' .. table.concat(parts, ',') .. '|' .. payload)

@@ -10,6 +10,7 @@
 -- a channel whose messages expired unread is still seen as such by the next group_send.
 -- A channel whose list holds its capacity already is skipped.
 -- Returns {delivered, <names of channels that had messages expire unread>...}.
+-- include: channels_expired
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local payload, expiry = ARGV[1], tonumber(ARGV[2])
@@ -31,17 +32,7 @@ local function forget(name)
     end
 end
 for _, key in ipairs(order) do
-    local non_local = string.match(key, '{(.*)}')
-    while true do
-        local head = redis.call('LINDEX', key, 0)
-        if not head then break end
-        local bar = string.find(head, '|', 1, true)
-        if tonumber(string.sub(head, 1, bar - 1)) > now then break end
-        redis.call('LPOP', key)
-        local parts = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
-        if parts == '' then forget(non_local) end
-        for part in string.gmatch(parts, '[^,]+') do forget(non_local .. part) end
-    end
+    drop_expired(key, string.match(key, '{(.*)}'), now, forget)
     local length = redis.call('LLEN', key)
     local parts = {}
     for _, i in ipairs(lists[key]) do

@@ -1,0 +1,16 @@
+-- Included by channels_send.lua and channels_group_send.lua (their "include" line).
+-- drop_expired(key, non_local, now, forget): pop the elements at the head of list `key`
+-- whose deadline is past (element format: see channels_send.lua) and call forget(name) for
+-- every channel they were meant for, so the caller can drop those channels from groups.
+local function drop_expired(key, non_local, now, forget)
+    while true do
+        local head = redis.call('LINDEX', key, 0)
+        if not head then break end
+        local bar = string.find(head, '|', 1, true)
+        if tonumber(string.sub(head, 1, bar - 1)) > now then break end
+        redis.call('LPOP', key)
+        local parts = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
+        if parts == '' then forget(non_local) end
+        for part in string.gmatch(parts, '[^,]+') do forget(non_local .. part) end
+    end
+end
