@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import _report
 from ._chat_site import LAYERS
+from ._harness import Results
 
 if str(_report.PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(_report.PROJECT_ROOT))
@@ -55,23 +55,6 @@ class Config:
     chat_clients: int
     chat_messages: int
     write_docs: bool
-
-
-@dataclass
-class Samples:
-    """One value per round for (scenario, contender): messages/s, µs or deliveries/s."""
-
-    values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-
-    def add(self, scenario: str, name: str, value: float) -> None:
-        self.values.setdefault((scenario, name), []).append(value)
-
-    def median(self, scenario: str, name: str) -> float:
-        return statistics.median(self.values[(scenario, name)])
-
-    def spread(self, scenario: str, name: str) -> tuple[float, float]:
-        values = self.values[(scenario, name)]
-        return min(values), max(values)
 
 
 def make_layer(name: str, url: str) -> Any:
@@ -215,7 +198,7 @@ async def commands_per_pair(name: str, layer: Any, url: str, db: int, pairs: int
     return f"{sum(sent.values()) / pairs:.2g} ({detail})"
 
 
-async def measure(server: RedisServer, config: Config) -> tuple[Samples, dict[str, str]]:
+async def measure(server: RedisServer, config: Config) -> tuple[Results, dict[str, str]]:
     names = list(LAYERS)
     urls = {name: server.url(db) for db, name in enumerate(names, start=1)}
     layers = {name: make_layer(name, urls[name]) for name in names}
@@ -237,7 +220,7 @@ async def measure(server: RedisServer, config: Config) -> tuple[Samples, dict[st
         for db, name in enumerate(LAYERS, start=1)
         if name in names
     }
-    samples = Samples()
+    samples = Results()
     scenarios: dict[str, Callable[[str], Awaitable[float]]] = {
         BURST: lambda n: burst(layers[n], config.burst),
         ROUND_TRIP: lambda n: round_trip(layers[n], config.pairs),
@@ -266,12 +249,12 @@ HEADERS = ("scenario", "contender", "median", "range over rounds", "djredis is")
 UNITS = {BURST: "msg/s", ROUND_TRIP: "µs/pair", FANOUT: "deliveries/s"}
 
 
-def rows(samples: Samples) -> list[list[str]]:
+def rows(samples: Results) -> list[list[str]]:
     result = []
     for scenario, unit in UNITS.items():
         mine = samples.median(scenario, DJREDIS)
         for name in (*LAYERS, BOUND):
-            if (scenario, name) not in samples.values:
+            if not samples.has(scenario, name):
                 continue  # left out of this run (its warm-up hung), or no bound measured
             value = samples.median(scenario, name)
             low, high = samples.spread(scenario, name)
@@ -288,18 +271,18 @@ def rows(samples: Samples) -> list[list[str]]:
     return result
 
 
-def _bound_note(samples: Samples, bound: float) -> str:
-    if (FANOUT, PUBSUB) not in samples.values:
+def _bound_note(samples: Results, bound: float) -> str:
+    if not samples.has(FANOUT, PUBSUB):
         return "-"
     return f"(bound: {bound / samples.median(FANOUT, PUBSUB):.1f}x pubsub)"
 
 
-def target_rows(samples: Samples, commands: dict[str, str], chat: Any) -> list[list[str]]:
+def target_rows(samples: Results, commands: dict[str, str], chat: Any) -> list[list[str]]:
     def met(ok: bool) -> str:
         return "MET" if ok else "NOT MET"
 
     def ratio(scenario: str, peer: str) -> float:
-        if (scenario, peer) not in samples.values:
+        if not samples.has(scenario, peer):
             return float("nan")  # the peer was left out of this run: NOT MET, shown as nan
         return samples.median(scenario, DJREDIS) / samples.median(scenario, peer)
 
