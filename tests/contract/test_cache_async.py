@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -129,6 +130,28 @@ def test_commands_from_one_loop_iteration_are_written_together(
         assert after - before <= 10
 
     asyncio.run(scenario())
+
+
+def test_a_command_on_an_idle_connection_is_written_before_the_loop_turns(
+    cache: RedisCache, redis_client: Any
+) -> None:
+    """With nothing in flight, a command leaves in its caller's own step: the loop is kept
+    blocked here, and Redis gets the SET all the same (batching waits for a loop turn)."""
+    key = cache.make_and_validate_key("eager")
+
+    async def scenario() -> bool:
+        await cache.aset("warm", 1)  # connected, nothing in flight
+        setting = asyncio.ensure_future(cache.aset("eager", 1))
+        await asyncio.sleep(0)  # the task's first step ran: the SET is queued (and written?)
+        deadline = time.monotonic() + 2
+        arrived = False
+        while not arrived and time.monotonic() < deadline:  # blocks the loop on purpose
+            arrived = bool(redis_client.exists(key))
+            time.sleep(0.01)
+        await setting
+        return arrived
+
+    assert asyncio.run(scenario()) is True
 
 
 def test_async_to_sync_loops_leave_no_connection_behind(

@@ -4,7 +4,8 @@ Commands issued by any number of coroutines during one iteration of the loop are
 to the socket together in a single ``write()``; replies come back in the same order, so
 each is handed to the future of the command at the head of the queue. A hundred
 concurrent requests therefore need one connection, not a hundred, and a burst of commands
-costs one system call each way.
+costs one system call each way. A command sent while nothing is in flight is written at
+once, in its caller's step, rather than one loop iteration later.
 
 Only request/reply commands go through here. Blocking commands (BLPOP...), pub/sub and
 invalidation streams use a connection of their own (``djredis._io.dedicated``); user code
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Iterable
 from typing import Any, cast
 
 from redis.connection import SSLConnection, UnixDomainSocketConnection
@@ -100,7 +102,20 @@ class MultiplexedConnection(asyncio.Protocol):
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             future.set_exception(self._not_sent("the connection is not ready"))
             return future
-        return self._queue(cast(asyncio.AbstractEventLoop, self._loop), args)
+        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        future = self._queue(loop, args)
+        self._kick(loop)
+        return future
+
+    def send_all(self, commands: Iterable[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
+        """``send`` several commands that leave in one write (a MULTI ... EXEC, an EVAL
+        after NOSCRIPT, one Cluster node's share of a bulk call)."""
+        if not self._ready:
+            return [self.send(args) for args in commands]
+        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        futures = [self._queue(loop, args) for args in commands]
+        self._kick(loop)
+        return futures
 
     async def ensure_connected(self) -> None:
         """Connect and handshake (once, even when many coroutines ask at the same time)."""
@@ -190,6 +205,7 @@ class MultiplexedConnection(asyncio.Protocol):
         if self._transport is None or self._broken is not None:
             raise self._broken or self._not_sent("the connection closed during the handshake")
         futures = [self._queue(loop, command) for command in commands]
+        self._kick(loop)
         failure: Exception | None = None
         for command, future in zip(commands, futures, strict=True):
             try:  # every reply is awaited, so no exception is left unretrieved
@@ -273,10 +289,19 @@ class MultiplexedConnection(asyncio.Protocol):
         future: asyncio.Future[Any] = loop.create_future()
         self._outgoing.append(pack(args))
         self._queued.append(future)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
         return future
+
+    def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write the queued commands now when nothing is in flight (a lone command saves a
+        loop turn), else at the end of this loop iteration, together with whatever the
+        other coroutines queue meanwhile."""
+        if self._flush_scheduled:
+            return
+        if not self._waiting:
+            self._flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._flush)
 
     def _not_sent(self, why: str) -> CommandNotSent:
         return CommandNotSent(f"Command not sent to {self._config.describe()}: {why}")

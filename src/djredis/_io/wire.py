@@ -88,7 +88,7 @@ async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eva
 async def _replies(conn: MultiplexedConnection, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
     if len(commands) == 1:
         return [await conn.send(commands[0])]
-    futures = [conn.send(args) for args in commands]
+    futures = conn.send_all(commands)
     replies: list[Any] = []
     failure: BaseException | None = None
     for future in futures:  # every future is awaited, so no exception goes unretrieved

@@ -390,7 +390,7 @@ class ClusterGroup(Topology):
                 elif isinstance(outcome, BaseException):
                     raise outcome
         sent = [
-            (node, parts, [conns[node].send(a) for part in parts for a in part.wire()])
+            (node, parts, conns[node].send_all(a for part in parts for a in part.wire()))
             for node, parts in groups.items()
             if node not in failed
         ]
