@@ -39,7 +39,7 @@ __all__ = ["RedisChannelLayer"]
 
 logger = logging.getLogger("djredis.channels")
 
-# receive()'s name -> reader shortcut is emptied past this many names.
+# send()'s and receive()'s name shortcuts are emptied past this many names.
 _ROUTES_KEPT = 10_000
 
 
@@ -79,6 +79,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         )
         self._last_loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[str, Reader] = {}
+        # send()'s shortcut: channel name -> (shard, list key, local part).
+        self._targets: dict[str, tuple[Topology, str, str]] = {}
 
     def __str__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r}, shards={len(self.settings.shards)})"
@@ -107,22 +109,34 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; raise ``ChannelFull`` when it holds ``capacity``
         messages already."""
-        self.require_valid_channel_name(channel)
-        payload = self._payload(message)
-        non_local = self.non_local_name(channel)
+        target = self._targets.get(channel)  # validated names only
+        if target is None:
+            target = self._target(channel)
+        topology, key, local_part = target
         sent = await self._run(
-            self._topology(non_local),
+            topology,
             ops.send(
-                ops.channel_key(self.prefix, non_local),
-                channel[len(non_local) :],
-                payload,
-                self.get_capacity(channel),
-                self._expiry_ms,
+                key, local_part, self._payload(message), self.get_capacity(channel), self._expiry_ms
             ),
             "send",
         )
         if not sent:
             raise ChannelFull(channel)
+
+    def _target(self, channel: str) -> tuple[Topology, str, str]:
+        """Validate ``channel`` and return where its messages go: the shard, the list key
+        and the part after ``!``; remembered for the next ``send``."""
+        self.require_valid_channel_name(channel)
+        non_local = self.non_local_name(channel)
+        target = (
+            self._topology(non_local),
+            ops.channel_key(self.prefix, non_local),
+            channel[len(non_local) :],
+        )
+        if len(self._targets) > _ROUTES_KEPT:
+            self._targets.clear()
+        self._targets[channel] = target
+        return target
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Return the next message on ``channel``, waiting for one. Cancelling it loses

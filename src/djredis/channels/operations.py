@@ -11,7 +11,7 @@ Keys (``prefix`` defaults to ``asgi``):
 The hash tag makes each key its own slot on Redis Cluster, so every script touches one slot.
 A list element is ``<deadline ms>|<local part>|<message>``: the message's expiry on the
 server's clock and the part of the channel name after ``!``, so one list carries the
-messages of every local channel of a process (see ``channels_send.lua``).
+messages of every local channel of a process (see ``channels_deliver.lua``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def send(
     server's clock.
     """
     reply = yield Eval(lua("channels_send"), (key,), (payload, expiry_ms, local_part, capacity))
-    return int(reply[0]) == 1
+    return int(reply) == 1
 
 
 def fanout(
@@ -71,7 +71,7 @@ def fanout(
     args: list[Any] = [payload, expiry_ms]
     for _, local_part, capacity in targets:
         args += (local_part, capacity)
-    reply = yield Eval(lua("channels_send"), tuple(t[0] for t in targets), tuple(args))
+    reply = yield Eval(lua("channels_deliver"), tuple(t[0] for t in targets), tuple(args))
     return [_text(name) for name in reply[1:]]
 
 

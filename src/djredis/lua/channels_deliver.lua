@@ -1,4 +1,4 @@
--- Deliver one message to each channel in KEYS (a send, or one slot's share of a group_send).
+-- Deliver one message to each channel in KEYS (one shard or slot's share of a group_send).
 -- KEYS[i]: channel i's list "<prefix>:c:{<non-local name>}" (several channels may share one)
 -- ARGV[1]: the serialized message; ARGV[2]: expiry in ms;
 -- ARGV[1 + 2i]: channel i's process-local part after "!" (or ""); ARGV[2 + 2i]: its capacity.

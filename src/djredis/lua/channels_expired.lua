@@ -1,6 +1,7 @@
--- Included by channels_send.lua and channels_group_send.lua (their "include" line).
+-- Included by channels_send.lua, channels_deliver.lua and channels_group_send.lua (their
+-- "include" line).
 -- drop_expired(key, non_local, now, forget): pop the elements at the head of list `key`
--- whose deadline is past (element format: see channels_send.lua) and call forget(name) for
+-- whose deadline is past (element format: see channels_deliver.lua) and call forget(name) for
 -- every channel they were meant for, so the caller can drop those channels from groups.
 local function drop_expired(key, non_local, now, forget)
     while true do

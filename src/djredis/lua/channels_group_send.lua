@@ -1,7 +1,7 @@
 -- group_send on one server holding the group and every member channel (no Cluster, one
 -- shard): the members are read, expired memberships dropped, and the message delivered in
 -- this one script: ONE element per list for all the members that share it (the local
--- channels of one process; see channels_send.lua for the element format). Channels whose
+-- channels of one process; see channels_deliver.lua for the element format). Channels whose
 -- messages expired unread leave the group.
 -- KEYS[1]: the group's sorted set (member = channel name, score = last group_add, ms).
 -- ARGV[1]: channel key prefix ("<prefix>:c:"); ARGV[2]: the serialized message;

@@ -144,6 +144,44 @@ async def test_messages_expire_unread_after_expiry(make_layer: Factory) -> None:
     assert (await layer.receive("short"))["type"] == "new"
 
 
+async def test_expired_messages_do_not_count_against_capacity(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    layer = make_layer(capacity=2, expiry=1)
+    await layer.send("lapsed", {"type": "old", "n": 0})
+    await layer.send("lapsed", {"type": "old", "n": 1})
+    await asyncio.sleep(1.2)
+    await layer.send("lapsed", {"type": "new", "n": 2})
+    await layer.send("lapsed", {"type": "new", "n": 3})
+    with pytest.raises(ChannelFull):
+        await layer.send("lapsed", {"type": "new", "n": 4})
+    assert redis_client.llen("asgi:c:{lapsed}") == 2
+    assert [(await layer.receive("lapsed"))["n"] for _ in range(2)] == [2, 3]
+
+
+async def test_a_refused_send_leaves_the_channel_as_it_was(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    layer = make_layer(capacity=3, expiry=60)
+    for number in range(3):
+        await layer.send("brim", {"type": "n", "n": number})
+    before = redis_client.lrange("asgi:c:{brim}", 0, -1)
+    for _ in range(5):
+        with pytest.raises(ChannelFull):
+            await layer.send("brim", {"type": "n", "n": 99})
+    assert redis_client.lrange("asgi:c:{brim}", 0, -1) == before
+    assert [(await layer.receive("brim"))["n"] for _ in range(3)] == [0, 1, 2]
+
+
+async def test_an_invalid_name_is_refused_on_every_send(layer: RedisChannelLayer) -> None:
+    for _ in range(2):  # a refused name is never remembered as a valid one
+        with pytest.raises(TypeError):
+            await layer.send("bad name", {"type": "x"})
+    await layer.send("good-name", {"type": "x"})
+    await layer.send("good-name", {"type": "y"})
+    assert (await layer.receive("good-name"))["type"] == "x"
+
+
 async def test_group_membership_expires_group_expiry_after_the_last_group_add(
     make_layer: Factory, redis_client: Any
 ) -> None:
