@@ -6,7 +6,7 @@ Round trips (commands clients send):
 - ``receive``: none of its own: the loop's reader for the channel's list is already
   blocked in ``BLMPOP`` and pops up to ``BATCH`` messages per round trip for every local
   channel of the process (see ``djredis.channels.reader``);
-- ``group_add``: one ``EVALSHA``; ``group_discard``: one ``ZREM``;
+- ``group_add``, ``group_discard``: one ``EVALSHA`` each;
 - ``group_send``: one ``EVALSHA`` when the layer has one non-Cluster shard and no
   ``channel_capacity`` patterns (the script reads the members and delivers to each);
   otherwise one ``EVALSHA`` that reads the members, then one per shard and Cluster slot

@@ -6,7 +6,10 @@ Keys (``prefix`` defaults to ``asgi``):
   (``chat``) or for all the process-local channels of one process (``specific.<id>!``);
   capacity is counted on it, as the spec asks;
 - ``<prefix>:g:{<group>}``: a sorted set, member = channel name, score = last
-  ``group_add`` in ms on the server's clock.
+  ``group_add`` in ms on the server's clock;
+- ``<prefix>:g:{<group>}:lists``: the group's list cache, a hash of the members' lists
+  (non-local name -> count and local parts), built by ``group_send`` and voided by every
+  change of membership (see ``channels_group_send.lua``).
 
 The hash tag makes each key its own slot on Redis Cluster, so every script touches one slot.
 A list element is ``<deadline ms>|<local part>|<message>``: the message's expiry on the
@@ -29,11 +32,13 @@ __all__ = [
     "channel_key",
     "fanout",
     "flush",
+    "forget_members",
     "group_add",
     "group_discard",
     "group_key",
     "group_members",
     "group_send_here",
+    "lists_key",
     "send",
 ]
 
@@ -49,6 +54,11 @@ def channel_key(prefix: str, non_local: str) -> str:
 def group_key(prefix: str, group: str) -> str:
     """Return the sorted set of ``group``'s members."""
     return f"{prefix}:g:{{{group}}}"
+
+
+def lists_key(group_key: str) -> str:
+    """Return the list cache of the group whose sorted set is ``group_key`` (same slot)."""
+    return f"{group_key}:lists"
 
 
 def send(
@@ -77,23 +87,23 @@ def fanout(
 
 def group_add(key: str, channel: str, group_expiry_ms: int) -> Operation[None]:
     """Add ``channel`` to the group, refreshing the group's and the membership's expiry."""
-    yield Eval(lua("channels_group_add"), (key,), (channel, group_expiry_ms))
+    yield Eval(lua("channels_group_add"), (key, lists_key(key)), (channel, group_expiry_ms))
 
 
 def group_discard(key: str, channel: str) -> Operation[None]:
     """Remove ``channel`` from the group."""
-    yield Call(("ZREM", key, channel))
+    yield Eval(lua("channels_group_remove"), (key, lists_key(key)), (channel,))
 
 
 def group_members(key: str, group_expiry_ms: int) -> Operation[list[str]]:
     """Drop expired memberships and return the group's members."""
-    reply = yield Eval(lua("channels_group_members"), (key,), (group_expiry_ms,))
+    reply = yield Eval(lua("channels_group_members"), (key, lists_key(key)), (group_expiry_ms,))
     return [_text(name) for name in reply]
 
 
 def forget_members(key: str, channels: Iterable[str]) -> Operation[None]:
     """Remove ``channels`` (whose messages expired unread) from the group."""
-    yield Call(("ZREM", key, *channels))
+    yield Eval(lua("channels_group_remove"), (key, lists_key(key)), tuple(channels))
 
 
 def group_send_here(
@@ -107,7 +117,7 @@ def group_send_here(
     """group_send in one script, when the group and every channel share one server."""
     reply = yield Eval(
         lua("channels_group_send"),
-        (key,),
+        (key, lists_key(key)),
         (channel_prefix, payload, expiry_ms, group_expiry_ms, capacity),
     )
     return int(reply)

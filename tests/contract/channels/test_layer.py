@@ -209,6 +209,10 @@ async def test_members_whose_messages_expired_unread_leave_the_group(
     await layer.group_send("room", {"type": "two"})
     assert redis_client.zscore("asgi:g:{room}", "gone") is None
     assert redis_client.zscore("asgi:g:{room}", "alive") is not None
+    queued = redis_client.llen("asgi:c:{gone}")
+    await layer.group_send("room", {"type": "three"})
+    assert redis_client.llen("asgi:c:{gone}") == queued  # no longer reached
+    assert [(await layer.receive("alive"))["type"] for _ in range(2)] == ["two", "three"]
 
 
 async def test_flush_deletes_the_layers_keys_only(
