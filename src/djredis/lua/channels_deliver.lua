@@ -11,19 +11,12 @@
 -- A channel whose list holds its capacity already is skipped.
 -- Returns {delivered, <names of channels that had messages expire unread>...}.
 -- include: channels_expired
+-- include: channels_lists
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local payload, expiry = ARGV[1], tonumber(ARGV[2])
 local lists, order = {}, {}
-for i, key in ipairs(KEYS) do
-    local targets = lists[key]
-    if not targets then
-        targets = {}
-        lists[key] = targets
-        order[#order + 1] = key
-    end
-    targets[#targets + 1] = i
-end
+for i, key in ipairs(KEYS) do by_list(lists, order, key, i) end
 local delivered, expired, seen = 0, {}, {}
 local function forget(name)
     if not seen[name] then

@@ -16,6 +16,7 @@
 -- ARGV[3]: expiry ms; ARGV[4]: group_expiry ms; ARGV[5]: capacity of every channel.
 -- Returns the number of deliveries.
 -- include: channels_expired
+-- include: channels_lists
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local group, cache = KEYS[1], KEYS[2]
@@ -31,17 +32,11 @@ if #lists == 0 then
     local parts, order = {}, {}
     for _, channel in ipairs(members) do
         local bang = string.find(channel, '!', 1, true)
-        local non_local, local_part = channel, ''
         if bang then
-            non_local, local_part = string.sub(channel, 1, bang), string.sub(channel, bang + 1)
+            by_list(parts, order, string.sub(channel, 1, bang), string.sub(channel, bang + 1))
+        else
+            by_list(parts, order, channel, '')
         end
-        local list = parts[non_local]
-        if not list then
-            list = {}
-            parts[non_local] = list
-            order[#order + 1] = non_local
-        end
-        list[#list + 1] = local_part
     end
     for _, non_local in ipairs(order) do
         local list = parts[non_local]

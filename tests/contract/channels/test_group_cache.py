@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -92,8 +93,6 @@ def test_group_send_reaches_exactly_the_members_after_any_change(
 
 
 def test_the_list_cache_expires_with_its_group(redis_server: RedisServer) -> None:
-    import redis
-
     client = redis.Redis.from_url(redis_server.url(3))
 
     async def scenario() -> None:
