@@ -26,6 +26,13 @@ if redis.call('ZREMRANGEBYSCORE', group, '-inf', now - tonumber(ARGV[4])) > 0 th
     redis.call('DEL', cache)
 end
 local lists = redis.call('HGETALL', cache)
+for i = 2, #lists, 2 do
+    if not string.match(lists[i], '^%d+|') then -- garbage: rebuilt from the sorted set
+        redis.call('DEL', cache)
+        lists = {}
+        break
+    end
+end
 if #lists == 0 then
     local members = redis.call('ZRANGE', group, 0, -1)
     if #members == 0 then return 0 end

@@ -117,3 +117,24 @@ def test_the_list_cache_expires_with_its_group(redis_server: RedisServer) -> Non
 
     asyncio.run(scenario())
     client.close()
+
+
+def test_a_garbled_list_cache_is_rebuilt_from_the_group(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url(3))
+
+    async def scenario() -> None:
+        prefix = f"{PREFIX}-garbled"
+        layer = RedisChannelLayer(hosts=[redis_server.url(3)], prefix=prefix)
+        await layer.flush()
+        await layer.group_add("room", "member")
+        await layer.group_send("room", {"type": "first"})  # builds the cache
+        cache = f"{prefix}:g:{{room}}:lists"
+        client.hset(cache, "member", "garbage")  # written by something else
+        await layer.group_send("room", {"type": "second"})
+        assert [(await layer.receive("member"))["type"] for _ in range(2)] == ["first", "second"]
+        assert client.hget(cache, "member") == b"1|"
+        await layer.flush()
+        await layer.close_pools()
+
+    asyncio.run(scenario())
+    client.close()

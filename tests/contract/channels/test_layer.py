@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -180,6 +181,20 @@ async def test_an_invalid_name_is_refused_on_every_send(layer: RedisChannelLayer
     await layer.send("good-name", {"type": "x"})
     await layer.send("good-name", {"type": "y"})
     assert (await layer.receive("good-name"))["type"] == "x"
+
+
+@pytest.mark.parametrize("garbage", [b"no bar at all", b"abc|x|y", b"1|x", b"123"])
+async def test_garbage_in_a_channel_list_is_dropped_with_a_log_line(
+    make_layer: Factory, redis_client: Any, caplog: pytest.LogCaptureFixture, garbage: bytes
+) -> None:
+    layer = make_layer(capacity=10, expiry=60)
+    await layer.group_add("room", "mixed")
+    redis_client.rpush("asgi:c:{mixed}", garbage)  # written by something else
+    with caplog.at_level(logging.WARNING, logger="djredis.channels"):
+        await layer.send("mixed", {"type": "sent"})
+        await layer.group_send("room", {"type": "grouped"})
+        assert [(await layer.receive("mixed"))["type"] for _ in range(2)] == ["sent", "grouped"]
+    assert "undecodable" in caplog.text
 
 
 async def test_group_membership_expires_group_expiry_after_the_last_group_add(
