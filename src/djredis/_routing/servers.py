@@ -382,7 +382,7 @@ class SentinelGroup(Topology):
 
         def build() -> _SentinelClients:
             addresses, sentinel_kwargs, node = self._sentinel_args()
-            sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call]
+            sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call, unused-ignore]
             return _SentinelClients(sentinel, self._service, self._settings.node.client_class)
 
         clients = get_shared(("sentinel", self._settings), build)
@@ -399,7 +399,7 @@ class SentinelGroup(Topology):
             node["retry"] = retry_policy(self._settings.node, asyncio=True)
             node.setdefault("retry_on_error", list(resent_errors(self._settings.node)))
             sentinel_kwargs["retry"] = retry_policy(self._settings.sentinels[0], asyncio=True)
-            sentinel = AsyncSentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call]
+            sentinel = AsyncSentinel(addresses, sentinel_kwargs=sentinel_kwargs, **node)  # type: ignore[no-untyped-call, unused-ignore]
             return _SentinelClients(sentinel, self._service, AsyncRedis)
 
         clients = state.shared(("sentinel", self._settings), build)

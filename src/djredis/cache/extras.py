@@ -312,9 +312,13 @@ class _AsyncIgnoringLock(AsyncLock):
         blocking: bool | None = None,
         blocking_timeout: float | None = None,
         token: str | bytes | None = None,
+        *,
+        sleep: float | None = None,
     ) -> bool:
+        # redis-py >= 8.2 takes ``sleep`` (the poll interval) per call; older ones do not.
+        per_call = {} if sleep is None else {"sleep": sleep}
         try:
-            return bool(await super().acquire(blocking, blocking_timeout, token))
+            return bool(await super().acquire(blocking, blocking_timeout, token, **per_call))
         except CONNECTION_ERRORS as exc:
             return self.policy.handle(exc, "lock.acquire", False)
 

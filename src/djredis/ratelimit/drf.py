@@ -12,6 +12,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
+
+try:
+    import rest_framework  # type: ignore[import-untyped]  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised by scripts/check_wheel.py
+    raise ImportError(
+        "djredis.ratelimit.drf needs Django REST framework: pip install 'djredis[drf]'"
+    ) from exc
+
 from rest_framework.settings import api_settings  # type: ignore[import-untyped]
 from rest_framework.throttling import BaseThrottle  # type: ignore[import-untyped]
 
