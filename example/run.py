@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -74,6 +75,30 @@ PAGES = {
     "/dashboard/": "server_stats",
     "/health/": '"status": "ok"',
 }
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def dying_with_us(signum: int = signal.SIGTERM) -> Any:
+    """Return a ``preexec_fn`` that makes a child get ``signum`` when this process dies.
+
+    Each service runs in its own session (a Ctrl-C meant for the site must not reach Redis
+    before the site has stopped), so a process group alone would not stop them: if this
+    script is killed with SIGKILL, nothing would. Linux's parent-death signal does. The
+    check of the parent's pid closes the race of a parent dying before prctl runs.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the child only calls it
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def say(message: str) -> None:
@@ -233,7 +258,11 @@ class PrivateRedis:
         ]  # fmt: skip
         # Own session: a Ctrl-C meant for the site does not kill Redis under it; we stop it.
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=dying_with_us(),
         )
         deadline = time.monotonic() + timeout
         while not redis_pong("127.0.0.1", self.port):
@@ -294,8 +323,13 @@ class Services:
         self.quiet = quiet
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start ``python -m <args>`` from example/ as the service ``name``."""
+    def start(
+        self, name: str, *args: str, death_signal: int = signal.SIGTERM
+    ) -> subprocess.Popen[bytes]:
+        """Start ``python -m <args>`` from example/ as the service ``name``.
+
+        ``death_signal`` is what it gets if this script dies without stopping it.
+        """
         output: Any = None
         if self.quiet:
             output = (self.scratch / f"{name}.log").open("wb")
@@ -304,6 +338,7 @@ class Services:
             env=self.env,
             cwd=EXAMPLE_DIR,
             start_new_session=True,
+            preexec_fn=dying_with_us(death_signal),
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
         )
@@ -365,8 +400,10 @@ def start_services(services: Services, http_port: int, production: bool) -> None
     services.start("celery-worker", "celery", "-A", "reference", "worker", "--loglevel=info",
                    "--concurrency=2")  # fmt: skip
     schedule = services.scratch / "celerybeat-schedule"
+    # Beat's SIGTERM handler saves its schedule through the broker, which is dying with us
+    # when this script is killed: it would retry forever. Its schedule file is scratch.
     services.start("celery-beat", "celery", "-A", "reference", "beat", "--loglevel=info",
-                   f"--schedule={schedule}")  # fmt: skip
+                   f"--schedule={schedule}", death_signal=signal.SIGKILL)  # fmt: skip
 
 
 def wait_for_http(base: str, services: Services, timeout: float = 30.0) -> None:

@@ -1,5 +1,5 @@
-"""The guide's chat consumer, exactly as the guide writes it (seeds/002, "WebSocket
-Consumer"); the chat page (views/chat.py) shows this file as it is."""
+"""The guide's chat consumer, exactly as the Channels guide writes it ("WebSocket
+Consumer"); the chat page shows this file as it is. docs/channels.md walks through it."""
 
 # fmt: off
 # consumers.py

@@ -1,4 +1,6 @@
-"""The guide's WebSocket routing, exactly as the guide writes it (seeds/002, "Routing")."""
+"""The guide's WebSocket routing, exactly as the guide writes it ("Routing").
+
+docs/channels.md walks through it."""
 
 # fmt: off
 # routing.py

@@ -22,6 +22,7 @@ from .views import (
 
 urlpatterns: list[URLPattern] = [
     path("", home.home, name="home"),
+    path("favicon.ico", home.favicon, name="favicon"),
     # caching
     path("caches/", caching.caches_demo, name="caches"),
     path("cache-page/", caching.cache_page_demo, name="cache-page"),

@@ -6,6 +6,7 @@ no .venv is made), with every port free or chosen by the test.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,6 +171,75 @@ def test_ctrl_c_stops_everything_run_py_started(tmp_path: Path, redis_server: Re
     for port in (http_port, redis_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+def descendants(pid: int) -> set[int]:
+    """Return the pids of every process below ``pid`` (children, their children, ...)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                for child in map(int, task.read_text().split()):
+                    if child not in found:
+                        found.add(child)
+                        todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Tell whether ``pid`` still runs (a zombie, reaped by init soon, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_run_py_takes_its_services_down_too(tmp_path: Path) -> None:
+    """SIGKILL run.py (no chance to clean up): Redis, uvicorn, Celery die with it."""
+    environment = {
+        **os.environ,
+        "DJREDIS_EXAMPLE_DB": str(tmp_path / "db.sqlite3"),
+        "DJREDIS_EXAMPLE_MAIL_DIR": str(tmp_path / "mail"),
+    }
+    for name in ("DJANGO_SETTINGS_MODULE", "REDIS_URL"):
+        environment.pop(name, None)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        http_port = int(sock.getsockname()[1])
+    process = subprocess.Popen(
+        [sys.executable, str(RUN), "--port", str(http_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    assert process.stdout is not None
+    children: set[int] = set()
+    try:
+        for line in process.stdout:
+            if "Ctrl-C stops everything" in line:
+                break
+        children = descendants(process.pid)
+        assert len(children) >= 2  # redis-server and uvicorn at least
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = sorted(pid for pid in children if alive(pid))
+        assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_postgres_database_url_without_a_driver_says_what_to_install(tmp_path: Path) -> None:

@@ -323,3 +323,44 @@ def test_hammering_the_api_shows_a_429_with_its_headers(site: str, page: Any) ->
     cells = refused.locator("td")
     expect(cells.nth(2)).to_contain_text("r=0")
     assert 0 < int(cells.nth(3).inner_text()) <= 60
+
+
+def test_rate_limit_page_keeps_the_signed_in_visitor_in_the_header(site: str, page: Any) -> None:
+    """Open the rate-limit demo signed in: the header still says who is signed in.
+
+    The page's own context once had a ``user`` key (the per-user quota), which hid Django's
+    ``user`` and made the header offer "Log in" to a signed-in visitor.
+    """
+    log_in(page, site)
+    page.get_by_role("link", name="djredis reference site").click()
+    page.get_by_role("link", name="A rate-limited JSON API").click()
+    expect(page).to_have_url(site + "/ratelimit/")
+    expect(page.locator("#account")).to_contain_text(f"Signed in as {DEMO_LOGIN[0]}")
+    expect(page.locator("#remaining-user")).to_have_text(re.compile(r"^\d+$"))
+
+
+def test_pages_reached_by_clicking_log_no_console_error(site: str, page: Any) -> None:
+    """Click from the home page to each demo: no console error, no failed request, an icon.
+
+    A missing /favicon.ico used to be a 404 (a console error) on every page.
+    """
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(site + "/")
+    names = [
+        "Multiple caches",
+        "Per-view caching",
+        "Direct Redis access",
+        "A rate-limited JSON API",
+    ]
+    for name in names:
+        page.get_by_role("link", name=name).click()
+        page.wait_for_load_state("load")
+        page.go_back()
+    icon = page.request.get(site + "/favicon.ico")
+    assert icon.status == 200
+    assert icon.headers["content-type"].startswith("image/")
+    assert errors == []

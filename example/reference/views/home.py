@@ -79,3 +79,20 @@ def home(request: HttpRequest) -> HttpResponse:
         "redis_version": info.get("redis_version", "?"),
     }
     return render(request, "reference/home.html", context)
+
+
+# A red square with "dj": the browser asks every page for /favicon.ico; a 404 there is a
+# console error on every page.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect width="32" height="32" rx="6" fill="#c6302b"/>'
+    '<text x="16" y="22" font-family="sans-serif" font-size="15" font-weight="700" '
+    'fill="#fff" text-anchor="middle">dj</text></svg>'
+)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Serve the site's icon (cached by the browser for a day)."""
+    response = HttpResponse(FAVICON_SVG, content_type="image/svg+xml")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

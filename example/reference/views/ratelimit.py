@@ -25,7 +25,7 @@ def ratelimit_demo(request: HttpRequest) -> HttpResponse:
     """Show this visitor's remaining quota (looked at, not counted) and a button to spend it."""
     ip = Rule(key="ip", rate=PER_IP).check(request, group=GROUP_IP, increment=False)
     user = Rule(key="user_or_ip", rate=PER_USER).check(request, group=GROUP_USER, increment=False)
-    context = {"ip": ip, "user": user, "per_ip": PER_IP, "per_user": PER_USER}
+    context = {"ip": ip, "user_quota": user, "per_ip": PER_IP, "per_user": PER_USER}
     return render_demo(
         request,
         "reference/ratelimit.html",
