@@ -38,6 +38,9 @@ pytestmark = pytest.mark.slow
 
 # Scheduling slack on a loaded 2-core machine when comparing two clients' switch times.
 SLACK = 0.5
+# djredis follows the Sentinels' announcements: it switches within this long of the first
+# Sentinel naming the new primary (a round trip, plus that slack), whatever redis-py does.
+SWITCH_BOUND = 1.0
 DEADLINE = 30.0
 
 
@@ -153,7 +156,7 @@ def fresh_sentinels() -> Iterator[Sentinels]:
 
 
 @pytest.mark.parametrize("kind", ["manual", "killed"])
-def test_sentinel_writes_and_primary_reads_switch_no_later_than_redis_py(
+def test_sentinel_writes_and_primary_reads_switch_when_a_sentinel_names_the_new_primary(
     fresh_sentinels: Sentinels, kind: str
 ) -> None:
     sentinels = fresh_sentinels
@@ -189,7 +192,7 @@ def test_sentinel_writes_and_primary_reads_switch_no_later_than_redis_py(
         wait_until(lambda: all(c.reads and c.reads[-1][1] == 1 for c in clients), 5, "load")
         began = time.monotonic()
         _, new = fail_over(sentinels, kind)
-        write_when_named(sentinels, new, "s:1:flag")
+        accepted = write_when_named(sentinels, new, "s:1:flag")
         # Until redis-py has switched too (the old primary demoted, for a manual failover).
         wait_until(lambda: clients[0].reads[-1][1] == 2, DEADLINE, "redis-py to switch")
         time.sleep(0.5)
@@ -203,7 +206,8 @@ def test_sentinel_writes_and_primary_reads_switch_no_later_than_redis_py(
     switched = {
         c.name: (c.reads_switched(), c.writes_switched(landed, key_of(c.name))) for c in clients
     }
-    print(f"\n{kind} failover, seconds after it began (reads, writes):")
+    print(f"\n{kind} failover: new primary named, flag=2 accepted at {accepted - began:.2f} s")
+    print("seconds after the failover began when (reads, writes) switched:")
     for name, (reads, writes) in switched.items():
         print(f"  {name:<6} {reads and reads - began:.2f} {writes and writes - began:.2f}")
     rp_reads, rp_writes = switched["rp"]
@@ -213,8 +217,10 @@ def test_sentinel_writes_and_primary_reads_switch_no_later_than_redis_py(
         reads, writes = switched[name]
         assert reads is not None, name
         assert reads <= rp_reads + SLACK, name
+        assert reads <= accepted + SWITCH_BOUND, name
         assert writes is not None, name
         assert writes <= rp_writes + SLACK, name
+        assert writes <= accepted + SWITCH_BOUND, name
 
 
 def stale_reads(near: RedisCache, key: str, write: Callable[[], float]) -> tuple[int, int]:
