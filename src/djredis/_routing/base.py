@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
+import threading
 import time
+import weakref
 from collections.abc import Generator, Iterable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -33,6 +36,7 @@ from djredis._io.wire import execute_async
 __all__ = [
     "ATTEMPT_ERRORS",
     "Route",
+    "ServersObserver",
     "Topology",
     "TopologyError",
     "close_multiplexed",
@@ -64,14 +68,52 @@ class TopologyError(RedisConnectionError):
     """
 
 
+class ServersObserver(Protocol):
+    """Who wants to know at once when a topology's read servers change (the near-cache,
+    whose invalidation listeners must follow the servers reads are filled from)."""
+
+    def servers_changed(self, servers: tuple[ServerConfig, ...]) -> None: ...
+
+
+logger = logging.getLogger("djredis.topology")
+
+
 class Topology(abc.ABC):
     """Where commands go: one server, a primary with replicas, Sentinel, or Cluster.
 
-    Connection and timeout errors leave ``execute``/``aexecute`` as redis-py's
-    ``ConnectionError``/``TimeoutError`` (a topology in transition, e.g. ``CLUSTERDOWN``
-    or a demoted primary's ``READONLY``, counts as a connection error once the
-    topology's own retries are spent); server errors as ``ResponseError``.
+    One object per server set per process (``connect``): every component and every cache
+    alias with the same connection settings routes through it, so they all follow the
+    same primary. Connection and timeout errors leave ``execute``/``aexecute`` as
+    redis-py's ``ConnectionError``/``TimeoutError`` (a topology in transition, e.g.
+    ``CLUSTERDOWN`` or a demoted primary's ``READONLY``, counts as a connection error once
+    the topology's own retries are spent); server errors as ``ResponseError``.
     """
+
+    def __init__(self) -> None:
+        # Held weakly: a near-cache that is gone is not kept alive by its topology.
+        self._observers: weakref.WeakSet[ServersObserver] = weakref.WeakSet()
+        self._observers_lock = threading.Lock()
+
+    def watch(self, observer: ServersObserver) -> None:
+        """Call ``observer.servers_changed(servers)`` whenever the read servers change
+        (after the new ones are in use: a read routed there from now on finds the
+        observer told)."""
+        with self._observers_lock:
+            self._observers.add(observer)
+
+    def _servers_changed(self, servers: tuple[ServerConfig, ...]) -> None:
+        with self._observers_lock:
+            observers = list(self._observers)
+        for observer in observers:
+            try:
+                observer.servers_changed(servers)
+            except Exception:  # one observer's bug must not fail the command that noticed
+                logger.exception("djredis: a topology observer failed")
+
+    def after_fork(self) -> None:
+        """Reset what the parent's threads may have held (locks) and what they did for it
+        (watchers); called in a forked child. Connections are per process already."""
+        self._observers_lock = threading.Lock()
 
     @abc.abstractmethod
     def execute(self, command: Command) -> Any:

@@ -110,8 +110,14 @@ class ClusterGroup(Topology):
     """A Redis Cluster: commands go to the primary of their key's hash slot."""
 
     def __init__(self, settings: ClusterSettings) -> None:
+        super().__init__()
         self._settings = settings
-        self._map = SlotMap(settings.seeds)
+        # The slot map tells the observers (the near-cache) when the primaries change.
+        self._map = SlotMap(settings.seeds, self._servers_changed)
+
+    def after_fork(self) -> None:
+        super().after_fork()
+        self._map.after_fork()
 
     def _refresh_sync(self, force: bool = False) -> None:
         if self._map.want_refresh() or force or self._map.slots is None:
@@ -230,9 +236,8 @@ class ClusterGroup(Topology):
                     part.ask = target
                 else:
                     part.ask = None
-                    if self._map.slots is not None:
-                        self._map.slots[slot] = target
-                    refresh = refresh or target not in self._map.primaries
+                    # A primary the map does not know (a promoted replica): reload it.
+                    refresh = self._map.moved(slot, target) or refresh
                 retry.append(part)
                 continue
             code = _error_code(reply)

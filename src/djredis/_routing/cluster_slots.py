@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS
@@ -31,7 +32,13 @@ _CLUSTER_SLOTS = Call(("CLUSTER", "SLOTS"), write=False)
 class SlotMap:
     """Who serves which slot, and which nodes failed lately."""
 
-    def __init__(self, seeds: tuple[ServerConfig, ...]) -> None:
+    def __init__(
+        self,
+        seeds: tuple[ServerConfig, ...],
+        changed: Callable[[tuple[ServerConfig, ...]], None] = lambda primaries: None,
+    ) -> None:
+        # Called with the new primaries (the read servers) whenever they change.
+        self._changed = changed
         self.template = seeds[0]
         self.nodes: dict[tuple[str, int], _Node] = {}
         self.seeds = [self.node(*seed.address) for seed in seeds]
@@ -86,8 +93,13 @@ class SlotMap:
             for other in others:
                 replicas[self._entry_node(other, via)] = None
         self.slots = slots
-        self.primaries = tuple(primaries)
         self.replicas = tuple(replicas)
+        self._set_primaries(tuple(primaries))
+
+    def _set_primaries(self, primaries: tuple[_Node, ...]) -> None:
+        before, self.primaries = self.primaries, primaries
+        if before and set(before) != set(primaries):
+            self._changed(tuple(node.config for node in primaries))
 
     def _entry_node(self, entry: Any, via: _Node) -> _Node:
         host = entry[0].decode() if isinstance(entry[0], bytes) else str(entry[0])
@@ -103,6 +115,22 @@ class SlotMap:
                 return False
             self._refreshed_at = now
             return True
+
+    def moved(self, slot: int, target: _Node) -> bool:
+        """Route ``slot`` to ``target`` (a ``MOVED``); return whether it is a new primary.
+
+        A new primary (a promoted replica) serves reads of that slot from now on, so it
+        joins ``primaries`` (the read servers) at once, whether or not the reload of the
+        map that follows happens now (reloads are rate-limited)."""
+        if self.slots is not None:
+            self.slots[slot] = target
+        if target in self.primaries:
+            return False
+        self._set_primaries((*self.primaries, target))
+        return True
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()  # the parent's may have been held by another thread
 
     def failed(self, node: _Node) -> None:
         self._failed_at[node] = time.monotonic()

@@ -23,10 +23,9 @@ than the connection timeouts for it.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
@@ -40,7 +39,7 @@ from djredis._config.server import (
     ServerConfig,
 )
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
-from djredis._core.errors import CONNECTION_ERRORS, BurstLogger, may_resend
+from djredis._core.errors import CONNECTION_ERRORS, may_resend
 from djredis._io.bridge import (
     disconnect_idle,
     get_client,
@@ -61,85 +60,15 @@ from djredis._routing.base import (
     send_async,
     send_sync,
 )
+from djredis._routing.replicas import REPLICA_RETRY_AFTER, ReplicaHealth, primary_demoted
+from djredis._routing.sentinel_watch import SwitchWatch
 
 __all__ = ["REPLICA_RETRY_AFTER", "SentinelGroup", "ServerGroup"]
 
 logger = logging.getLogger("djredis.topology")
 
-# How long a replica that failed is left out of the read rotation.
-REPLICA_RETRY_AFTER = 5.0
 # How often the Sentinels are asked again for the list of healthy replicas.
 SENTINEL_REPLICAS_TTL = 10.0
-
-
-def replica_unavailable(exc: BaseException) -> bool:
-    """Whether a replica's error means "ask someone else" rather than a bad command."""
-    if isinstance(exc, CONNECTION_ERRORS):
-        return True  # includes LOADING (BusyLoadingError)
-    return isinstance(exc, ResponseError) and _error_code(exc) == "MASTERDOWN"
-
-
-def primary_demoted(exc: ResponseError) -> bool:
-    """Whether a write failed because the server is no longer a primary."""
-    return _error_code(exc) == "READONLY"
-
-
-def _error_code(exc: ResponseError) -> str:
-    # redis-py strips the code from the message of the errors it knows (ReadOnlyError...)
-    # and keeps it in ``status_code`` (redis-py >= 8) or only in the class name.
-    code = getattr(exc, "status_code", None)
-    if isinstance(code, str) and code:
-        return code
-    name = type(exc).__name__
-    for known, cls_name in (("READONLY", "ReadOnlyError"), ("MASTERDOWN", "MasterDownError")):
-        if name == cls_name:
-            return known
-    return str(exc).split(" ", 1)[0]
-
-
-class _ReplicaHealth:
-    """Remember which replicas failed recently, and pick a healthy one."""
-
-    def __init__(self) -> None:
-        self._down: dict[ServerConfig, float] = {}
-        self._burst = BurstLogger(logger)
-
-    def pick(self, replicas: tuple[ServerConfig, ...]) -> ServerConfig | None:
-        if not replicas:
-            return None
-        if self._down:
-            now = time.monotonic()
-            replicas = tuple(r for r in replicas if self._down.get(r, 0.0) <= now)
-            if not replicas:
-                return None
-        return random.choice(replicas)
-
-    def read(
-        self, replicas: tuple[ServerConfig, ...], command: Call | Batch | Eval
-    ) -> Route[tuple[bool, Any]]:
-        """Try ``command`` on a healthy replica: ``(True, reply)``, or ``(False, None)`` when
-        there is none or it is unavailable (then it sits out ``REPLICA_RETRY_AFTER``)."""
-        replica = self.pick(replicas)
-        if replica is None:
-            return False, None
-        try:
-            return True, (yield replica, command)
-        except ATTEMPT_ERRORS as exc:
-            if not replica_unavailable(exc):
-                raise
-            self.failed(replica, exc)
-            return False, None
-
-    def failed(self, replica: ServerConfig, exc: BaseException) -> None:
-        self._down[replica] = time.monotonic() + REPLICA_RETRY_AFTER
-        self._burst.log(
-            logging.WARNING,
-            "djredis: replica %s failed (%s: %s); reads go to the primary for %.0f s",
-            replica.describe(),
-            type(exc).__name__,
-            exc,
-            REPLICA_RETRY_AFTER,
-        )
 
 
 class ServerGroup(Topology):
@@ -148,10 +77,11 @@ class ServerGroup(Topology):
     def __init__(self, settings: ConnectionSettings) -> None:
         if not isinstance(settings, ConnectionSettings):
             raise TypeError("ServerGroup takes ConnectionSettings; use connect(settings)")
+        super().__init__()
         self.primary = settings.primary
         self.replicas = settings.replicas
         self._read_from = settings.replicas if settings.read_from_replicas else ()
-        self._health = _ReplicaHealth()
+        self._health = ReplicaHealth()
 
     def execute(self, command: Command) -> Any:
         if type(command) is Primaries:
@@ -206,7 +136,15 @@ class ServerGroup(Topology):
         close_multiplexed(state, self.all_configs())
 
 
-_Found = tuple[ServerConfig, tuple[ServerConfig, ...]]
+# (primary, healthy replicas, the answering Sentinel's configuration epoch)
+_Found = tuple[ServerConfig, tuple[ServerConfig, ...], int]
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _fields(reply: Any) -> dict[str, str]:
@@ -228,6 +166,7 @@ class SentinelGroup(Topology):
     """The primary and replicas of a Sentinel service, found by asking the Sentinels."""
 
     def __init__(self, settings: SentinelSettings) -> None:
+        super().__init__()
         self._settings = settings
         self._service = settings.service_name
         self._read_replicas = settings.read_from_replicas
@@ -235,18 +174,45 @@ class SentinelGroup(Topology):
         self._sentinels = list(settings.sentinels)
         self._primary: ServerConfig | None = None
         self._replicas: tuple[ServerConfig, ...] = ()
+        # The read servers last in use, and the newest Sentinel configuration epoch seen:
+        # an answer from a Sentinel that has not yet heard of a failover is not followed.
+        self._announced: tuple[ServerConfig, ...] = ()
+        self._epoch = -1
         self._checked = 0.0
         self._nodes: dict[tuple[str, int], ServerConfig] = {}
-        self._health = _ReplicaHealth()
+        self._health = ReplicaHealth()
         self._lock = threading.Lock()
+        self._watch = SwitchWatch(settings.sentinels, self._service, self._recheck)
+
+    def after_fork(self) -> None:
+        super().after_fork()
+        self._lock = threading.Lock()
+        self._watch.after_fork()
 
     # -- discovery, written once for both runners --------------------------------------------
 
-    def _discover(self) -> Route[_Found]:
+    def _recheck(self, sentinel: ServerConfig) -> None:
+        """Ask ``sentinel`` (it announced a failover, or its announcements had a gap) and
+        switch to the primary it names, unless its configuration is older than one seen."""
+        try:
+            found = drive_sync(self._discover((sentinel,), newest_only=True))
+        except MasterNotFoundError as exc:
+            logger.debug("djredis: Sentinel recheck: %s", exc)
+            return
+        self._found(found)
+
+    def _discover(
+        self, sentinels: tuple[ServerConfig, ...] | None = None, *, newest_only: bool = False
+    ) -> Route[_Found]:
         """Ask the Sentinels, the last one that answered first, for the primary (and the
-        healthy replicas); a step of the route like any other attempt."""
+        healthy replicas); a step of the route like any other attempt.
+
+        A Sentinel whose configuration epoch is older than the newest seen has not heard of
+        a failover yet: the next one is asked, and its answer is taken only when no other
+        Sentinel gives a newer one (``newest_only``: not even then)."""
         problems = []
-        for sentinel in tuple(self._sentinels):
+        older: _Found | None = None
+        for sentinel in sentinels or tuple(self._sentinels):
             try:
                 state = _fields(
                     (yield sentinel, Call(("SENTINEL", "MASTER", self._service), write=False))
@@ -266,7 +232,6 @@ class SentinelGroup(Topology):
                     f"as {state.get('flags')}"
                 )
                 continue
-            self._prefer(sentinel)
             healthy = []
             for replica in map(_fields, replicas):
                 replica_flags = set(replica.get("flags", "").split(","))
@@ -276,7 +241,16 @@ class SentinelGroup(Topology):
                     "disconnected",
                 }:
                     healthy.append(self._node(replica["ip"], int(replica["port"])))
-            return self._node(state["ip"], int(state["port"])), tuple(healthy)
+            epoch = _int(state.get("config-epoch"))
+            found = self._node(state["ip"], int(state["port"])), tuple(healthy), epoch
+            if epoch < self._epoch:
+                problems.append(f"{_where(sentinel)} has an older configuration (epoch {epoch})")
+                older = older or found
+                continue
+            self._prefer(sentinel)
+            return found
+        if older is not None and not newest_only:
+            return older  # no Sentinel knows better: its answer beats none
         raise MasterNotFoundError(
             f"no Sentinel names a usable primary for {self._service!r} "
             f"({'; '.join(problems) or 'no Sentinel configured'})"
@@ -295,15 +269,25 @@ class SentinelGroup(Topology):
         return node
 
     def _found(self, found: _Found) -> ServerConfig:
-        primary, replicas = found
-        if self._primary is not None and primary != self._primary:
+        """Route to what a Sentinel named from now on; tell the observers (the near-cache)
+        when the read servers changed, after the switch (see ``Topology.watch``)."""
+        primary, replicas, epoch = found
+        with self._lock:
+            previous = self._announced[0] if self._announced else None
+            self._primary, self._replicas, self._checked = primary, replicas, time.monotonic()
+            self._epoch = max(self._epoch, epoch)
+            servers = (primary, *replicas) if self._read_replicas else (primary,)
+            changed = bool(self._announced) and servers != self._announced
+            self._announced = servers
+        if previous is not None and primary != previous:
             logger.warning(
                 "djredis: Sentinel service %r has a new primary: %s (was %s)",
                 self._service,
                 primary.describe(),
-                self._primary.describe(),
+                previous.describe(),
             )
-        self._primary, self._replicas, self._checked = primary, replicas, time.monotonic()
+        if changed:
+            self._servers_changed(servers)
         return primary
 
     def _replicas_stale(self) -> bool:
@@ -312,11 +296,15 @@ class SentinelGroup(Topology):
     # -- routing ----------------------------------------------------------------------------
 
     def execute(self, command: Command) -> Any:
+        if not self._watch.complete:
+            self._watch.ensure()
         if type(command) is Primaries:
             return (None,)
         return drive_sync(self._route(command))  # type: ignore[arg-type]
 
     async def aexecute(self, command: Command, state: LoopState) -> Any:
+        if not self._watch.complete:
+            self._watch.ensure()
         if type(command) is Primaries:
             return (None,)
         return await drive_async(self._route(command), state)  # type: ignore[arg-type]
@@ -324,6 +312,8 @@ class SentinelGroup(Topology):
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False
     ) -> ServerConfig:
+        if not self._watch.complete:
+            self._watch.ensure()
         if fresh or self._primary is None:
             return self._found(await drive_async(self._discover(), state))
         return self._primary
@@ -407,10 +397,13 @@ class SentinelGroup(Topology):
         return client
 
     def read_servers(self, refresh: bool = False) -> tuple[ServerConfig, ...]:
+        if not self._watch.complete:
+            self._watch.ensure()
         if refresh or self._primary is None or (self._read_replicas and self._replicas_stale()):
             self._found(drive_sync(self._discover()))
-        primary = cast(ServerConfig, self._primary)
-        return (primary, *self._replicas) if self._read_replicas else (primary,)
+        # What reads are routed to now (a command that failed may have forgotten the
+        # primary meanwhile: the last one in use is still the one to track).
+        return self._announced
 
     def _known(self) -> tuple[ServerConfig, ...]:
         return (*self._nodes.values(), *self._settings.sentinels)

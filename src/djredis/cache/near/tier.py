@@ -184,6 +184,7 @@ class NearCache:
     def _supervise(self, generation: int, wake: threading.Event) -> None:
         """Keep one listener per read server, asking the topology again after a failure."""
         topology = self._topology = self._topology or connect(self._settings)
+        topology.watch(self)  # a failover moves the listeners at once (servers_changed)
         refresh = False
         while self._generation == generation:
             try:
@@ -194,6 +195,13 @@ class NearCache:
                 self._reconcile(servers, generation)
             refresh = wake.wait(RECHECK_SECONDS)
             wake.clear()
+
+    def servers_changed(self, servers: tuple[ServerConfig, ...]) -> None:
+        """The shared topology routes reads to ``servers`` from now on (a failover): move
+        the listeners now, not at the next recheck, so that nothing is served from or
+        filled by a server no listener follows."""
+        if self._supervisor is not None:
+            self._reconcile(servers, self._generation)
 
     def _reconcile(self, servers: tuple[ServerConfig, ...], generation: int) -> None:
         with self._lock:
