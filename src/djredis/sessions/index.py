@@ -26,6 +26,7 @@ its key. The key itself is a bearer credential and never leaves the server.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -108,12 +109,29 @@ def op_list(
     sessions = []
     for raw_key, expires, created, last, ip, agent in rows:
         key = _key(raw_key)
+        try:
+            times = (
+                _datetime(created or last or 0),
+                _datetime(last or created or 0),
+                _datetime(float(expires)),
+            )
+        except (ValueError, OverflowError, OSError) as exc:
+            # Bytes read from Redis are untrusted: a time no djredis write produces (an
+            # index edited by hand, '+inf') leaves that row out instead of failing the list.
+            conf.garbage.log(
+                logging.WARNING,
+                "djredis: session %s of user %r has unreadable times in Redis (%s); not listed",
+                session_id(key),
+                uid,
+                exc,
+            )
+            continue
         sessions.append(
             SessionInfo(
                 id=session_id(key),
-                created=_datetime(created or last or 0),
-                last_activity=_datetime(last or created or 0),
-                expires=_datetime(float(expires)),
+                created=times[0],
+                last_activity=times[1],
+                expires=times[2],
                 ip=_text(ip),
                 user_agent=_text(agent),
                 current=key == current_session_key,

@@ -214,3 +214,18 @@ def test_revoke_session_finds_an_id_beyond_the_first_chunk(index: Any, ops: Sess
     assert revoke_session("7", session_id(last.session_key)) is True
     assert not ops.exists(SessionStore(), last.session_key)
     assert len(user_sessions("7")) == CHUNK + 29
+
+
+# -- untrusted index contents ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("score", ["+inf", "1e300"])
+def test_an_index_entry_with_an_impossible_time_is_left_out_of_the_list(
+    index: Any, ops: Sessions, score: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No djredis write scores an entry so; a hand-edited index must not fail the list."""
+    odd, fine = login(ops), login(ops)
+    index.zadd(index_key("7"), {odd.session_key: float(score)}, xx=True)
+    assert listed() == {session_id(fine.session_key)}
+    assert "unreadable times" in caplog.text
+    assert revoke_all_sessions("7") == 2
