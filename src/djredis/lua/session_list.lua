@@ -1,12 +1,20 @@
--- List a user's live sessions, pruning index entries whose session is gone.
--- KEYS[1] the user's index. ARGV[1] now (ms); ARGV[2] session key prefix; ARGV[3] user id.
--- Returns one {session key, expires ms, created ms, last write ms, ip, user agent} per
--- session that still exists and still belongs to the user. Entries of sessions that
--- expired, were evicted, or now hold another user are removed from the index.
-local index, prefix, uid = KEYS[1], ARGV[2], ARGV[3]
-redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. ARGV[1])
-local entries = redis.call('ZRANGE', index, 0, -1, 'WITHSCORES')
-local result = {}
+-- List a user's live sessions, one bounded chunk per call, pruning index entries whose
+-- session is gone.
+-- KEYS[1] the user's index. ARGV[1] session key prefix; ARGV[2] user id; ARGV[3] where to
+-- start: '' for the first call (the server's now: expired entries are never read), else
+-- the cursor the previous call returned.
+-- Returns {cursor ('' = done), {session key, expires ms, created ms, last write ms, ip,
+-- user agent}...} with one row per session that still exists and still belongs to the
+-- user. Entries of sessions that expired, were evicted, or now hold another user are
+-- removed from the index.
+-- include: session_time
+local index, prefix, uid, from = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+if from == '' then
+  from = server_ms()
+  prune(index, from)
+end
+local entries, cursor = chunk(index, from)
+local result = {cursor}
 for i = 1, #entries, 2 do
   local session_key = entries[i]
   local meta = redis.pcall('HMGET', prefix .. session_key, 'u', 'c', 'a', 'ip', 'ua')

@@ -13,6 +13,12 @@ Where sessions live, in order:
    ``SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH``, ...), the same keys spelled as settings.
 3. Neither: the server of ``CACHES['default']``, which must then be a djredis cache.
 
+django-redis-sessions' other forms are read too (``djredis.sessions.peer``): the top-level
+``SESSION_REDIS_SENTINEL_LIST`` + ``SESSION_REDIS_SENTINEL_MASTER_ALIAS`` (+
+``SESSION_REDIS_SENTINEL_PASSWORD``, ``SESSION_REDIS['sentinel_kwargs']``) and
+``SESSION_REDIS_CONNECTION_OBJECT``, next to 1. or 2. (which then give the prefix and, for
+Sentinel, the data nodes' db and credentials), and ``SESSION_REDIS['pool']``.
+
 A dict that names no server (only ``prefix``, say) also uses the ``default`` cache's server.
 Unknown keys, a key given in both cases with different values, and both 1. and 2. at once
 raise ``ImproperlyConfigured``. Nothing here connects to Redis.
@@ -33,6 +39,7 @@ from djredis._config.options import parse_connection_settings
 from djredis._core.errors import BurstLogger
 from djredis._routing.base import Topology
 from djredis._routing.connect import connect
+from djredis.sessions.peer import connection_object_server, pool_server, sentinel_server
 
 __all__ = ["DEFAULT_PREFIX", "SessionSettings", "read_session_settings"]
 
@@ -49,9 +56,17 @@ _CONNECTION_KEYS: Mapping[str, str] = {
 }
 _SERVER_KEYS = frozenset({"host", "port", "url", "unix_domain_socket_path", "location"})
 _ENGINE_KEYS = frozenset({"prefix", "ignore_load_errors", "record_client"})
-_ACCEPTED = frozenset({*_CONNECTION_KEYS, *_SERVER_KEYS, *_ENGINE_KEYS, "options", "cache"})
+# The dict keys that name a server (or reuse a cache's), in the order errors list them.
+_SERVER_NAMING = ("url", "host", "port", "unix_domain_socket_path", "location", "cache")
+_PEER_KEYS = frozenset({"pool", "sentinel_kwargs"})
+_ACCEPTED = frozenset(
+    {*_CONNECTION_KEYS, *_SERVER_KEYS, *_ENGINE_KEYS, *_PEER_KEYS, "options", "cache"}
+)
 # The top-level settings django-redis-sessions <= 0.5 read (the 2013 guide uses the first).
 _LEGACY_PREFIX = "SESSION_REDIS_"
+# Top-level settings of later django-redis-sessions, set next to SESSION_REDIS (its
+# settings module reads them with getattr(settings, ...)); not dict keys.
+_TOP_LEVEL = ("SENTINEL_LIST", "SENTINEL_MASTER_ALIAS", "SENTINEL_PASSWORD", "CONNECTION_OBJECT")
 
 
 @dataclass(frozen=True)
@@ -126,7 +141,16 @@ def _legacy_settings() -> dict[str, Any]:
     return {
         name.removeprefix(_LEGACY_PREFIX).lower(): getattr(settings, name)
         for name in dir(settings)
-        if name.startswith(_LEGACY_PREFIX)
+        if name.startswith(_LEGACY_PREFIX) and name.removeprefix(_LEGACY_PREFIX) not in _TOP_LEVEL
+    }
+
+
+def _top_level() -> dict[str, Any]:
+    """Return the SESSION_REDIS_SENTINEL_* / _CONNECTION_OBJECT settings that are set."""
+    return {
+        name: value
+        for name in _TOP_LEVEL
+        if (value := getattr(settings, _LEGACY_PREFIX + name, None)) is not None
     }
 
 
@@ -211,6 +235,47 @@ def _options(conf: Mapping[str, Any], setting: str) -> dict[str, Any]:
     return result
 
 
+def _peer_server(
+    top: Mapping[str, Any],
+    conf: Mapping[str, Any],
+    options: dict[str, Any],
+    setting: str,
+) -> tuple[Any, dict[str, Any], str]:
+    """Return LOCATION, options and the setting's name for SESSION_REDIS_SENTINEL_LIST /
+    _CONNECTION_OBJECT, which name the server instead of ``conf``."""
+    forms = [f"SESSION_REDIS_{name}" for name in ("SENTINEL_LIST", "CONNECTION_OBJECT")]
+    named = [form for form in forms if form.removeprefix(_LEGACY_PREFIX) in top]
+    if "SENTINEL_MASTER_ALIAS" in top and forms[0] not in named:
+        named.insert(0, forms[0])  # sentinel_server() says what is missing
+    given = [f"{setting}[{key!r}]" for key in _SERVER_NAMING if key in conf]
+    if len(named) > 1 or given:
+        raise ImproperlyConfigured(
+            f"{' and '.join(named + given)} all name the sessions' server; keep one "
+            f"({named[0]} picks it: remove the others)."
+        )
+    if named[0] == forms[0]:
+        server, extra = sentinel_server(
+            top.get("SENTINEL_LIST"),
+            top.get("SENTINEL_MASTER_ALIAS"),
+            top.get("SENTINEL_PASSWORD"),
+            conf.get("sentinel_kwargs"),
+        )
+    else:
+        if options:
+            raise ImproperlyConfigured(
+                f"SESSION_REDIS_CONNECTION_OBJECT brings its own connection settings; remove "
+                f"{', '.join(sorted(options))} from {setting}."
+            )
+        server, extra = connection_object_server(top["CONNECTION_OBJECT"])
+    clash = sorted(extra.keys() & options.keys())
+    if clash:
+        raise ImproperlyConfigured(
+            f"{named[0]} sets {', '.join(clash)}; remove {', '.join(clash)} from "
+            f"{setting}['options']."
+        )
+    return server, {**options, **extra}, named[0]
+
+
 def read_session_settings() -> SessionSettings:
     """Return the session engine's settings from the project's settings (see the module)."""
     explicit = getattr(settings, "SESSION_REDIS", None)
@@ -231,8 +296,28 @@ def read_session_settings() -> SessionSettings:
     ignore = _bool(conf, "ignore_load_errors", setting)
     record = _bool(conf, "record_client", setting)
 
+    pool = conf.pop("pool", None)
+    if pool is not None:
+        for key, value in pool_server(pool, setting).items():
+            if key in conf and conf[key] != value:
+                raise ImproperlyConfigured(
+                    f"{setting}[{key!r}] and {setting}['pool'] disagree ({conf[key]!r} and "
+                    f"{value!r}); keep one."
+                )
+            conf[key] = value
     location = _location(conf, setting)
     options = _options(conf, setting)
+    top = _top_level()
+    if "sentinel_kwargs" in conf and not {"SENTINEL_LIST", "SENTINEL_MASTER_ALIAS"} & top.keys():
+        raise ImproperlyConfigured(
+            f"{setting}['sentinel_kwargs'] only applies with SESSION_REDIS_SENTINEL_LIST."
+        )
+    if top.keys() - {"SENTINEL_PASSWORD"}:
+        location, options, setting = _peer_server(top, conf, options, setting)
+    elif "SENTINEL_PASSWORD" in top and top["SENTINEL_PASSWORD"] != "":
+        raise ImproperlyConfigured(
+            "SESSION_REDIS_SENTINEL_PASSWORD only applies with SESSION_REDIS_SENTINEL_LIST."
+        )
     alias = conf.get("cache")
     if alias is not None:
         if location is not None or options:

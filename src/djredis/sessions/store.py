@@ -24,7 +24,7 @@ from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy
 from djredis._core.scripts import lua
 from djredis._routing.base import run_async, run_sync
 from djredis.sessions.config import SessionSettings, read_session_settings
-from djredis.sessions.index import SessionInfo, now_ms, op_list, op_revoke, session_id, user_id
+from djredis.sessions.index import SessionInfo, op_list, op_revoke, session_id, user_id
 
 __all__ = [
     "RevokeSessionsOnPasswordChange",
@@ -196,10 +196,12 @@ class SessionStore(SessionBase):
             keys += (conf.index_key_prefix() + uid,)
             roles += ("index",)
         mode = "create" if must_create else "update"
+        # No timestamp from this process: the script times the session and scores its index
+        # entry with the Redis server's clock (an app server's clock may be off).
         written = yield Eval(
             lua("session_save"),
             keys,
-            (mode, payload, ttl_ms, now_ms(), session_key, uid, ip, agent),
+            (mode, payload, ttl_ms, session_key, uid, ip, agent),
             per_key=roles,
         )
         return bool(written)

@@ -189,8 +189,8 @@ def test_session_redis_and_top_level_settings_together_are_rejected(settings: An
 
 
 def test_unknown_top_level_setting_is_rejected(settings: Any) -> None:
-    settings.SESSION_REDIS_SENTINEL_LIST = [("a", 26379)]
-    with pytest.raises(ImproperlyConfigured, match="SENTINEL_LIST"):
+    settings.SESSION_REDIS_HOTS = "a"
+    with pytest.raises(ImproperlyConfigured, match="SESSION_REDIS_HOTS is not a djredis"):
         SessionStore()
 
 
