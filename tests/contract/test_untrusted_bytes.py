@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from djredis.cache import RedisCache, memoize
+from djredis.cache.legacy import convert_from_django_redis
 from djredis.compressors import (
     GzipCompressor,
     Lz4Compressor,
@@ -240,3 +241,40 @@ def test_a_planted_pickle_is_read_where_pickle_is_accepted_for_migration(
     topology.wait_replicated()
     assert cache.get("k") == "from pickle"
     assert cache_reader.get("k", "miss") == "miss"
+
+
+def test_converting_django_redis_data_reads_it_with_the_caches_own_serializer(
+    make_cache: Callable[..., RedisCache],
+    redis_client: Any,
+    topology: Topology,
+    target: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """convert_from_django_redis on a JSON cache never unpickles unless told to: a pickle
+    found there (django-redis's format has no header) is left as it is, and logged."""
+    cache = make_cache(OPTIONS={"SERIALIZER": "json"})
+    hostile_pickle = pickle.dumps(Mkdir(str(target)))
+    redis_client.set(cache.make_key("legacy:value"), hostile_pickle)
+    redis_client.sadd(cache.make_key("legacy:set"), hostile_pickle, b'"kept"')
+    redis_client.set(cache.make_key("legacy:json"), b'{"a": 1}')
+    topology.wait_replicated()
+    with caplog.at_level(logging.WARNING, logger="djredis.cache"):
+        counts = convert_from_django_redis(cache, "legacy:*")
+    assert not target.exists()
+    assert "cannot be decoded" in caplog.text
+    assert counts == {"string": 1, "set": 1, "zset": 0, "hash": 0}
+    topology.wait_replicated()
+    assert cache.get("legacy:json") == {"a": 1}
+    assert cache.smembers("legacy:set") == {"kept"}
+    assert redis_client.get(cache.make_key("legacy:value")) == hostile_pickle  # untouched
+
+
+def test_converting_pickled_data_into_a_json_cache_takes_an_explicit_loads(
+    make_cache: Callable[..., RedisCache], redis_client: Any, topology: Topology
+) -> None:
+    cache = make_cache(OPTIONS={"SERIALIZER": "json"})
+    redis_client.set(cache.make_key("legacy:value"), pickle.dumps({"a": [1, 2]}))
+    topology.wait_replicated()
+    assert convert_from_django_redis(cache, "legacy:*", loads=pickle.loads)["string"] == 1
+    topology.wait_replicated()
+    assert cache.get("legacy:value") == {"a": [1, 2]}
