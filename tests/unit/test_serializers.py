@@ -13,11 +13,11 @@ from django.core.cache.backends.redis import RedisSerializer
 from django.core.exceptions import ImproperlyConfigured
 
 from djredis.serializers import (
-    resolve_accepted_serializers,
     JSONSerializer,
     MsgPackSerializer,
     PickleSerializer,
     Serializer,
+    resolve_accepted_serializers,
     resolve_serializer,
 )
 

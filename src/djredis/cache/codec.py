@@ -329,7 +329,7 @@ def _builtin_id(component: object, ids: frozenset[int], noun: str) -> int:
     format_id = getattr(component, "format_id", None)
     if format_id not in ids:
         raise ValueError(f"only a built-in {noun} can be accepted besides the configured one")
-    return int(format_id)  # type: ignore[arg-type]
+    return int(format_id)
 
 
 _SIGNED_MARK = bytes([SIGNED_HEAD])

@@ -97,7 +97,9 @@ class ValueKeys:
         except ImproperlyConfigured:
             raise UndecodableValue("the value is signed, and no SECRET_KEY can check it") from None
         tag = data[1:SIGNED_BODY]
-        body: Any = data[SIGNED_BODY:] if len(data) < _VIEW_THRESHOLD else memoryview(data)[SIGNED_BODY:]
+        body: Any = (
+            data[SIGNED_BODY:] if len(data) < _VIEW_THRESHOLD else memoryview(data)[SIGNED_BODY:]
+        )
         for key in keys:
             if hmac.compare_digest(hmac.digest(key, body, "sha256"), tag):
                 return body  # type: ignore[no-any-return]
