@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from djredis.cache import RedisCache, memoize
 from djredis.cache.legacy import convert_from_django_redis
@@ -278,3 +279,42 @@ def test_converting_pickled_data_into_a_json_cache_takes_an_explicit_loads(
     assert convert_from_django_redis(cache, "legacy:*", loads=pickle.loads)["string"] == 1
     topology.wait_replicated()
     assert cache.get("legacy:value") == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "json"])
+def test_a_forged_signed_header_is_never_stripped_unchecked(
+    make_cache: Callable[..., RedisCache],
+    redis_client: Any,
+    topology: Topology,
+    target: Path,
+    serializer: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without SIGN_VALUES a signed-looking value is read only once its HMAC verifies
+    (this site's signed values stay readable after turning the option off)."""
+    signer = make_cache(KEY_PREFIX="p", OPTIONS={"SIGN_VALUES": True, "SERIALIZER": serializer})
+    plain = make_cache(KEY_PREFIX="p", OPTIONS={"SERIALIZER": serializer})
+    signer.set("mine", {"a": 1})
+    inner = b"\xc8" + pickle.dumps(Mkdir(str(target)))
+    redis_client.set(plain.make_key("forged"), b"\xe0" + bytes(32) + inner)
+    topology.wait_replicated()
+    with caplog.at_level(logging.WARNING, logger="djredis.cache"):
+        assert plain.get("forged", "miss") == "miss"
+    assert "signature does not verify" in caplog.text
+    assert plain.get("mine") == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ACCEPT_SERIALIZERS": ["pikle"]}, r"\['ACCEPT_SERIALIZERS'\]: 'pikle' .* 'pickle'"),
+        ({"ACCEPT_SERIALIZERS": "pickle"}, r"\['ACCEPT_SERIALIZERS'\] = 'pickle' must be a list"),
+        ({"ACCEPT_COMPRESSORS": ["snappy"]}, r"\['ACCEPT_COMPRESSORS'\]: 'snappy' is not"),
+        ({"ACCEPT_SERIALIZER": ["pickle"]}, r"'ACCEPT_SERIALIZER'\] is not a djredis option"),
+    ],
+)
+def test_accept_options_are_validated(
+    make_cache: Callable[..., RedisCache], options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ImproperlyConfigured, match=message):
+        make_cache(OPTIONS=options)
