@@ -10,8 +10,9 @@ and refuses, before deserializing anything, a value whose tag does not verify or
 has none: ``UndecodableValue``, which the cache turns into a miss and a (burst-limited)
 log line. The key is derived from ``SECRET_KEY`` with Django's ``salted_hmac``; values
 signed with a key from ``SECRET_KEY_FALLBACKS`` still verify, so rotating SECRET_KEY does
-not empty the cache. The tag is computed and compared with the standard library's
-``hmac`` (``hmac.digest``, ``hmac.compare_digest``: constant-time).
+not empty the cache. The tag is computed with the standard library's ``hmac`` (an
+``hmac.HMAC`` keyed once per key, copied per value) and compared with
+``hmac.compare_digest`` (constant-time).
 
 A cache without SIGN_VALUES checks a signed value with the same keys before reading it
 (``ValueKeys.verified``): turning the option off keeps this site's signed values, and a
@@ -28,6 +29,7 @@ still read only in the formats the settings allow (``djredis.cache.codec``).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -61,55 +63,75 @@ class ValueKeys:
     a cache without SIGN_VALUES does not need a SECRET_KEY until it meets a signed value.
     """
 
-    __slots__ = ("_fallbacks", "_keys", "_secret")
+    __slots__ = ("_fallbacks", "_macs", "_secret")
 
     def __init__(
         self, secret: str | bytes | None = None, fallbacks: Sequence[str | bytes] | None = None
     ) -> None:
         self._secret = secret
         self._fallbacks = fallbacks
-        self._keys: tuple[bytes, ...] | None = None
+        self._macs: tuple[hmac.HMAC, ...] | None = None
 
     @property
-    def keys(self) -> tuple[bytes, ...]:
-        """The derived keys; ``ImproperlyConfigured`` when SECRET_KEY is not set."""
-        keys = self._keys
-        if keys is None:
+    def macs(self) -> tuple[hmac.HMAC, ...]:
+        """One HMAC-SHA256 per key, keyed and never updated: each tag is computed on a
+        ``copy()`` (the key is processed once, not per value). ``ImproperlyConfigured``
+        when SECRET_KEY is not set."""
+        macs = self._macs
+        if macs is None:
             secret, fallbacks = self._secret, self._fallbacks
             if secret is None:
                 secret = settings.SECRET_KEY  # raises ImproperlyConfigured when empty
                 if fallbacks is None:
                     fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", ())
-            keys = self._keys = tuple(derive_key(s) for s in (secret, *(fallbacks or ())))
-        return keys
+            macs = self._macs = tuple(
+                hmac.new(derive_key(s), digestmod=hashlib.sha256)
+                for s in (secret, *(fallbacks or ()))
+            )
+        return macs
 
     def sign(self, data: bytes) -> bytes:
         """Return the 32-byte tag of ``data`` under the signing key."""
-        return hmac.digest(self.keys[0], data, "sha256")
+        return _tag(self.macs[0], data)
 
     def verified(self, data: bytes) -> bytes | memoryview:
         """Return the value inside the signed ``data`` once its tag verifies under one of
         the keys; raise ``UndecodableValue`` otherwise (before anything is decoded)."""
-        if data[:1] != _MARK or len(data) <= SIGNED_BODY:
+        if data[:1] != _MARK:
             raise UndecodableValue("the value is not signed")
         try:
-            keys = self.keys
+            macs = self.macs
         except ImproperlyConfigured:
             raise UndecodableValue("the value is signed, and no SECRET_KEY can check it") from None
-        tag = data[1:SIGNED_BODY]
-        body: Any = (
-            data[SIGNED_BODY:] if len(data) < _VIEW_THRESHOLD else memoryview(data)[SIGNED_BODY:]
-        )
-        for key in keys:
-            if hmac.compare_digest(hmac.digest(key, body, "sha256"), tag):
+        return _verified(macs, data)
+
+
+def _tag(mac: hmac.HMAC, data: bytes | memoryview) -> bytes:
+    tagger = mac.copy()
+    tagger.update(data)
+    return tagger.digest()
+
+
+def _verified(macs: tuple[hmac.HMAC, ...], data: bytes) -> bytes | memoryview:
+    """Return what follows the 33-byte signed header of ``data`` if its tag is one of
+    ``macs``' over it; else raise ``UndecodableValue``."""
+    tag = data[1:SIGNED_BODY]
+    body: Any = (
+        data[SIGNED_BODY:] if len(data) < _VIEW_THRESHOLD else memoryview(data)[SIGNED_BODY:]
+    )
+    if body:
+        for mac in macs:
+            tagger = mac.copy()
+            tagger.update(body)
+            if hmac.compare_digest(tagger.digest(), tag):
                 return body  # type: ignore[no-any-return]
-        raise UndecodableValue("the value's signature does not verify")
+    raise UndecodableValue("the value's signature does not verify")
 
 
 class SignedCodec(Codec):
     """A ``Codec`` whose values carry an HMAC-SHA256 and are checked before decoding."""
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_macs",)
 
     def __init__(
         self,
@@ -124,7 +146,8 @@ class SignedCodec(Codec):
         """``signatures``: the keys (default: from SECRET_KEY and SECRET_KEY_FALLBACKS,
         derived here, so that a missing SECRET_KEY fails when the cache is created)."""
         keys = ValueKeys() if signatures is None else signatures
-        keys.keys  # noqa: B018 - derive now: SIGN_VALUES without a SECRET_KEY is an error
+        # Derived now: SIGN_VALUES without a SECRET_KEY is an error when the cache is made.
+        self._macs = keys.macs
         super().__init__(
             serializer,
             compressor,
@@ -133,14 +156,13 @@ class SignedCodec(Codec):
             accept_compressors=accept_compressors,
             signatures=keys,
         )
-        self._keys = keys
 
     def encode(self, value: Any) -> bytes | int:
         """Return header + payload, signed; an int as is (see the module docstring)."""
         data = super().encode(value)
         if isinstance(data, int):
             return data
-        return _MARK + self._keys.sign(data) + data
+        return _MARK + _tag(self._macs[0], data) + data
 
     def decode(self, data: bytes) -> Any:
         """Return the value ``data`` holds once its signature verifies."""
@@ -149,7 +171,7 @@ class SignedCodec(Codec):
             if head.isdigit() or (head == b"-" and data[1:2].isdigit()):
                 return super().decode(data)  # a raw integer: never unpickled
             raise UndecodableValue("the value is not signed, and SIGN_VALUES is on")
-        return super().decode(self._keys.verified(data))  # type: ignore[arg-type]
+        return super().decode(_verified(self._macs, data))  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return "Signed" + super().__repr__()
