@@ -1,9 +1,9 @@
 """Shrink serialized values before they go to Redis, and expand them on the way back.
 
 Each built-in compressor has a ``format_id`` that the codec stores with every compressed
-value, so ``decompressor_for`` can still expand values written under an earlier COMPRESSOR
-setting. zlib, gzip and lzma come with Python; lz4 and zstd need the ``djredis[lz4]`` and
-``djredis[zstd]`` extras.
+value; a cache expands only the formats its settings allow (COMPRESSOR, and
+ACCEPT_COMPRESSORS while migrating: ``resolve_accepted_compressors``). zlib, gzip and lzma
+come with Python; lz4 and zstd need the ``djredis[lz4]`` and ``djredis[zstd]`` extras.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import lzma
 import threading
 import zlib
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import Any, ClassVar, Protocol
 
-from djredis._config.resolve import Kind, resolve_component
+from djredis._config.resolve import Kind, resolve_accepted, resolve_component
 
 __all__ = [
     "Compressor",
@@ -25,7 +24,7 @@ __all__ = [
     "LzmaCompressor",
     "ZlibCompressor",
     "ZstdCompressor",
-    "decompressor_for",
+    "resolve_accepted_compressors",
     "resolve_compressor",
 ]
 
@@ -150,29 +149,6 @@ class ZstdCompressor:
         return f"ZstdCompressor(level={self.level})"
 
 
-_BY_FORMAT_ID: Mapping[int, type[Any]] = {
-    cls.format_id: cls
-    for cls in (ZlibCompressor, GzipCompressor, LzmaCompressor, Lz4Compressor, ZstdCompressor)
-}
-
-
-@cache
-def decompressor_for(format_id: int) -> Compressor | None:
-    """Return a shared built-in compressor for ``format_id``.
-
-    None if the id is unknown or its library is not installed; the caller then treats the
-    value as unreadable.
-    """
-    cls = _BY_FORMAT_ID.get(format_id)
-    if cls is None:
-        return None
-    try:
-        compressor: Compressor = cls()
-    except ImportError:
-        return None
-    return compressor
-
-
 _SHORT_NAMES: Mapping[str, type[Any] | None] = {
     "none": None,
     "identity": None,
@@ -222,3 +198,13 @@ def resolve_compressor(spec: object, *, setting: str) -> Compressor | None:
         return None
     compressor: Compressor | None = resolve_component(spec, setting=setting, kind=_KIND)
     return compressor
+
+
+def resolve_accepted_compressors(spec: object, *, setting: str) -> list[Compressor]:
+    """Return the built-in compressors ``spec`` names: a list of "zlib", "gzip", "lzma",
+    "lz4", "zstd" (OPTIONS ``ACCEPT_COMPRESSORS``; ``None`` is the empty list).
+
+    ``setting`` names the option for error messages.
+    """
+    accepted: list[Compressor] = resolve_accepted(spec, setting=setting, kind=_KIND)
+    return accepted

@@ -1,10 +1,11 @@
 """Turn Python values into bytes and back for storage in Redis.
 
 Three built-in serializers (pickle, JSON, msgpack) each carry a ``format_id`` that the
-codec writes into every stored value, so a value stays readable after the SERIALIZER
-setting changes. ``resolve_serializer`` accepts every spelling a user may bring along:
-short names, our dotted paths, django-redis's and Django's class paths, custom classes and
-instances, and reports anything else as ``ImproperlyConfigured``.
+codec writes into every stored value; a cache reads only the formats its settings allow
+(SERIALIZER, and ACCEPT_SERIALIZERS while migrating: ``resolve_accepted_serializers``).
+``resolve_serializer`` accepts every spelling a user may bring along: short names, our
+dotted paths, django-redis's and Django's class paths, custom classes and instances, and
+reports anything else as ``ImproperlyConfigured``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
-from djredis._config.resolve import Kind, resolve_component
+from djredis._config.resolve import Kind, resolve_accepted, resolve_component
 
 __all__ = [
     "JSONSerializer",
     "MsgPackSerializer",
     "PickleSerializer",
     "Serializer",
+    "resolve_accepted_serializers",
     "resolve_serializer",
 ]
 
@@ -167,3 +169,14 @@ def resolve_serializer(spec: object, *, setting: str) -> Serializer:
         return PickleSerializer()
     serializer: Serializer = resolve_component(spec, setting=setting, kind=_KIND)
     return serializer
+
+
+def resolve_accepted_serializers(spec: object, *, setting: str) -> list[Serializer]:
+    """Return the built-in serializers ``spec`` names: a list of "pickle", "json",
+    "msgpack" (OPTIONS ``ACCEPT_SERIALIZERS``; ``None`` is the empty list).
+
+    Only built-ins: each has a format id of its own, so accepting one reads exactly the
+    values it wrote. ``setting`` names the option for error messages.
+    """
+    accepted: list[Serializer] = resolve_accepted(spec, setting=setting, kind=_KIND)
+    return accepted

@@ -1,11 +1,10 @@
-"""Prove the built-in compressors, decompressor_for, and every COMPRESSOR spelling we accept."""
+"""Prove the built-in compressors, every COMPRESSOR spelling we accept, and ACCEPT_COMPRESSORS."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from djredis.compressors import (
     LzmaCompressor,
     ZlibCompressor,
     ZstdCompressor,
-    decompressor_for,
+    resolve_accepted_compressors,
     resolve_compressor,
 )
 
@@ -48,14 +47,6 @@ class OptionsCompressor(ReverseCompressor):
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-
-
-@pytest.fixture(autouse=True)
-def _fresh_decompressor_cache() -> Iterator[None]:
-    # Tests below hide optional libraries; cached instances must not leak across tests.
-    decompressor_for.cache_clear()
-    yield
-    decompressor_for.cache_clear()
 
 
 def test_builtin_format_ids_are_stable() -> None:
@@ -108,24 +99,38 @@ def test_zstd_compressor_is_safe_to_share_between_threads() -> None:
     assert failures == []
 
 
-@pytest.mark.parametrize("cls", BUILTINS)
-def test_decompressor_for_returns_a_shared_builtin(cls: Any) -> None:
-    packed = cls().compress(DATA)
-    first = decompressor_for(cls.format_id)
-    assert first is not None
-    assert first.decompress(packed) == DATA
-    assert isinstance(first, cls)
-    assert decompressor_for(cls.format_id) is first
+ACCEPT = "CACHES['default']['OPTIONS']['ACCEPT_COMPRESSORS']"
 
 
-@pytest.mark.parametrize("format_id", [0, 6, 7, 255])
-def test_decompressor_for_unknown_id_is_none(format_id: int) -> None:
-    assert decompressor_for(format_id) is None
+def test_accepted_compressors_are_builtins_named_in_a_list() -> None:
+    accepted = resolve_accepted_compressors(["zlib", "LZ4", "zstd"], setting=ACCEPT)
+    assert [type(c) for c in accepted] == [ZlibCompressor, Lz4Compressor, ZstdCompressor]
+    assert resolve_accepted_compressors(None, setting=ACCEPT) == []
+    assert resolve_accepted_compressors([], setting=ACCEPT) == []
 
 
-def test_decompressor_for_missing_library_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "zlib",
+        ["zlip"],
+        ["none"],
+        [None],
+        ["djredis.compressors.ZlibCompressor"],
+        ["tests.unit.test_compressors.ReverseCompressor"],
+    ],
+)
+def test_accepting_anything_but_builtin_names_is_improperly_configured(spec: Any) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"ACCEPT_COMPRESSORS.*'gzip', 'lz4'"):
+        resolve_accepted_compressors(spec, setting=ACCEPT)
+
+
+def test_accepting_a_compressor_whose_library_is_missing_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(sys.modules, "zstandard", None)
-    assert decompressor_for(ZstdCompressor.format_id) is None
+    with pytest.raises(ImproperlyConfigured, match=r"djredis\[zstd\]"):
+        resolve_accepted_compressors(["zstd"], setting=ACCEPT)
 
 
 RESOLVES_TO: list[tuple[object, type[Any] | None]] = [

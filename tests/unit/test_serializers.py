@@ -17,6 +17,7 @@ from djredis.serializers import (
     MsgPackSerializer,
     PickleSerializer,
     Serializer,
+    resolve_accepted_serializers,
     resolve_serializer,
 )
 
@@ -239,3 +240,35 @@ def test_missing_msgpack_names_the_extra_to_install(
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'djredis\[msgpack\]'") as caught:
         resolve_serializer(spec, setting=SETTING)
     assert SETTING in str(caught.value)
+
+
+ACCEPT = "CACHES['default']['OPTIONS']['ACCEPT_SERIALIZERS']"
+
+
+def test_accepted_serializers_are_builtins_named_in_a_list() -> None:
+    accepted = resolve_accepted_serializers(["pickle", "JSON", "msgpack"], setting=ACCEPT)
+    assert [type(s) for s in accepted] == [PickleSerializer, JSONSerializer, MsgPackSerializer]
+    assert resolve_accepted_serializers(None, setting=ACCEPT) == []
+    assert resolve_accepted_serializers((), setting=ACCEPT) == []
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["pickle", ["pikle"], [1], ["djredis.serializers.PickleSerializer"], {"pickle": True}],
+)
+def test_accepting_anything_but_builtin_names_is_improperly_configured(spec: Any) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"ACCEPT_SERIALIZERS.*'json', 'msgpack'"):
+        resolve_accepted_serializers(spec, setting=ACCEPT)
+
+
+def test_a_misspelt_accepted_serializer_gets_a_suggestion() -> None:
+    with pytest.raises(ImproperlyConfigured, match="did you mean 'pickle'"):
+        resolve_accepted_serializers(["pikle"], setting=ACCEPT)
+
+
+def test_accepting_msgpack_without_msgpack_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "msgpack", None)
+    with pytest.raises(ImproperlyConfigured, match=r"djredis\[msgpack\]"):
+        resolve_accepted_serializers(["msgpack"], setting=ACCEPT)

@@ -10,14 +10,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from djredis.cache.codec import Codec, UndecodableValue
-from djredis.cache.signing import SignedCodec, derive_key, hmac_sha256
+from djredis.cache.signing import SignedCodec, ValueKeys, derive_key
 from djredis.serializers import JSONSerializer, PickleSerializer
 
 
-@given(st.binary(max_size=200), st.binary(max_size=300))
-def test_hmac_sha256_equals_the_standard_library(key: bytes, message: bytes) -> None:
-    assert hmac_sha256(key)(message) == hmac.digest(key, message, "sha256")
-    assert hmac_sha256(key)(memoryview(message)) == hmac.digest(key, message, "sha256")
+def keys(secret: str, fallbacks: tuple[str, ...] = ()) -> ValueKeys:
+    return ValueKeys(secret, fallbacks)
+
+
+@given(st.text(max_size=50), st.binary(max_size=300))
+def test_the_tag_is_the_standard_librarys_hmac_sha256(secret: str, message: bytes) -> None:
+    assert keys(secret).sign(message) == hmac.digest(derive_key(secret), message, "sha256")
+
+
+def test_a_signed_value_is_mark_tag_then_the_plain_encoding() -> None:
+    signed = SignedCodec(JSONSerializer(), None, signatures=keys("s"))
+    plain = Codec(JSONSerializer(), None).encode({"a": 1})
+    assert isinstance(plain, bytes)
+    assert signed.encode({"a": 1}) == b"\xe0" + keys("s").sign(plain) + plain
 
 
 def test_derived_key_depends_on_the_secret_and_is_not_the_secret() -> None:
@@ -35,18 +45,19 @@ values = st.recursive(
 
 @given(values)
 def test_signed_values_round_trip_and_read_unsigned(value: Any) -> None:
-    signed = SignedCodec(PickleSerializer(), None, secret="s", fallbacks=())
+    signed = SignedCodec(PickleSerializer(), None, signatures=keys("s"))
     encoded = signed.encode(value)
     # Integers are stored as their digits; Redis hands every value back as bytes.
     data = str(encoded).encode() if isinstance(encoded, int) else encoded
     assert signed.decode(data) == value
-    assert Codec(PickleSerializer(), None).decode(data) == value  # SIGN_VALUES turned off
+    # SIGN_VALUES turned off: the value still reads, once its tag verifies.
+    assert Codec(PickleSerializer(), None, signatures=keys("s")).decode(data) == value
     assert isinstance(encoded, int) or data[0] == 0xE0
 
 
 @given(values, st.integers(min_value=0), st.integers(min_value=0, max_value=7))
 def test_any_flipped_bit_is_refused(value: Any, where: int, bit: int) -> None:
-    signed = SignedCodec(JSONSerializer(), None, secret="s", fallbacks=())
+    signed = SignedCodec(JSONSerializer(), None, signatures=keys("s"))
     data = signed.encode(value)
     if isinstance(data, int):
         return
@@ -57,9 +68,9 @@ def test_any_flipped_bit_is_refused(value: Any, where: int, bit: int) -> None:
 
 
 def test_fallback_secrets_verify_and_others_do_not() -> None:
-    old = SignedCodec(PickleSerializer(), None, secret="old", fallbacks=())
-    new = SignedCodec(PickleSerializer(), None, secret="new", fallbacks=["old"])
-    other = SignedCodec(PickleSerializer(), None, secret="other", fallbacks=())
+    old = SignedCodec(PickleSerializer(), None, signatures=keys("old"))
+    new = SignedCodec(PickleSerializer(), None, signatures=keys("new", ("old",)))
+    other = SignedCodec(PickleSerializer(), None, signatures=keys("other"))
     data = old.encode("v")
     assert new.decode(data) == "v"  # type: ignore[arg-type]
     with pytest.raises(UndecodableValue, match="signature"):
@@ -69,8 +80,38 @@ def test_fallback_secrets_verify_and_others_do_not() -> None:
 def test_compressed_values_are_signed_over_the_compressed_bytes() -> None:
     from djredis.compressors import ZlibCompressor
 
-    signed = SignedCodec(PickleSerializer(), ZlibCompressor(), 0, secret="s", fallbacks=())
+    signed = SignedCodec(PickleSerializer(), ZlibCompressor(), 0, signatures=keys("s"))
     data = signed.encode("x" * 10_000)
     assert isinstance(data, bytes)
     assert len(data) < 1000
     assert signed.decode(data) == "x" * 10_000
+
+
+@given(values, st.integers(min_value=0), st.integers(min_value=0, max_value=7))
+def test_without_sign_values_a_tampered_signed_value_is_refused_too(
+    value: Any, where: int, bit: int
+) -> None:
+    data = SignedCodec(PickleSerializer(), None, signatures=keys("s")).encode(value)
+    if isinstance(data, int):
+        return
+    forged = bytearray(data)
+    forged[where % len(forged)] ^= 1 << bit
+    with pytest.raises(UndecodableValue):
+        Codec(PickleSerializer(), None, signatures=keys("s")).decode(bytes(forged))
+
+
+def test_without_keys_a_signed_value_is_undecodable() -> None:
+    data = SignedCodec(PickleSerializer(), None, signatures=keys("s")).encode("v")
+    with pytest.raises(UndecodableValue, match="signed"):
+        Codec(PickleSerializer(), None).decode(data)  # type: ignore[arg-type]
+
+
+def test_a_verified_value_is_still_read_only_in_an_allowed_format() -> None:
+    data = SignedCodec(PickleSerializer(), None, signatures=keys("s")).encode("v")
+    json_reader = SignedCodec(JSONSerializer(), None, signatures=keys("s"))
+    with pytest.raises(UndecodableValue, match="pickle format"):
+        json_reader.decode(data)  # type: ignore[arg-type]
+    accepting = SignedCodec(
+        JSONSerializer(), None, signatures=keys("s"), accept_serializers=[PickleSerializer()]
+    )
+    assert accepting.decode(data) == "v"  # type: ignore[arg-type]

@@ -125,6 +125,8 @@ _COMPONENT_OPTIONS = frozenset(
         "LOG_IGNORED_EXCEPTIONS",
         "CLOSE_CONNECTION",
         "SIGN_VALUES",
+        "ACCEPT_SERIALIZERS",
+        "ACCEPT_COMPRESSORS",
         "NEAR_CACHE",
     }
 )

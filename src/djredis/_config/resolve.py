@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-__all__ = ["Kind", "resolve_component"]
+__all__ = ["Kind", "resolve_accepted", "resolve_component"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,27 @@ def resolve_component(spec: object, *, setting: str, kind: Kind) -> Any:
     if _has_methods(spec, kind):
         return spec
     raise ImproperlyConfigured(f"{setting} = {spec!r} is not a {kind.noun}; use {kind.accepted}.")
+
+
+def resolve_accepted(spec: object, *, setting: str, kind: Kind) -> list[Any]:
+    """Return instances of the built-ins a list of short names names (an ACCEPT_* option:
+    formats a cache reads besides its own); ``None`` is the empty list."""
+    if spec is None:
+        return []
+    names = sorted(name for name, cls in kind.short_names.items() if cls is not None)
+    usage = f"a list of {', '.join(map(repr, names))}"
+    if not isinstance(spec, (list, tuple)):
+        raise ImproperlyConfigured(f"{setting} = {spec!r} must be {usage}.")
+    accepted = []
+    for name in spec:
+        if not isinstance(name, str) or kind.short_names.get(name.lower()) is None:
+            close = difflib.get_close_matches(str(name).lower(), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ImproperlyConfigured(
+                f"{setting}: {name!r} is not a built-in {kind.noun}{hint}; it must be {usage}."
+            )
+        accepted.append(resolve_component(name, setting=setting, kind=kind))
+    return accepted
 
 
 def _lookup(spec: str, setting: str, kind: Kind) -> object:

@@ -37,11 +37,15 @@ from djredis.cache.codec import Codec, UndecodableValue, UnserializableValue
 from djredis.cache.near.options import parse_near_options
 from djredis.cache.near.tier import NearCache, near_cache_for
 from djredis.cache.near.writes import watch
-from djredis.cache.signing import SignedCodec
+from djredis.cache.signing import SignedCodec, ValueKeys
 from djredis.cache.stats import counters_for
 from djredis.client import CacheClient, check_client_class
-from djredis.compressors import resolve_compressor
-from djredis.serializers import PickleSerializer, resolve_serializer
+from djredis.compressors import resolve_accepted_compressors, resolve_compressor
+from djredis.serializers import (
+    PickleSerializer,
+    resolve_accepted_serializers,
+    resolve_serializer,
+)
 
 __all__ = ["CacheBase"]
 
@@ -165,12 +169,23 @@ class CacheBase(BaseCache):
         if "PICKLE_VERSION" in options:
             _set_pickle_version(serializer, options["PICKLE_VERSION"], where)
         sign = _bool_option(options, "SIGN_VALUES", False, where)
+        # Decoding follows these settings, never the format a stored value names
+        # (djredis.cache.codec): ACCEPT_* list what else may be read while migrating.
         self._codec = (SignedCodec if sign else Codec)(
             serializer,
             resolve_compressor(
                 options.get("COMPRESSOR"), setting=f"{where}['OPTIONS']['COMPRESSOR']"
             ),
             min_compress_length=min_length,
+            accept_serializers=resolve_accepted_serializers(
+                options.get("ACCEPT_SERIALIZERS"),
+                setting=f"{where}['OPTIONS']['ACCEPT_SERIALIZERS']",
+            ),
+            accept_compressors=resolve_accepted_compressors(
+                options.get("ACCEPT_COMPRESSORS"),
+                setting=f"{where}['OPTIONS']['ACCEPT_COMPRESSORS']",
+            ),
+            signatures=ValueKeys(),
         )
         ignore = _bool_option(
             options,

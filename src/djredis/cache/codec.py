@@ -13,16 +13,21 @@ Layout of a stored value:
 With ``OPTIONS["SIGN_VALUES"]`` a value is ``0xE0``, a 32-byte HMAC-SHA256, then the
 header and payload above (``djredis.cache.signing``); integers stay raw digits.
 
-Because every value names its own format, changing SERIALIZER or COMPRESSOR does not
-strand what is already cached: old values still decode with the built-in they name.
+Bytes read from Redis are untrusted, so the format a value names is only a claim:
+decoding follows the settings, never the bytes. A codec reads its own serializer's and
+compressor's formats, uncompressed values, raw integers, and the built-in formats listed
+in ``accept_serializers``/``accept_compressors`` (OPTIONS ``ACCEPT_SERIALIZERS`` and
+``ACCEPT_COMPRESSORS``, for migrating from one setting to another); anything else is
+``UndecodableValue``, which the cache turns into a miss and a log line. A cache with
+``SERIALIZER = "json"`` therefore never unpickles, whatever header a value carries. A
+signed header is stripped only after its HMAC verifies.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
-from functools import cache
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from djredis.compressors import (
     Compressor,
@@ -31,19 +36,33 @@ from djredis.compressors import (
     LzmaCompressor,
     ZlibCompressor,
     ZstdCompressor,
-    decompressor_for,
 )
 from djredis.serializers import JSONSerializer, MsgPackSerializer, PickleSerializer, Serializer
 
+__all__ = [
+    "SIGNED_BODY",
+    "SIGNED_HEAD",
+    "Codec",
+    "SignatureCheck",
+    "UndecodableValue",
+    "UnserializableValue",
+]
+
 _HEADER_BASE = 0xC0
 # A signed value (djredis.cache.signing): 0xE0, a 32-byte HMAC-SHA256, then a value as above.
-_SIGNED_HEAD = 0xE0
-_SIGNED_BODY = 33
+SIGNED_HEAD = 0xE0
+SIGNED_BODY = 33  # where the value inside a signed one starts
 _CUSTOM_SERIALIZER_ID = 0
 _UNCOMPRESSED_ID = 0
 _CUSTOM_COMPRESSOR_ID = 7
 _SERIALIZER_IDS = frozenset({1, 2, 3})
 _COMPRESSOR_IDS = frozenset({1, 2, 3, 4, 5})
+# For log lines: what a format id in a header claims the value is.
+_SERIALIZER_NAMES = {0: "custom serializer", 1: "pickle", 2: "json", 3: "msgpack"}
+_COMPRESSOR_NAMES = {
+    **{1: "zlib", 2: "gzip", 3: "lzma", 4: "lz4", 5: "zstd"},
+    **{6: "unknown compressor (id 6)", 7: "custom compressor"},
+}
 
 # Built-ins known to read from a memoryview. Anything else gets bytes, as a django-redis
 # style serializer or compressor expects.
@@ -81,8 +100,18 @@ class UndecodableValue(Exception):
         self.reason = reason
 
 
+class SignatureCheck(Protocol):
+    """Verifies the signed header of a value (``djredis.cache.signing.ValueKeys``)."""
+
+    def verified(self, data: bytes) -> bytes | memoryview:
+        """Return the value inside ``data`` once its HMAC verifies; else raise
+        ``UndecodableValue``."""
+        ...
+
+
 class Codec:
-    """Encode values for Redis with one serializer and optional compressor; decode any."""
+    """Encode values for Redis with one serializer and optional compressor; decode the
+    formats the settings allow (see the module docstring)."""
 
     __slots__ = (
         "_compress",
@@ -90,15 +119,18 @@ class Codec:
         "_compressor_id",
         "_decompress",
         "_dumps",
+        "_expanders",
         "_loads",
         "_min_compress_length",
         "_packed_head",
         "_packed_header",
         "_plain_head",
         "_plain_header",
+        "_readers",
         "_serializer",
         "_serializer_id",
         "_serializer_name",
+        "_signatures",
     )
 
     def __init__(
@@ -106,13 +138,22 @@ class Codec:
         serializer: Serializer,
         compressor: Compressor | None,
         min_compress_length: int = 256,
+        *,
+        accept_serializers: Iterable[Serializer] = (),
+        accept_compressors: Iterable[Compressor] = (),
+        signatures: SignatureCheck | None = None,
     ) -> None:
+        """``accept_serializers``/``accept_compressors``: built-ins whose values are read
+        too (not written). ``signatures``: checks a signed value's HMAC, so that a cache
+        without SIGN_VALUES still reads what it signed before; without it a signed value
+        is undecodable."""
         if min_compress_length < 0:
             raise ValueError(f"min_compress_length must be >= 0, not {min_compress_length}")
         self._serializer = serializer
         self._compressor = compressor
         self._min_compress_length = min_compress_length
         self._serializer_name = type(serializer).__name__
+        self._signatures = signatures
 
         sid = getattr(serializer, "format_id", None)
         self._serializer_id = sid if sid in _SERIALIZER_IDS else _CUSTOM_SERIALIZER_ID
@@ -137,6 +178,18 @@ class Codec:
             self._decompress = _expander(compressor)
             self._packed_head = self._plain_head | self._compressor_id
             self._packed_header = bytes([self._packed_head])
+
+        # The formats decode() reads beyond the two headers it checks first: format id ->
+        # function. Only what the settings name; a custom id only means the configured class.
+        self._readers: dict[int, Callable[[bytes | memoryview], Any]] = {
+            _builtin_id(s, _SERIALIZER_IDS, "serializer"): _reader(s) for s in accept_serializers
+        }
+        self._readers[self._serializer_id] = self._loads
+        self._expanders: dict[int, Callable[[bytes | memoryview], bytes]] = {
+            _builtin_id(c, _COMPRESSOR_IDS, "compressor"): _expander(c) for c in accept_compressors
+        }
+        if self._decompress is not None:
+            self._expanders[self._compressor_id] = self._decompress
 
     @property
     def serializer(self) -> Serializer:
@@ -189,7 +242,8 @@ class Codec:
         return self._decode_other(data, head)
 
     def _decode_other(self, data: bytes, head: int) -> Any:
-        # Values this codec did not write: raw integers, or an earlier configuration's.
+        # Values this codec did not write with its current settings: raw integers, signed
+        # values, and the formats the settings accept besides their own.
         if head == 0x2D or 0x30 <= head <= 0x39:  # "-" or a digit
             if data.isdigit() or (head == 0x2D and data[1:].isdigit()):
                 try:
@@ -197,45 +251,41 @@ class Codec:
                 except ValueError as exc:  # more digits than int() accepts
                     raise self._unreadable(exc) from exc
             raise UndecodableValue("the stored value starts like an integer but is not one")
-        if head == _SIGNED_HEAD and len(data) > _SIGNED_BODY and data[_SIGNED_BODY] != head:
-            # Written with SIGN_VALUES; this cache does not check signatures (the option is
-            # off here), so it reads the value inside, as it would an unsigned one.
-            return self.decode(data[_SIGNED_BODY:])
+        if head == SIGNED_HEAD:
+            # Written with SIGN_VALUES, which is off here: read only once the tag verifies
+            # (a forged header would otherwise smuggle any format past the signature).
+            if self._signatures is None:
+                raise UndecodableValue("the stored value is signed, and no key checks it here")
+            body = self._signatures.verified(data)
+            if body[:1] == _SIGNED_MARK:
+                raise UndecodableValue("the stored value is signed twice")
+            return Codec.decode(self, body)  # type: ignore[arg-type]
         if not _HEADER_BASE <= head <= 0xDF:
             raise UndecodableValue(f"the stored value has no djredis header (0x{head:02x})")
-        loads = self._loads_for(head >> 3 & 0b11)
+        sid = head >> 3 & 0b11
+        loads = self._readers.get(sid)
         if loads is None:
             raise UndecodableValue(
-                f"the stored value's serializer (id {head >> 3 & 0b11}) is not available"
+                f"the stored value is in the {_SERIALIZER_NAMES[sid]} format, which the "
+                f"settings do not allow here (SERIALIZER is {self._serializer_name}; "
+                "ACCEPT_SERIALIZERS lists what else may be read)"
             )
         cid = head & 0b111
-        try:
-            if cid == _UNCOMPRESSED_ID:
-                return loads(memoryview(data)[1:])
-            decompress = self._decompress_for(cid)
+        decompress = None
+        if cid != _UNCOMPRESSED_ID:
+            decompress = self._expanders.get(cid)
             if decompress is None:
-                raise UndecodableValue(f"the stored value's compressor (id {cid}) is not available")
+                raise UndecodableValue(
+                    f"the stored value is compressed in the {_COMPRESSOR_NAMES[cid]} format, "
+                    "which the settings do not allow here (COMPRESSOR; ACCEPT_COMPRESSORS "
+                    "lists what else may be read)"
+                )
+        try:
+            if decompress is None:
+                return loads(memoryview(data)[1:])
             return loads(decompress(memoryview(data)[1:]))
-        except UndecodableValue:
-            raise
         except Exception as exc:
             raise self._unreadable(exc) from exc
-
-    def _loads_for(self, sid: int) -> Callable[[bytes | memoryview], Any] | None:
-        # A custom id only means something to the codec configured with that custom class.
-        if sid == self._serializer_id:
-            return self._loads
-        if sid == _CUSTOM_SERIALIZER_ID:
-            return None
-        return _builtin_loads(sid)
-
-    def _decompress_for(self, cid: int) -> Callable[[bytes | memoryview], bytes] | None:
-        if cid == self._compressor_id:
-            return self._decompress
-        if cid == _CUSTOM_COMPRESSOR_ID:
-            return None
-        compressor = decompressor_for(cid)
-        return None if compressor is None else compressor.decompress
 
     def _unserializable(self, value: object, exc: Exception) -> UnserializableValue:
         tp = type(value)
@@ -273,18 +323,13 @@ def _expander(compressor: Compressor) -> Callable[[bytes | memoryview], bytes]:
     return lambda data: decompress(bytes(data))
 
 
-_BUILTIN_SERIALIZERS: dict[int, type[Any]] = {
-    PickleSerializer.format_id: PickleSerializer,
-    JSONSerializer.format_id: JSONSerializer,
-    MsgPackSerializer.format_id: MsgPackSerializer,
-}
+def _builtin_id(component: object, ids: frozenset[int], noun: str) -> int:
+    # An accepted format must have an id of its own: a custom one's id is shared by every
+    # custom class, so accepting it would let one custom class read another's bytes.
+    format_id = getattr(component, "format_id", None)
+    if format_id not in ids:
+        raise ValueError(f"only a built-in {noun} can be accepted besides the configured one")
+    return int(format_id)
 
 
-@cache
-def _builtin_loads(sid: int) -> Callable[[bytes | memoryview], Any] | None:
-    # None when msgpack was used to write a value but is not installed here.
-    try:
-        serializer: Serializer = _BUILTIN_SERIALIZERS[sid]()
-    except (KeyError, ImportError):
-        return None
-    return serializer.loads
+_SIGNED_MARK = bytes([SIGNED_HEAD])

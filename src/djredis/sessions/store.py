@@ -123,8 +123,11 @@ class SessionStore(SessionBase):
         """Return the session data read by load(); a missing session drops the key."""
         if raw is not None:
             try:
-                data: dict[str, Any] = self.serializer().loads(raw)
-                return data
+                data = self.serializer().loads(raw)
+                if isinstance(data, dict):
+                    return data
+                # Bytes from Redis are untrusted: JSON that is not an object is no session.
+                raise TypeError(f"the data is a {type(data).__name__}, not a dict")
             except Exception as exc:  # whatever the serializer raises on foreign data
                 self._conf.garbage.log(
                     logging.WARNING,
