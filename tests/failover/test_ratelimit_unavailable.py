@@ -240,3 +240,28 @@ def test_a_server_that_is_not_redis_fails_closed(not_redis: int, settings: Any) 
     assert result is not None
     assert result.limited
     assert result.unavailable
+
+
+def test_drf_throttles_fail_closed_with_retry_after_when_redis_is_gone(
+    own_server: RedisServer, settings: Any
+) -> None:
+    pytest.importorskip("rest_framework")
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from djredis.ratelimit.drf import AnonRateThrottle
+
+    settings.REST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": {"anon": "100/min"}}
+
+    class Search(APIView):
+        throttle_classes = (AnonRateThrottle,)
+        permission_classes = ()
+        authentication_classes = ()
+
+        def get(self, request: Any) -> Response:
+            return Response({"ok": True})
+
+    own_server.stop()
+    refused = Search.as_view()(APIRequestFactory().get("/", REMOTE_ADDR="203.0.113.5"))
+    assert (refused.status_code, refused["Retry-After"]) == (429, "1")
