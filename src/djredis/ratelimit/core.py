@@ -111,17 +111,25 @@ class Result:
         }
 
 
-@functools.lru_cache(maxsize=4096)
-def _redis_key(
+def _counter_key(
     prefix: str, algorithm: str, group: str, count: int, period_us: int, value: str, methods: str
 ) -> str:
-    """The key of one counter (pure, so the busiest ones are remembered)."""
-    ident = f"{algorithm}\0{group}\0{count}/{period_us}\0{value}"
-    if methods:  # as in django-ratelimit, a rule for some methods only counts on its own
-        ident += f"\0{methods}"
+    """The key of one counter.
+
+    As in django-ratelimit, a rule for some methods only counts on its own: the methods go
+    before everything a client controls, so no value can make two rules' keys meet.
+    """
+    kind = f"{algorithm}:{methods}" if methods else algorithm
+    ident = f"{kind}\0{group}\0{count}/{period_us}\0{value}"
     # The client's value is hashed, so no header or parameter can name another key;
     # the hash tag keeps each decision in one Cluster slot.
     return f"{prefix}{{{hashlib.sha256(ident.encode()).hexdigest()[:40]}}}"
+
+
+# The busiest keys are remembered; only short values, so that clients sending megabyte
+# usernames cannot make this process keep thousands of them.
+_remembered_key = functools.lru_cache(maxsize=4096)(_counter_key)
+REMEMBERED_VALUE_LENGTH = 256
 
 
 def group_name(fn: Any) -> str:
@@ -213,7 +221,8 @@ class Rule:
 
     def redis_key(self, group: str, value: str, rate: Rate) -> str:
         """Return the Redis key counting ``value`` in ``group`` at ``rate``."""
-        return _redis_key(
+        make = _remembered_key if len(value) <= REMEMBERED_VALUE_LENGTH else _counter_key
+        return make(
             conf().prefix,
             self.algorithm,
             group,
