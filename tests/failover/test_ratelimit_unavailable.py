@@ -153,18 +153,29 @@ def test_get_usage_without_redis_answers_as_django_ratelimit_does(
 def test_an_error_reply_is_a_failed_decision_never_a_500(
     own_server: RedisServer, caplog: pytest.LogCaptureFixture, fail_open: bool
 ) -> None:
-    """Redis out of memory refuses the script's write: the rule decides, the view never 500s."""
+    """Redis out of memory refuses the script's write: the rule decides, the view never
+    500s, sync and async."""
     view = ratelimit(key="ip", rate="100/m", fail_open=fail_open)(ok)
     assert view(request()).status_code == 200
     admin = own_server.client()
     admin.config_set("maxmemory-policy", "noeviction")
     admin.config_set("maxmemory", 1)
+
+    async def aok(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ok")
+
+    aview = ratelimit(key="ip", rate="100/m", fail_open=fail_open)(aok)
+
+    async def async_responses() -> list[Any]:
+        return [await aview(request(ip=f"198.51.100.{n}")) for n in range(3)]
+
     try:
         with caplog.at_level(logging.WARNING, logger="djredis.ratelimit"):
             responses = [view(request(ip=f"198.51.100.{n}")) for n in range(3)]
+            responses += asyncio.run(async_responses())
     finally:
         admin.config_set("maxmemory", 0)
-    assert [r.status_code for r in responses] == [200 if fail_open else 429] * 3
+    assert [r.status_code for r in responses] == [200 if fail_open else 429] * 6
     lines = ratelimit_log(caplog)
     assert len(lines) == 1
     assert "OutOfMemoryError" in lines[0].getMessage()
