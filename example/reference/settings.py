@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "djredis",  # the djredis_sessions management command
+    "djredis.ratelimit",  # the rate limit system checks (manage.py check)
     # The guide's Channels setup. Without daphne in INSTALLED_APPS, Channels 4 leaves
     # runserver alone; the site is served by uvicorn (run.py), which speaks WebSocket.
     "channels",
@@ -112,6 +113,13 @@ SESSION_ENGINE = "djredis.sessions"
 SESSION_REDIS = {"cache": "sessions", "prefix": "session", "record_client": True}
 SESSION_COOKIE_AGE = 86400
 SESSION_SAVE_EVERY_REQUEST = False
+
+# -- Rate limiting (the ratelimit page; docs/ratelimit.md) ------------------------------------
+# Decisions run on the "default" cache's Redis. When Redis gives no decision (down, timed
+# out), a limit fails closed: 429 with Retry-After: 1, as django-ratelimit's do. Set
+# RATELIMIT_FAIL_OPEN = True (or fail_open=True on one rule) to admit instead.
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sessions"

@@ -73,11 +73,11 @@ def test_any_text_parses_or_raises_value_error_naming_it(text: str) -> None:
     if isinstance(outcome, str):
         assert repr(text) in outcome
     else:
-        assert outcome.count >= 1
+        assert outcome.count >= 0  # 0 = django-ratelimit's "disallow all"
         assert outcome.seconds >= 1
 
 
-@pytest.mark.parametrize("text", ["5/mxyz", "x/m", "0/m", "5/0m", "", "-1/m", "5/w", "5"])
+@pytest.mark.parametrize("text", ["5/mxyz", "x/m", "5/0m", "", "-1/m", "5/w", "5"])
 def test_bad_rate_strings_raise_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="rate"):
         parse_rate(text)
@@ -92,7 +92,7 @@ def test_bad_rate_strings_raise_value_error(text: str) -> None:
         (("5", 60), TypeError),
         ((5, "60"), TypeError),
         ((True, 60), TypeError),
-        ((0, 60), ValueError),
+        ((-1, 60), ValueError),
         ((5, 0), ValueError),
         ((5, float("nan")), ValueError),
         ((5, float("inf")), ValueError),

@@ -3,9 +3,10 @@
 - ``@ratelimit(key="ip", rate="100/m")``: django-ratelimit's decorator (its arguments and
   helpers ``is_ratelimited``/``get_usage``), answering 429 with ``Retry-After`` and the IETF
   ``RateLimit``/``RateLimit-Policy`` fields; native on ``async def`` views;
-- ``RateLimitMiddleware``: per-path rules from ``RATELIMIT_RULES``;
+- ``RateLimitMiddleware``: per-path rules from ``RATELIMIT_RULES``; ``RatelimitMiddleware``:
+  django-ratelimit's, answering a raised ``Ratelimited`` with ``RATELIMIT_VIEW``;
 - ``Rule``: the decision itself (``check``/``acheck`` → ``Result``);
-- ``djredis.ratelimit.drf.RedisRateThrottle``: a DRF throttle.
+- ``djredis.ratelimit.drf``: DRF's throttle classes (``AnonRateThrottle``, ...), atomic.
 
 Reference: docs/ratelimit.md.
 """
@@ -23,7 +24,7 @@ from djredis.ratelimit.core import (
     is_ratelimited,
 )
 from djredis.ratelimit.decorator import ratelimit
-from djredis.ratelimit.middleware import RateLimitMiddleware
+from djredis.ratelimit.middleware import RateLimitMiddleware, RatelimitMiddleware
 from djredis.ratelimit.rates import Rate, parse_rate
 from djredis.ratelimit.responses import HttpResponseTooManyRequests, Ratelimited
 
@@ -33,6 +34,7 @@ __all__ = [
     "HttpResponseTooManyRequests",
     "Rate",
     "RateLimitMiddleware",
+    "RatelimitMiddleware",
     "Ratelimited",
     "Result",
     "Rule",

@@ -4,7 +4,12 @@
 - ``djredis.ratelimit.E002``: an unknown key type;
 - ``djredis.ratelimit.E003``: a cache alias that is missing or not a djredis cache;
 - ``djredis.ratelimit.E004``: an unknown algorithm, or another malformed rule;
-- ``djredis.ratelimit.E005``: ``RATELIMIT_TRUSTED_PROXIES`` or an IP mask is malformed.
+- ``djredis.ratelimit.E005``: ``RATELIMIT_TRUSTED_PROXIES`` or an IP mask is malformed;
+- ``djredis.ratelimit.E006``: ``RATELIMIT_FAIL_OPEN`` or a rule's ``fail_open`` is not
+  True/False (``"False"`` would be true);
+- ``djredis.ratelimit.W001``: ``RATELIMIT_FAIL_OPEN = True``: while Redis gives no
+  decision, every rule without its own ``fail_open`` admits every request;
+- ``djredis.ratelimit.W002``: the cache is a ``DummyCache``, so no limit is enforced.
 """
 
 from __future__ import annotations
@@ -13,19 +18,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.cache.backends.dummy import DummyCache
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from djredis.ratelimit.client_ip import trusted_proxies_setting
 from djredis.ratelimit.core import ALGORITHMS
 from djredis.ratelimit.keys import resolve_key
+from djredis.ratelimit.middleware import RULE_OPTIONS
 from djredis.ratelimit.rates import parse_rate
 
 __all__ = ["check_ratelimit_settings"]
 
 
-def _cache_error(alias: Any, setting: str) -> Error | None:
+def _cache_error(alias: Any, setting: str) -> CheckMessage | None:
     caches: Mapping[str, Any] = getattr(settings, "CACHES", {})
     if not isinstance(alias, str) or alias not in caches:
         return Error(
@@ -38,6 +45,12 @@ def _cache_error(alias: Any, setting: str) -> Error | None:
         cls = import_string(backend) if isinstance(backend, str) else backend
     except ImportError:
         cls = None
+    if isinstance(cls, type) and issubclass(cls, DummyCache):
+        return Warning(
+            f"{setting} = {alias!r} is a DummyCache: rate limits are not enforced.",
+            hint="Fine in development and tests; in production name a djredis cache.",
+            id="djredis.ratelimit.W002",
+        )
     if not isinstance(getattr(cls, "topology", None), property):
         return Error(
             f"{setting} = {alias!r} is a {backend!r} cache; rate limiting needs "
@@ -52,8 +65,18 @@ def _rule_errors(index: int, spec: Any) -> list[CheckMessage]:
     if not isinstance(spec, Mapping):
         return [Error(f"{where} must be a dict.", id="djredis.ratelimit.E004")]
     errors: list[CheckMessage] = []
+    unknown = set(spec) - RULE_OPTIONS
+    if unknown:
+        errors.append(
+            Error(
+                f"{where} has unknown options {sorted(unknown)}.",
+                hint=f"Known options: {sorted(RULE_OPTIONS)}.",
+                id="djredis.ratelimit.E004",
+            )
+        )
     rate = spec.get("rate")
-    if not callable(rate) and not (isinstance(rate, str) and "/" not in rate and "." in rate):
+    dotted = isinstance(rate, str) and "/" not in rate and "." in rate
+    if rate is not None and not callable(rate) and not dotted:  # None: no limit
         try:
             parse_rate(rate)
         except (TypeError, ValueError) as exc:
@@ -69,11 +92,40 @@ def _rule_errors(index: int, spec: Any) -> list[CheckMessage]:
                 id="djredis.ratelimit.E004",
             )
         )
+    if spec.get("fail_open") not in (None, True, False):
+        errors.append(
+            Error(
+                f"{where}['fail_open'] = {spec['fail_open']!r}; use True or False.",
+                id="djredis.ratelimit.E006",
+            )
+        )
     if spec.get("cache") is not None:
         error = _cache_error(spec["cache"], f"{where}['cache']")
         if error is not None:
             errors.append(error)
     return errors
+
+
+def _fail_open_messages() -> list[CheckMessage]:
+    value = getattr(settings, "RATELIMIT_FAIL_OPEN", False)
+    if value not in (True, False):
+        return [
+            Error(
+                f"RATELIMIT_FAIL_OPEN = {value!r}; use True or False.",
+                id="djredis.ratelimit.E006",
+            )
+        ]
+    if value:
+        return [
+            Warning(
+                "RATELIMIT_FAIL_OPEN = True: while Redis gives no decision, every rule "
+                "without its own fail_open admits every request (a login form included).",
+                hint="Prefer fail_open=True on the rules that may admit; silence with "
+                "SILENCED_SYSTEM_CHECKS = ['djredis.ratelimit.W001'] if this is meant.",
+                id="djredis.ratelimit.W001",
+            )
+        ]
+    return []
 
 
 @register("djredis")
@@ -83,6 +135,7 @@ def check_ratelimit_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
     error = _cache_error(getattr(settings, "RATELIMIT_USE_CACHE", "default"), "RATELIMIT_USE_CACHE")
     if error is not None:
         errors.append(error)
+    errors.extend(_fail_open_messages())
     rules = getattr(settings, "RATELIMIT_RULES", None) or []
     if not isinstance(rules, list | tuple):
         errors.append(
@@ -94,7 +147,9 @@ def check_ratelimit_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
     try:
         trusted_proxies_setting()
     except ImproperlyConfigured as exc:
-        errors.append(Error(str(exc), id="djredis.ratelimit.E005"))
+        # The settings snapshot refuses a bad RATELIMIT_FAIL_OPEN too: that is E006.
+        if "RATELIMIT_TRUSTED_PROXIES" in str(exc):
+            errors.append(Error(str(exc), id="djredis.ratelimit.E005"))
     for setting, bits in (("RATELIMIT_IPV4_MASK", 32), ("RATELIMIT_IPV6_MASK", 128)):
         value = getattr(settings, setting, None)
         if value is not None and (

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 __all__ = ["Conf", "conf", "forget"]
@@ -45,7 +46,7 @@ def conf() -> Conf:
     return Conf(
         enable=bool(read("RATELIMIT_ENABLE", True)),
         prefix=str(read("RATELIMIT_CACHE_PREFIX", "rl:")),
-        fail_open=bool(read("RATELIMIT_FAIL_OPEN", True)),
+        fail_open=_flag("RATELIMIT_FAIL_OPEN", read("RATELIMIT_FAIL_OPEN", False)),
         headers=bool(read("RATELIMIT_HEADERS", True)),
         use_cache=read("RATELIMIT_USE_CACHE", "default"),
         trusted_proxies=read("RATELIMIT_TRUSTED_PROXIES", None),
@@ -56,6 +57,13 @@ def conf() -> Conf:
         template=read("RATELIMIT_TEMPLATE", None),
         exception_class=read("RATELIMIT_EXCEPTION_CLASS", None),
     )
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A True/False setting; anything else (``"False"`` is truthy) is a configuration error."""
+    if value in (True, False):  # also 1 and 0, which django-ratelimit accepts
+        return bool(value)
+    raise ImproperlyConfigured(f"{name} must be True or False, not {value!r}.")
 
 
 _forgetters: list[Any] = [conf.cache_clear]

@@ -5,6 +5,12 @@ A ``Rule`` (key, rate, algorithm, methods, group, fail_open) is checked once whe
 the rule does not apply). The decision is one ``EVALSHA`` on the server's clock: the same
 operation drives the sync and the async runner, which differ only in I/O.
 ``is_ratelimited`` and ``get_usage`` are django-ratelimit's helpers, with its arguments.
+
+As in django-ratelimit, a rate of ``None`` is no limit (nothing is counted), a count of 0
+refuses every request (Redis is not asked), and the counter of a rule that counts some
+methods only is its own: a GET-only and a POST-only rule never share a count. When Redis
+gives no decision (down, timed out, an error reply) the rule fails closed, refusing, unless
+``fail_open`` or ``RATELIMIT_FAIL_OPEN`` says to admit.
 """
 
 from __future__ import annotations
@@ -20,15 +26,23 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
+from redis.exceptions import RedisError
 
 from djredis._core.commands import Eval, Operation
 from djredis._core.errors import BurstLogger
 from djredis._core.scripts import lua
-from djredis._routing.base import run_async, run_sync
+from djredis._routing.base import Topology, run_async, run_sync
 from djredis.ratelimit.conf import conf
 from djredis.ratelimit.keys import KeyFunction, akey_value, key_value, resolve_key
 from djredis.ratelimit.rates import Rate, parse_rate
-from djredis.ratelimit.store import UNAVAILABLE, cache_alias, logger, topology_for
+from djredis.ratelimit.store import (
+    RAISE,
+    cache_alias,
+    decision_failed,
+    logger,
+    topology_for,
+    topology_of,
+)
 
 __all__ = [
     "ALGORITHMS",
@@ -45,6 +59,10 @@ __all__ = [
 
 ALL = None
 UNSAFE = ("DELETE", "PATCH", "POST", "PUT")
+# django-ratelimit spells "every method" (None,); code passing its constant keeps working.
+_ALL_SPELLINGS: tuple[Any, ...] = (None, (None,), [None], "ALL")
+# How long a client refused for want of a decision is told to wait.
+UNDECIDED_RETRY_AFTER = 1.0
 ALGORITHMS = ("sliding", "fixed", "gcra")
 
 RateSpec = str | tuple[int, float] | Rate | Callable[[str, HttpRequest], Any] | None
@@ -55,8 +73,8 @@ class Result:
     """One decision. Times are in seconds.
 
     ``reset_after``: until the whole limit is available again; ``retry_after``: until the
-    next hit would pass (0 when this one passed). ``unavailable``: Redis could not be
-    reached, and ``allowed`` is the rule's ``fail_open``.
+    next hit would pass (0 when this one passed). ``unavailable``: Redis gave no decision,
+    and ``allowed`` is the rule's ``fail_open`` (``retry_after`` 1 s when refused).
     """
 
     allowed: bool
@@ -74,8 +92,16 @@ class Result:
         """Whether the request should be refused."""
         return not self.allowed
 
-    def usage(self) -> dict[str, Any]:
-        """Return django-ratelimit's ``get_usage`` dict for this decision."""
+    def usage(self) -> dict[str, Any] | None:
+        """Return django-ratelimit's ``get_usage`` dict for this decision.
+
+        Without a decision from Redis, django-ratelimit's answers: None when failing open,
+        ``should_limit`` with a limit of 0 and ``time_left`` -1 when failing closed.
+        """
+        if self.unavailable:
+            if self.allowed:
+                return None
+            return {"count": 0, "limit": 0, "should_limit": True, "time_left": -1}
         count = self.limit - self.remaining + (0 if self.allowed else 1)
         return {
             "count": count,
@@ -85,15 +111,25 @@ class Result:
         }
 
 
-@functools.lru_cache(maxsize=4096)
-def _redis_key(
-    prefix: str, algorithm: str, group: str, count: int, period_us: int, value: str
+def _counter_key(
+    prefix: str, algorithm: str, group: str, count: int, period_us: int, value: str, methods: str
 ) -> str:
-    """The key of one counter (pure, so the busiest ones are remembered)."""
-    ident = f"{algorithm}\0{group}\0{count}/{period_us}\0{value}"
+    """The key of one counter.
+
+    As in django-ratelimit, a rule for some methods only counts on its own: the methods go
+    before everything a client controls, so no value can make two rules' keys meet.
+    """
+    kind = f"{algorithm}:{methods}" if methods else algorithm
+    ident = f"{kind}\0{group}\0{count}/{period_us}\0{value}"
     # The client's value is hashed, so no header or parameter can name another key;
     # the hash tag keeps each decision in one Cluster slot.
     return f"{prefix}{{{hashlib.sha256(ident.encode()).hexdigest()[:40]}}}"
+
+
+# The busiest keys are remembered; only short values, so that clients sending megabyte
+# usernames cannot make this process keep thousands of them.
+_remembered_key = functools.lru_cache(maxsize=4096)(_counter_key)
+REMEMBERED_VALUE_LENGTH = 256
 
 
 def group_name(fn: Any) -> str:
@@ -109,7 +145,7 @@ def group_name(fn: Any) -> str:
 
 
 def _methods(method: Any) -> frozenset[str] | None:
-    if method is ALL or method == "ALL":
+    if any(method is spelling or method == spelling for spelling in _ALL_SPELLINGS):
         return None
     if isinstance(method, str):
         method = (method,)
@@ -133,18 +169,19 @@ class Rule:
         group: str | None = None,
         burst: int | None = None,
         fail_open: bool | None = None,
-        cache: str | None = None,
+        cache: Any = None,
     ) -> None:
-        if key is None:
+        if key is None and rate is not None:
             raise ImproperlyConfigured("A rate limit needs a key ('ip', 'user', ...).")
-        self.key: str | KeyFunction = resolve_key(key)
+        # No key is fine with no rate: django-ratelimit decides "no limit" before the key.
+        self.key: str | KeyFunction | None = None if key is None else resolve_key(key)
         self._rate: Rate | Callable[[str, HttpRequest], Any] | None
         if callable(rate) and not isinstance(rate, Rate):
             self._rate = rate
         elif isinstance(rate, str) and "." in rate and "/" not in rate:
             self._rate = import_string(rate)  # django-ratelimit: a dotted path to rate(g, r)
         elif rate is None:
-            raise ImproperlyConfigured("A rate limit needs a rate ('100/m', (10, 5), ...).")
+            self._rate = None  # django-ratelimit: "no limit"; nothing is counted
         else:
             try:
                 self._rate = parse_rate(rate)
@@ -162,6 +199,7 @@ class Rule:
             raise ImproperlyConfigured(f"burst must be a whole number >= 1, not {burst!r}.")
         self.burst = burst
         self.methods = _methods(method)
+        self._methods_tag = "" if self.methods is None else ",".join(sorted(self.methods))
         self.group = group
         if fail_open is not None and not isinstance(fail_open, bool):
             raise ImproperlyConfigured(f"fail_open must be True or False, not {fail_open!r}.")
@@ -183,7 +221,31 @@ class Rule:
 
     def redis_key(self, group: str, value: str, rate: Rate) -> str:
         """Return the Redis key counting ``value`` in ``group`` at ``rate``."""
-        return _redis_key(conf().prefix, self.algorithm, group, rate.count, rate.period_us, value)
+        make = _remembered_key if len(value) <= REMEMBERED_VALUE_LENGTH else _counter_key
+        return make(
+            conf().prefix,
+            self.algorithm,
+            group,
+            rate.count,
+            rate.period_us,
+            value,
+            self._methods_tag,
+        )
+
+    def _key(self, group: str) -> str | KeyFunction:
+        if self.key is None:  # a rate callable gave a rate to a rule built without a key
+            raise ImproperlyConfigured(
+                f"Rate limit group {group!r} has a rate but no key ('ip', 'user', ...)."
+            )
+        return self.key
+
+    def _topology(self) -> Topology | None:
+        cache = self.cache
+        if cache is None:
+            return topology_for(cache_alias())
+        if isinstance(cache, str):
+            return topology_for(cache, "cache")
+        return topology_of(cache, f"cache {cache!r}")  # a cache object (DRF's ``cache``)
 
     def _operation(
         self, group: str, value: str, rate: Rate, increment: bool, now_us: int | None
@@ -192,11 +254,20 @@ class Rule:
         args = (rate.count, rate.period_us, int(increment), "" if now_us is None else now_us, burst)
         return (yield Eval(self._script, (self.redis_key(group, value, rate),), args))
 
+    def _refuse_all(self, rate: Rate, group: str) -> Result:
+        """A count of 0: every request is refused, and Redis has nothing to count."""
+        period = float(rate.seconds)
+        return Result(False, 0, 0, period, period, rate, self.algorithm, group)
+
+    def _undecided(self, exc: Exception, rate: Rate, group: str) -> Result:
+        fails_open = self._fails_open()
+        decision_failed(exc, group, fails_open)
+        retry_after = 0.0 if fails_open else UNDECIDED_RETRY_AFTER
+        return Result(
+            fails_open, rate.count, 0, 0.0, retry_after, rate, self.algorithm, group, True
+        )
+
     def _result(self, reply: Any, rate: Rate, group: str) -> Result:
-        if reply is None:
-            return Result(
-                self._fails_open(), rate.count, 0, 0.0, 0.0, rate, self.algorithm, group, True
-            )
         allowed, remaining, reset_us, retry_us, garbage = map(int, reply)
         if garbage:
             self._garbage.log(
@@ -219,10 +290,6 @@ class Rule:
     def _fails_open(self) -> bool:
         return conf().fail_open if self.fail_open is None else self.fail_open
 
-    def _failure_note(self, group: str) -> str:
-        failing = "open (allowed)" if self._fails_open() else "closed (refused)"
-        return f"rate limit group {group!r} fails {failing}"
-
     # -- sync and async --------------------------------------------------------------------
 
     def check(
@@ -243,10 +310,34 @@ class Rule:
         rate = self._rate_for(group, request)
         if rate is None:
             return None
-        value = key_value(self.key, group, request)
-        topology = topology_for(self.cache or cache_alias())
+        if rate.count == 0:
+            return self._refuse_all(rate, group)
+        value = key_value(self._key(group), group, request)
+        return self.decide(value, group, rate, increment=increment, _now_us=_now_us)
+
+    def decide(
+        self,
+        value: str,
+        group: str,
+        rate: Rate,
+        *,
+        increment: bool = True,
+        _now_us: int | None = None,
+    ) -> Result | None:
+        """Decide for a value found by the caller (DRF throttles find their own).
+
+        None when the cache is a ``DummyCache`` (rate limiting is off).
+        """
+        if rate.count == 0:
+            return self._refuse_all(rate, group)
+        topology = self._topology()
+        if topology is None:
+            return None
         op = self._operation(group, value, rate, increment, _now_us)
-        reply = run_sync(topology, op, UNAVAILABLE, self._failure_note(group), None)
+        try:
+            reply = run_sync(topology, op, RAISE, group, None)
+        except RedisError as exc:
+            return self._undecided(exc, rate, group)
         return self._result(reply, rate, group)
 
     async def acheck(
@@ -264,10 +355,31 @@ class Rule:
         rate = self._rate_for(group, request)
         if rate is None:
             return None
-        value = await akey_value(self.key, group, request)
-        topology = topology_for(self.cache or cache_alias())
+        if rate.count == 0:
+            return self._refuse_all(rate, group)
+        value = await akey_value(self._key(group), group, request)
+        return await self.adecide(value, group, rate, increment=increment, _now_us=_now_us)
+
+    async def adecide(
+        self,
+        value: str,
+        group: str,
+        rate: Rate,
+        *,
+        increment: bool = True,
+        _now_us: int | None = None,
+    ) -> Result | None:
+        """``decide`` for async code."""
+        if rate.count == 0:
+            return self._refuse_all(rate, group)
+        topology = self._topology()
+        if topology is None:
+            return None
         op = self._operation(group, value, rate, increment, _now_us)
-        reply = await run_async(topology, op, UNAVAILABLE, self._failure_note(group), None)
+        try:
+            reply = await run_async(topology, op, RAISE, group, None)
+        except RedisError as exc:
+            return self._undecided(exc, rate, group)
         return self._result(reply, rate, group)
 
 
@@ -350,3 +462,9 @@ async def ais_ratelimited(
     """``is_ratelimited`` for async views."""
     usage = await aget_usage(request, group, fn, key, rate, method, increment, algorithm=algorithm)
     return bool(usage and usage["should_limit"])
+
+
+# django-ratelimit's spellings: ``is_ratelimited.ALL``, ``get_usage.UNSAFE``, ...
+for _helper in (is_ratelimited, ais_ratelimited, get_usage, aget_usage):
+    setattr(_helper, "ALL", ALL)  # noqa: B010 (functions take attributes; mypy says no)
+    setattr(_helper, "UNSAFE", UNSAFE)  # noqa: B010

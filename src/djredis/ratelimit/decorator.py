@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 
 from djredis.ratelimit.core import ALL, UNSAFE, Result, Rule, group_name
-from djredis.ratelimit.responses import add_headers, exception_class, refusal
+from djredis.ratelimit.responses import Ratelimited, add_headers, exception_class, refusal
 
 __all__ = ["ratelimit"]
 
@@ -46,8 +46,8 @@ def _record(request: HttpRequest, result: Result | None) -> None:
 
 def _refuse(request: HttpRequest, result: Result) -> Any:
     cls = exception_class()
-    if cls is not None:
-        raise cls()
+    if cls is not None:  # django-ratelimit's behaviour: raise, for a handler to answer
+        raise cls(result) if issubclass(cls, Ratelimited) else cls()
     return refusal(request, result)
 
 
@@ -67,8 +67,10 @@ def ratelimit(
 
     ``algorithm``: ``"sliding"`` (exact, the default), ``"fixed"`` (django-ratelimit's
     windows, which let 2x the rate through around an edge) or ``"gcra"`` (a token bucket of
-    ``burst``). ``fail_open``: what happens when Redis is unreachable (``RATELIMIT_FAIL_OPEN``,
-    default True = allow, with a log line). ``cache``: another djredis cache alias.
+    ``burst``). ``rate=None`` is no limit and a count of 0 refuses all, as in
+    django-ratelimit. ``fail_open``: what happens when Redis gives no decision
+    (``RATELIMIT_FAIL_OPEN``, default False = refuse with 429, with a log line).
+    ``cache``: another djredis cache alias.
     """
     rule = Rule(
         key=key,

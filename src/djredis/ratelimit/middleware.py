@@ -6,6 +6,10 @@ at the start of ``request.path_info``; default: every path), ``rate``, ``key`` (
 ``burst``, ``fail_open``, ``cache``. Every rule whose path matches counts the request; the
 first refusal answers 429. It also turns a raised ``Ratelimited`` into a 429 (what
 django-ratelimit's ``RatelimitMiddleware`` does with ``RATELIMIT_VIEW``).
+
+``RatelimitMiddleware`` (lower-case ``l``) is django-ratelimit's class under its name: it
+counts nothing, and answers a raised ``Ratelimited`` (or ``RATELIMIT_EXCEPTION_CLASS``) with
+``RATELIMIT_VIEW``, or with the 429 page when that setting is absent.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 from djredis.ratelimit.core import Result, Rule
-from djredis.ratelimit.responses import Ratelimited, add_headers, refusal
+from djredis.ratelimit.responses import Ratelimited, add_headers, exception_class, refusal
 
-__all__ = ["RateLimitMiddleware", "parse_rules"]
+__all__ = ["RateLimitMiddleware", "RatelimitMiddleware", "parse_rules"]
 
 RULE_OPTIONS = {
     "path",
@@ -123,9 +127,41 @@ class RateLimitMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
         """Turn a ``Ratelimited`` raised by a view into the 429 page."""
-        if isinstance(exception, Ratelimited):
-            response = refusal(request, exception.result)
-            if inspect.isawaitable(response):
-                return None  # an async RATELIMIT_VIEW cannot answer here; Django's 403 does
-            return add_headers(response, exception.result, refused=exception.result is not None)
+        return _answer_raised(request, exception)
+
+
+def _answer_raised(request: HttpRequest, exception: Exception) -> Any:
+    """The page for a raised ``Ratelimited`` (or ``RATELIMIT_EXCEPTION_CLASS``), else None."""
+    configured = exception_class()
+    if not isinstance(exception, Ratelimited) and not (
+        configured is not None and isinstance(exception, configured)
+    ):
         return None
+    result: Result | None = getattr(exception, "result", None)
+    response = refusal(request, result, exception)
+    if inspect.isawaitable(response):
+        return None  # an async RATELIMIT_VIEW cannot answer here; Django's 403 does
+    return add_headers(response, result, refused=result is not None)
+
+
+class RatelimitMiddleware:
+    """django-ratelimit's ``RatelimitMiddleware``: ``RATELIMIT_VIEW`` answers ``Ratelimited``.
+
+    It counts nothing (``RateLimitMiddleware`` applies ``RATELIMIT_RULES``); put it toward
+    the bottom of ``MIDDLEWARE``, as django-ratelimit says.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.get_response(request)  # a coroutine when the chain is async
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
+        """Answer a raised ``Ratelimited`` with ``RATELIMIT_VIEW`` (else the 429 page)."""
+        return _answer_raised(request, exception)

@@ -3,7 +3,8 @@
 The grammar is django-ratelimit's (``count/[multiplier]unit`` with units ``s``, ``m``,
 ``h``, ``d``; a unit may be spelt out, ``"5/minute"``), plus tuples. A rate is validated
 when the decorator or rule is built, so a bad one fails at import time with a message
-naming it, and again by the system check ``djredis.ratelimit.E001``.
+naming it, and again by the system check ``djredis.ratelimit.E001``. A count of 0
+(``"0/m"``, ``(0, 60)``) is django-ratelimit's "disallow all requests".
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _RATE = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """``count`` hits per ``seconds`` (a positive integer count, a positive period)."""
+    """``count`` hits per ``seconds`` (a count >= 0, a positive period; 0 refuses all)."""
 
     count: int
     seconds: float
@@ -53,8 +54,8 @@ def parse_rate(rate: Any) -> Rate:
         unit = next((u for u in units if u), None)
         # django-ratelimit: no unit means seconds ("10/5" = 10 per 5 s).
         seconds = int(multiplier or 1) * _UNITS[(unit or "s").lower()]
-        if int(count) < 1 or seconds < 1:
-            raise ValueError(f"rate {rate!r} needs a count and a period of at least 1")
+        if seconds < 1:
+            raise ValueError(f"rate {rate!r} needs a period of at least 1")
         return Rate(int(count), seconds)
     if isinstance(rate, tuple | list) and len(rate) == 2:
         count, seconds = rate
@@ -65,8 +66,8 @@ def parse_rate(rate: Any) -> Rate:
                 f"rate {rate!r}: the period must be a number of seconds, "
                 f"not {type(seconds).__name__}"
             )
-        if count < 1 or not seconds > 0 or seconds != seconds or seconds == float("inf"):
-            raise ValueError(f"rate {rate!r} needs a count >= 1 and a finite period > 0")
+        if count < 0 or not seconds > 0 or seconds != seconds or seconds == float("inf"):
+            raise ValueError(f"rate {rate!r} needs a count >= 0 and a finite period > 0")
         return Rate(count, seconds)
     raise TypeError(
         f"a rate is a string such as '100/m' or a (count, seconds) tuple, not {type(rate).__name__}"

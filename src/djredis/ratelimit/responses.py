@@ -89,15 +89,16 @@ def exception_class() -> type[Exception] | None:
     return found
 
 
-def refusal(request: HttpRequest, result: Result | None) -> Any:
+def refusal(request: HttpRequest, result: Result | None, exception: Exception | None = None) -> Any:
     """Return the 429 response for ``request`` (may be a coroutine if RATELIMIT_VIEW is async).
 
-    Header fields are added by the caller (``add_headers``) once the response is final.
+    ``RATELIMIT_VIEW`` receives ``exception`` (the one raised, if any) as django-ratelimit's
+    does. Header fields are added by the caller (``add_headers``) once the response is final.
     """
     view: Any = conf().view
     if view:
         view = import_string(view) if isinstance(view, str) else view
-        return view(request, Ratelimited(result))
+        return view(request, exception if exception is not None else Ratelimited(result))
     template = conf().template
     if template:
         body = loader.render_to_string(template, {"ratelimit": result}, request)
