@@ -5,7 +5,9 @@
 (structured-field lists: ``"default";q=100;w=60`` and ``"default";r=42;t=17``); set
 ``RATELIMIT_HEADERS = False`` to send neither. The 429 page is ``RATELIMIT_VIEW`` (a view
 ``(request, exception)``, as in django-ratelimit), else ``RATELIMIT_TEMPLATE`` rendered with
-``{"ratelimit": result}``, else a short text. ``Ratelimited`` is the exception for code
+``{"ratelimit": result}``, else a short text, or, for a client that asks for JSON (an
+``Accept`` naming ``application/json`` or a ``+json`` type, and not ``text/html``), a JSON
+body ``{"detail": ..., "retry_after": seconds}`` in DRF's shape. ``Ratelimited`` is the exception for code
 that raises instead (API frameworks, ``RATELIMIT_EXCEPTION_CLASS``).
 """
 
@@ -15,7 +17,7 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template import loader
 from django.utils.module_loading import import_string
 
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 POLICY = '"default"'
+DETAIL = "Too many requests. Please try again later."
 
 
 class HttpResponseTooManyRequests(HttpResponse):
@@ -103,6 +106,22 @@ def refusal(request: HttpRequest, result: Result | None, exception: Exception | 
     if template:
         body = loader.render_to_string(template, {"ratelimit": result}, request)
         return HttpResponseTooManyRequests(body)
-    return HttpResponseTooManyRequests(
-        "Too many requests. Please try again later.\n", content_type="text/plain"
-    )
+    if wants_json(request):
+        retry_after = None if result is None else max(1, math.ceil(result.retry_after))
+        return JsonResponse({"detail": DETAIL, "retry_after": retry_after}, status=429)
+    return HttpResponseTooManyRequests(DETAIL + "\n", content_type="text/plain")
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """Tell whether ``request`` asks for JSON rather than a page.
+
+    True when its ``Accept`` names ``application/json`` or a ``+json`` type and not
+    ``text/html``: API clients and ``fetch(..., {headers: {Accept: "application/json"}})``
+    get JSON; browsers navigating (they accept ``text/html``) and ``*/*`` get the text.
+    """
+    accept = request.headers.get("Accept", "")
+    if "json" not in accept:
+        return False
+    types = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    json_named = any(t == "application/json" or t.endswith("+json") for t in types)
+    return json_named and "text/html" not in types
