@@ -210,3 +210,18 @@ def test_a_failure_count_that_is_not_a_number_counts_as_none(
     redis_client.hset(failures_key(cache.make_key("k")), mapping={"n": "x", "error": b"\xff"})
 
     assert cache.get_or_set("k", lambda: "v", 60, stampede=True) == "v"
+
+
+@pytest.mark.topologies
+def test_failure_count_shares_the_keys_slot_on_every_topology(
+    make_cache: Callable[..., RedisCache], topology: Any
+) -> None:
+    """The claim script reads the value, the lock and the failure count: in a Cluster they
+    must share one hash slot (the user key is the hash tag)."""
+    cache = make_cache(OPTIONS={"CONNECTION_POOL_KWARGS": {"max_connections": 200}})
+    computation = Computation(fail_on=ALWAYS)
+
+    results = in_threads(lambda: cache.get_or_set("key", computation, 60, stampede=True), 10)[0]
+
+    assert computation.runs == 2
+    assert sum(isinstance(r, RecomputeError) for r in results) == 8
