@@ -115,13 +115,38 @@ def test_a_voided_ticket_does_not_store() -> None:
     assert tier.get("k", 0.0) is None
 
 
-def test_a_newer_ticket_wins_over_an_older_one() -> None:
+def test_concurrent_reads_share_a_ticket_and_the_first_reply_fills() -> None:
+    """A second miss while a read is in flight must not void the first read's ticket:
+    under a steady stream of concurrent misses the key would never be stored."""
     tier = LocalTier(10, 100_000)
-    older = tier.ticket("k")
-    newer = tier.ticket("k")
-    assert not tier.fill("k", older, b"older", NEVER)
-    assert tier.fill("k", newer, b"newer", NEVER)
-    assert tier.get("k", 0.0) == b"newer"
+    first = tier.ticket("k")
+    second = tier.ticket("k")
+    assert tier.fill("k", first, b"first", NEVER)
+    assert tier.get("k", 0.0) == b"first"
+    assert tier.fill("k", second, b"second", NEVER)  # no invalidation since: still valid
+    assert tier.get("k", 0.0) == b"second"
+    assert tier._tickets == {}  # every holder done: nothing kept
+
+
+def test_an_invalidation_voids_the_shared_ticket_for_every_holder() -> None:
+    tier = LocalTier(10, 100_000)
+    first, second = tier.ticket("k"), tier.ticket("k")
+    tier.drop(["k"], counted=True)
+    third = tier.ticket("k")  # a read begun after the invalidation
+    assert not tier.fill("k", first, b"old", NEVER)
+    assert not tier.fill("k", second, b"old", NEVER)
+    assert tier.get("k", 0.0) is None
+    assert tier.fill("k", third, b"new", NEVER)
+    assert tier.get("k", 0.0) == b"new"
+
+
+def test_an_abandoned_ticket_stays_valid_for_the_other_holders() -> None:
+    tier = LocalTier(10, 100_000)
+    failed, ok = tier.ticket("k"), tier.ticket("k")
+    tier.abandon("k", failed)
+    assert tier.fill("k", ok, b"v", NEVER)
+    tier.abandon("k", failed)  # given back twice by mistake: no effect on a new ticket
+    assert tier._tickets == {}
 
 
 def test_an_expired_entry_is_not_returned() -> None:

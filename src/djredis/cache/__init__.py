@@ -6,6 +6,6 @@ Also ``memoize`` (cache a function's results, protected against stampedes) and
 
 from djredis.cache.backend import RedisCache
 from djredis.cache.memoize import memoize
-from djredis.cache.stampede import Stampede
+from djredis.cache.stampede import RecomputeError, Stampede
 
-__all__ = ["RedisCache", "Stampede", "memoize"]
+__all__ = ["RecomputeError", "RedisCache", "Stampede", "memoize"]

@@ -9,6 +9,12 @@ an invalidation of the key (or a flush) voids every ticket for it, and the reply
 only with a ticket still valid. A reply Redis computed before a write therefore never lands
 after that write's invalidation was applied. The tickets live under the same lock as the
 entries, so "check the ticket, store the entry" cannot interleave with an invalidation.
+
+Concurrent misses of one key share its ticket (each holds it until its reply is stored or
+given up), so any of them may fill: the ticket is valid only if no invalidation came since
+it was first taken, which covers every holder (each took it later). A new miss used to
+replace the ticket, voiding the reads in flight, so a key read by a steady stream of
+concurrent misses was never stored (50 tasks on a cold key: 5,000 GETs, 0 local hits).
 """
 
 from __future__ import annotations
@@ -31,6 +37,15 @@ BASE_OVERHEAD = 8192
 NEVER = float("inf")
 
 
+class Ticket:
+    """The right to store a key's reply, shared by the reads of it in flight."""
+
+    __slots__ = ("holders",)
+
+    def __init__(self) -> None:
+        self.holders = 1
+
+
 class LocalTier:
     """A thread-safe LRU of ``key -> (bytes, expires_at)`` bounded by count and bytes."""
 
@@ -47,7 +62,7 @@ class LocalTier:
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
-        self._tickets: dict[str, object] = {}
+        self._tickets: dict[str, Ticket] = {}
         self._lock = threading.Lock()
         self._max_entries = max_entries
         self._max_bytes = max(max_bytes - BASE_OVERHEAD, 0)
@@ -75,20 +90,24 @@ class LocalTier:
             self._data.move_to_end(key)
             return item[0]
 
-    def ticket(self, key: str) -> object:
-        """Return the ticket a read of ``key`` needs to store its reply (see the module)."""
-        ticket = object()
+    def ticket(self, key: str) -> Ticket:
+        """Return the ticket a read of ``key`` needs to store its reply (see the module):
+        the key's valid ticket if a read of it is in flight, else a new one."""
         with self._lock:
-            self._tickets[key] = ticket
+            ticket = self._tickets.get(key)
+            if ticket is None:
+                ticket = self._tickets[key] = Ticket()
+            else:
+                ticket.holders += 1
         return ticket
 
-    def fill(self, key: str, ticket: object, raw: bytes, expires_at: float) -> bool:
+    def fill(self, key: str, ticket: Ticket, raw: bytes, expires_at: float) -> bool:
         """Store ``raw`` if ``ticket`` is still valid; return whether it was stored."""
         cost = len(raw) + len(key) + ENTRY_OVERHEAD
         with self._lock:
             if self._tickets.get(key) is not ticket:
                 return False
-            del self._tickets[key]
+            self._release(key, ticket)
             if cost > self._max_bytes:
                 self._remove(key)
                 return False
@@ -101,11 +120,17 @@ class LocalTier:
             self._bytes += cost
             return True
 
-    def abandon(self, key: str, ticket: object) -> None:
-        """Give back a ticket whose read failed."""
+    def abandon(self, key: str, ticket: Ticket) -> None:
+        """Give back a ticket whose read failed (or found nothing to store)."""
         with self._lock:
             if self._tickets.get(key) is ticket:
-                del self._tickets[key]
+                self._release(key, ticket)
+
+    def _release(self, key: str, ticket: Ticket) -> None:
+        """One holder of the key's valid ticket is done; the last one forgets it."""
+        ticket.holders -= 1
+        if ticket.holders <= 0:
+            del self._tickets[key]
 
     def drop(self, keys: Iterable[str], *, counted: bool = False) -> None:
         """Forget ``keys`` and void their tickets; ``counted``: an invalidation from Redis."""

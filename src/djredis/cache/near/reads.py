@@ -111,20 +111,28 @@ class NearCacheReads(CacheBase):
     def _near_read_many(
         self, near: NearCache, missing: dict[str, Any]
     ) -> Operation[dict[Any, Any]]:
+        # One round trip: every key's GET, and the PTTL of those the local tier keeps (a
+        # local entry must not outlive the key). Not MGET: in a Cluster a pipeline's
+        # commands are routed one by one, and an MGET across slots would be refused.
         wanted = {full for full, key in missing.items() if near.options.wants(key)}
         tickets = {full: near.ticket(full) for full in wanted}
         started = time.monotonic()
-        calls = [(op, full) for full in missing for op in ("GET", "PTTL")]
+        calls: list[tuple[str, str]] = []
+        for full in missing:
+            calls.append(("GET", full))
+            if full in tickets:
+                calls.append(("PTTL", full))
         try:
-            replies = yield Batch(tuple(calls), False)
+            replies = iter((yield Batch(tuple(calls), False)))
         except BaseException:
-            for full, ticket in tickets.items():
-                near.abandon(full, ticket)
+            for full, given in tickets.items():
+                near.abandon(full, given)
             raise
         found: dict[Any, Any] = {}
-        for index, (full, key) in enumerate(missing.items()):
-            raw, pttl = replies[2 * index], replies[2 * index + 1]
+        for full, key in missing.items():
             ticket = tickets.get(full)
+            raw = next(replies)
+            pttl = next(replies) if ticket is not None else None
             if raw is not None:
                 try:
                     found[key] = self._codec.decode(raw)

@@ -26,7 +26,7 @@ from typing import Any
 from djredis._config.server import ServerConfig, Settings
 from djredis._routing.base import Topology
 from djredis._routing.connect import connect
-from djredis.cache.near.lru import NEVER, LocalTier
+from djredis.cache.near.lru import NEVER, LocalTier, Ticket
 from djredis.cache.near.options import NearOptions
 from djredis.cache.near.tracking import Listener
 
@@ -73,11 +73,11 @@ class NearCache:
         self.misses += 1
         return None
 
-    def ticket(self, key: str) -> object:
+    def ticket(self, key: str) -> Ticket:
         """Return the ticket a read of ``key`` must hold to store its reply."""
         return self._tier.ticket(key)
 
-    def fill(self, key: str, ticket: object, raw: bytes, pttl: Any, started: float) -> None:
+    def fill(self, key: str, ticket: Ticket, raw: bytes, pttl: Any, started: float) -> None:
         """Keep ``raw`` (read with ``ticket``; ``PTTL`` ``pttl`` asked at ``started``)."""
         pttl = int(pttl)
         if pttl == -2 or pttl == 0:
@@ -86,7 +86,7 @@ class NearCache:
         expires_at = NEVER if pttl < 0 else started + pttl / 1000.0
         self._tier.fill(key, ticket, raw, expires_at)
 
-    def abandon(self, key: str, ticket: object) -> None:
+    def abandon(self, key: str, ticket: Ticket) -> None:
         self._tier.abandon(key, ticket)
 
     def healthy(self) -> bool:
