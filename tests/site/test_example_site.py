@@ -323,6 +323,7 @@ def test_hammering_the_api_shows_a_429_with_its_headers(site: str, page: Any) ->
     cells = refused.locator("td")
     expect(cells.nth(2)).to_contain_text("r=0")
     assert 0 < int(cells.nth(3).inner_text()) <= 60
+    expect(cells.nth(4)).to_have_text("Too many requests. Please try again later.")  # JSON
 
 
 def test_rate_limit_page_keeps_the_signed_in_visitor_in_the_header(site: str, page: Any) -> None:

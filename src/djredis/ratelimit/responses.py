@@ -7,8 +7,8 @@
 ``(request, exception)``, as in django-ratelimit), else ``RATELIMIT_TEMPLATE`` rendered with
 ``{"ratelimit": result}``, else a short text, or, for a client that asks for JSON (an
 ``Accept`` naming ``application/json`` or a ``+json`` type, and not ``text/html``), a JSON
-body ``{"detail": ..., "retry_after": seconds}`` in DRF's shape. ``Ratelimited`` is the exception for code
-that raises instead (API frameworks, ``RATELIMIT_EXCEPTION_CLASS``).
+body ``{"detail": ..., "retry_after": seconds}`` in DRF's shape. ``Ratelimited`` is the
+exception for code that raises instead (API frameworks, ``RATELIMIT_EXCEPTION_CLASS``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ fields, block=False, async views without a thread hop, class-based views, spoofi
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,36 @@ def test_the_decorator_answers_429_with_retry_after_and_ratelimit_fields(
     assert third["Retry-After"] == "60"
     assert third["RateLimit"] == '"default";r=0;t=60'
     assert "Retry-After" not in first
+
+
+@pytest.mark.parametrize(
+    ("accept", "json_body"),
+    [
+        ("application/json", True),
+        ("application/problem+json, */*;q=0.1", True),
+        ("text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8", False),
+        ("*/*", False),
+        ("", False),
+    ],
+)
+def test_the_default_429_is_json_for_a_client_that_asks_for_json(
+    on_redis: Topology, make_request: Callable[..., HttpRequest], accept: str, json_body: bool
+) -> None:
+    """An API client (``Accept: application/json``) gets a JSON 429; a browser the text."""
+    view = ratelimit(key="ip", rate="1/m")(ok)
+    meta = {"HTTP_ACCEPT": accept} if accept else {}
+    view(make_request(**meta))
+    refused = view(make_request(**meta))
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "60"
+    if json_body:
+        assert refused["Content-Type"] == "application/json"
+        assert json.loads(refused.content) == {
+            "detail": "Too many requests. Please try again later.",
+            "retry_after": 60,
+        }
+    else:
+        assert refused["Content-Type"].startswith("text/plain")
 
 
 def test_header_fields_can_be_switched_off_but_retry_after_stays(
