@@ -71,8 +71,10 @@ def _calls() -> st.SearchStrategy[tuple[str, tuple[Any, ...], dict[str, Any]]]:
             st.just({}),
         ),
         st.tuples(st.just("smove"), st.tuples(keys, keys, members), st.just({})),
+        # SPOP removes members Redis picks at random, so after it the two sides' sets may
+        # differ by luck alone; it is compared once, on its own, below.
         st.tuples(
-            st.sampled_from(["spop", "srandmember"]),
+            st.just("srandmember"),
             st.tuples(keys, st.sampled_from([None, 0, 2, -3])),
             st.just({}),
         ),
