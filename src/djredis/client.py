@@ -46,7 +46,9 @@ class CacheClient:
     def get_client(self, write: bool = True, *, key: str | None = None) -> Redis:
         """Return the client of the primary (``write=True``) or of a read replica.
 
-        With Redis Cluster it is a ``redis.cluster.RedisCluster`` (it routes by key).
+        ``key`` is accepted for Django's ``get_client(key=None, *, write=False)`` signature
+        and needs no use: with one primary every key lives there, and with Redis Cluster the
+        client is a ``redis.cluster.RedisCluster``, which routes each command by its key.
         """
         client: Redis = self._group.client(write)
         return client

@@ -26,6 +26,11 @@ matter. Responses that set a cookie are never stored. Every response gets
 Django's ``cache_page`` (its ``CacheMiddleware`` does the work): GET and HEAD only,
 status 200, ``max-age``/``Expires``, the cache alias and key prefix, and views answering
 ``TemplateResponse`` are stored once rendered.
+
+It imports nothing else of djredis on purpose: it is a view decorator of the integration
+layer, built on Django's own cache middleware, so it works with any cache alias (djredis's,
+Django's builtin Redis or locmem backend); it sits at ``djredis.views`` beside where Django
+keeps ``cache_page`` (``django.views.decorators.cache``).
 """
 
 from __future__ import annotations

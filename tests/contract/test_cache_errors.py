@@ -134,6 +134,26 @@ def test_a_burst_of_errors_is_logged_once(caplog: Any, dead_cache: Callable[...,
     assert "get on" in caplog.text
 
 
+def test_log_ignored_exceptions_false_keeps_ignored_errors_out_of_the_log(
+    caplog: Any, settings: Any, dead_cache: Callable[..., Any]
+) -> None:
+    """``LOG_IGNORED_EXCEPTIONS`` (OPTION or django-redis's global setting) is honoured."""
+    with caplog.at_level("WARNING", logger="djredis.cache"):
+        assert dead_cache(IGNORE_EXCEPTIONS=True, LOG_IGNORED_EXCEPTIONS=False).get("k") is None
+        settings.DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
+        assert dead_cache(IGNORE_EXCEPTIONS=True).get("k") is None
+    assert caplog.records == []
+
+
+def test_django_redis_logger_names_the_logger_of_ignored_errors(
+    caplog: Any, settings: Any, dead_cache: Callable[..., Any]
+) -> None:
+    settings.DJANGO_REDIS_LOGGER = "myproject.redis"
+    with caplog.at_level("WARNING", logger="myproject.redis"):
+        dead_cache(IGNORE_EXCEPTIONS=True).get("k")
+    assert [record.name for record in caplog.records] == ["myproject.redis"]
+
+
 def test_global_django_redis_setting_turns_on_ignore_exceptions(
     settings: Any, dead_cache: Callable[..., Any]
 ) -> None:

@@ -106,15 +106,23 @@ class BurstLogger:
 class ErrorPolicy:
     """Decide what a connection or timeout error becomes: an exception, or a fallback."""
 
-    def __init__(self, *, ignore: bool, logger: logging.Logger, where: str) -> None:
+    def __init__(
+        self, *, ignore: bool, logger: logging.Logger, where: str, log_ignored: bool = True
+    ) -> None:
         self.ignore = ignore
         self._where = where
         self._burst = BurstLogger(logger)
+        self._log_ignored = log_ignored
 
     def handle(self, exc: Exception, operation: str, fallback: T) -> T:
         """Return ``fallback`` when errors are ignored (and log the burst); else re-raise."""
         if not self.ignore:
             raise exc
+        if self._log_ignored:
+            self._log(exc, operation)
+        return fallback
+
+    def _log(self, exc: Exception, operation: str) -> None:
         self._burst.log(
             logging.WARNING,
             "djredis: %s on %s failed (%s: %s); IGNORE_EXCEPTIONS is on, so it counts as a "
@@ -124,4 +132,3 @@ class ErrorPolicy:
             type(exc).__name__,
             exc,
         )
-        return fallback

@@ -8,7 +8,7 @@ rely on: ``ttl``/``pttl``/``expire``/``persist``/``lock``/``iter_keys``/``keys``
 ``delete_pattern`` and ``cache.client.get_client()``, and django-redis 7.0's sets, hashes
 and sorted sets (``sets.py``, ``hashes.py``, ``zsets.py``).
 
-Behaviour worth knowing (README, "Cache"):
+Behaviour worth knowing (docs/cache.md):
 - timeouts are sent in milliseconds (``PX``), so 0.5 means 500 ms;
 - ``incr``/``decr`` and ``incr_version`` are atomic and keep the key's TTL;
 - ``get_many``/``set_many``/``delete_many`` are one command each;

@@ -199,7 +199,21 @@ class CacheBase(BaseCache):
             getattr(settings, "DJANGO_REDIS_CLOSE_CONNECTION", False),
             where,
         )
-        self._policy = ErrorPolicy(ignore=ignore, logger=logger, where=where)
+        # django-redis's DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS defaults to False; ours to True:
+        # an error that IGNORE_EXCEPTIONS turns into a miss is logged (once per burst) unless
+        # the settings say not to. DJANGO_REDIS_LOGGER names the logger, as in django-redis.
+        log_ignored = _bool_option(
+            options,
+            "LOG_IGNORED_EXCEPTIONS",
+            getattr(settings, "DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS", True),
+            where,
+        )
+        policy_logger = logging.getLogger(
+            getattr(settings, "DJANGO_REDIS_LOGGER", None) or logger.name
+        )
+        self._policy = ErrorPolicy(
+            ignore=ignore, logger=policy_logger, where=where, log_ignored=log_ignored
+        )
         self._garbage = BurstLogger(logger)
         reverse = params.get("REVERSE_KEY_FUNCTION")
         self._reverse_key: Callable[[str], str] = (
