@@ -85,8 +85,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._routes_of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
             weakref.WeakKeyDictionary()
         )
-        self._last_loop: asyncio.AbstractEventLoop | None = None
-        self._routes: dict[str, Reader] = {}
+        # One tuple, read and replaced whole: loops of other threads may call receive too.
+        self._last: tuple[asyncio.AbstractEventLoop | None, dict[str, Reader]] = (None, {})
         # send()'s shortcut: channel name -> (shard, list key, local part).
         self._targets: dict[str, tuple[Topology, str, str]] = {}
 
@@ -150,13 +150,15 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         """Return the next message on ``channel``, waiting for one. Cancelling it loses
         nothing."""
         loop = asyncio.get_running_loop()
-        if loop is not self._last_loop:
-            self._last_loop, self._routes = loop, self._routes_of.setdefault(loop, {})
-        reader = self._routes.get(channel)  # validated names only
+        last_loop, routes = self._last
+        if loop is not last_loop:
+            routes = self._routes_of.setdefault(loop, {})
+            self._last = (loop, routes)
+        reader = routes.get(channel)  # validated names only
         if reader is None:
             self.require_valid_channel_name(channel)
             non_local = self.non_local_name(channel)
-            if non_local != channel and not non_local.endswith(f".{self.client_prefix}!"):
+            if "!" in channel and not non_local.endswith(f".{self.client_prefix}!"):
                 # Another process's local channel: nothing here would ever receive it.
                 # channels_redis raises AssertionError("Wrong client prefix") too.
                 raise AssertionError(
@@ -164,9 +166,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                     "layer instance; receive only names this layer's new_channel() returned."
                 )
             reader = self._reader(non_local)
-            if len(self._routes) > _ROUTES_KEPT:
-                self._routes.clear()
-            self._routes[channel] = reader
+            if len(routes) > _ROUTES_KEPT:
+                routes.clear()
+            routes[channel] = reader
         message: dict[str, Any] = await reader.receive(channel)
         return message
 
@@ -256,8 +258,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         Local messages already fetched stay for the next receive, on any loop."""
         loop = asyncio.get_running_loop()
         self._routes_of.pop(loop, None)
-        if self._last_loop is loop:
-            self._last_loop, self._routes = None, {}
+        if self._last[0] is loop:
+            self._last = (None, {})
         readers = self._readers.pop(loop, {})
         for reader in readers.values():
             await reader.stop()
