@@ -147,9 +147,13 @@ class Mailbox:
 def _hand_over(waiter: _Waiter, item: Item) -> None:
     """Give ``item`` to a receive of another loop, on its loop."""
     if waiter.future.done():  # cancelled meanwhile: the next receive gets it
-        with waiter.box.inbox.lock:
-            waiter.box.offer(item, front=True)
-        waiter.reader.returned(waiter.box)
+        inbox = waiter.box.inbox
+        with inbox.lock:
+            # The mailbox the receive waited on may have been swept since it was handed
+            # the message (empty, nobody waiting): offer to the channel's current one.
+            box = inbox.mailbox(waiter.box.name)
+            box.offer(item, front=True)
+        waiter.reader.returned(box)
         return
     waiter.future.set_result(item)
     waiter.reader.demand -= 1
@@ -260,6 +264,9 @@ class Reader:
         future, box, inbox = waiter.future, waiter.box, self.inbox
         with inbox.lock:
             if future.done() and not future.cancelled():  # handed one, cancelled before it ran
+                # Its mailbox may have been swept since (empty, nobody waiting): offer to
+                # the channel's current one.
+                box = inbox.mailbox(box.name)
                 box.offer(future.result(), front=True)
             else:
                 self.demand -= 1

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from redis.cluster import RedisCluster
 
 from djredis.channels import RedisChannelLayer
 
@@ -29,7 +30,10 @@ async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
 
 async def blocked_readers(redis_client: Any) -> int:
     """Return how many clients are blocked in a pop, on every data node."""
-    info = await asyncio.to_thread(redis_client.info, "clients")
+    if isinstance(redis_client, RedisCluster):
+        info = await asyncio.to_thread(redis_client.info, "clients", target_nodes="all")
+    else:
+        info = await asyncio.to_thread(redis_client.info, "clients")
     nodes = info.values() if "blocked_clients" not in info else [info]
     return sum(int(node.get("blocked_clients", 0)) for node in nodes if isinstance(node, dict))
 
