@@ -62,3 +62,12 @@ async def received_across(
     consumer.cancel()
     await asyncio.gather(consumer, return_exceptions=True)
     return received
+
+
+def layer_hosts(topology: Any) -> list[dict[str, Any]]:
+    """The ``hosts`` CONFIG naming a test topology (of a primary and its replica, the
+    primary)."""
+    location = topology.location
+    if isinstance(location, list):
+        location = location[0]
+    return [{"address": location, **topology.options}]

@@ -28,7 +28,7 @@ from djredis._config.options import parse_connection_settings
 from djredis._config.server import ClusterSettings, Settings
 from djredis._routing.base import Topology
 from djredis._routing.connect import connect
-from djredis.channels.serializer import MessageSerializer, build_serializer
+from djredis.channels.serializers import MessageSerializer, build_serializer
 
 __all__ = ["LayerSettings", "read_layer_config"]
 

@@ -3,9 +3,11 @@
 Round trips (commands clients send):
 
 - ``send``: one ``EVALSHA`` (capacity check + enqueue + expiry, server clock);
-- ``receive``: none of its own: the loop's reader for the channel's list is already
-  blocked in ``BLMPOP`` and pops up to ``BATCH`` messages per round trip for every local
-  channel of the process (see ``djredis.channels.reader``);
+- ``receive``: at most one ``BLMPOP``, sent by the loop's reader for the channel's list
+  while receives wait (see ``djredis.channels.reader``): for a plain channel it pops as
+  many messages as receives wait, so the backlog stays in Redis for every worker; for the
+  process-local channels of a process (one list) it pops up to ``BATCH`` at once for all of
+  them, so a receive often finds its message already fetched;
 - ``group_add``, ``group_discard``: one ``EVALSHA`` each;
 - ``group_send``: one ``EVALSHA`` when the layer has one non-Cluster shard and no
   ``channel_capacity`` patterns (the script reads the members and delivers to each);
@@ -20,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
 import uuid
 import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 from channels.exceptions import ChannelFull, MessageTooLarge
@@ -33,7 +37,7 @@ from djredis._routing.base import Topology, run_async
 from djredis._routing.cluster import slot_of
 from djredis.channels import operations as ops
 from djredis.channels.config import LayerSettings, read_layer_config
-from djredis.channels.reader import Reader
+from djredis.channels.reader import Inbox, Reader
 
 __all__ = ["RedisChannelLayer"]
 
@@ -69,6 +73,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._one_server = (
             len(settings.shards) == 1 and not settings.cluster[0] and not settings.channel_capacity
         )
+        # The mailboxes of this process's local lists, shared by every event loop (a
+        # message fetched on one loop is delivered to whichever loop asks next).
+        self._inboxes: dict[str, Inbox] = {}
+        self._inboxes_lock = threading.Lock()
         # Per event loop: the readers of the lists this process receives from.
         self._readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
             weakref.WeakKeyDictionary()
@@ -77,8 +85,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._routes_of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Reader]] = (
             weakref.WeakKeyDictionary()
         )
-        self._last_loop: asyncio.AbstractEventLoop | None = None
-        self._routes: dict[str, Reader] = {}
+        # One tuple, read and replaced whole: loops of other threads may call receive too.
+        self._last: tuple[asyncio.AbstractEventLoop | None, dict[str, Reader]] = (None, {})
         # send()'s shortcut: channel name -> (shard, list key, local part).
         self._targets: dict[str, tuple[Topology, str, str]] = {}
 
@@ -142,15 +150,25 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         """Return the next message on ``channel``, waiting for one. Cancelling it loses
         nothing."""
         loop = asyncio.get_running_loop()
-        if loop is not self._last_loop:
-            self._last_loop, self._routes = loop, self._routes_of.setdefault(loop, {})
-        reader = self._routes.get(channel)  # validated names only
+        last_loop, routes = self._last
+        if loop is not last_loop:
+            routes = self._routes_of.setdefault(loop, {})
+            self._last = (loop, routes)
+        reader = routes.get(channel)  # validated names only
         if reader is None:
             self.require_valid_channel_name(channel)
-            reader = self._reader(self.non_local_name(channel))
-            if len(self._routes) > _ROUTES_KEPT:
-                self._routes.clear()
-            self._routes[channel] = reader
+            non_local = self.non_local_name(channel)
+            if "!" in channel and not non_local.endswith(f".{self.client_prefix}!"):
+                # Another process's local channel: nothing here would ever receive it.
+                # channels_redis raises AssertionError("Wrong client prefix") too.
+                raise AssertionError(
+                    f"Wrong client prefix: {channel!r} is a process-local channel of another "
+                    "layer instance; receive only names this layer's new_channel() returned."
+                )
+            reader = self._reader(non_local)
+            if len(routes) > _ROUTES_KEPT:
+                routes.clear()
+            routes[channel] = reader
         message: dict[str, Any] = await reader.receive(channel)
         return message
 
@@ -213,7 +231,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             buckets.setdefault((shard, slot), []).append(
                 (list_key, channel[len(non_local) :], self.get_capacity(channel))
             )
-        results = await asyncio.gather(
+        await asyncio.gather(
             *(
                 self._run(
                     self.settings.shards[shard],
@@ -223,23 +241,25 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 for (shard, _), targets in buckets.items()
             )
         )
-        expired = {name for names in results for name in names} & set(members)
-        if expired:
-            await self._run(topology, ops.forget_members(key, sorted(expired)), "group_send")
 
     async def flush(self) -> None:
         """Delete every channel and group of this layer's prefix, and stop this loop's
-        readers (their undelivered local messages go too)."""
+        readers (the local messages this process fetched and did not deliver go too)."""
         await self.close_pools()
+        with self._inboxes_lock:
+            inboxes = list(self._inboxes.values())
+        for inbox in inboxes:
+            inbox.clear()
         for topology in self.settings.shards:
             await self._run(topology, ops.flush(self.prefix), "flush")
 
     async def close_pools(self) -> None:
-        """Stop this loop's readers and close their connections (channels_redis's name)."""
+        """Stop this loop's readers and close their connections (channels_redis's name).
+        Local messages already fetched stay for the next receive, on any loop."""
         loop = asyncio.get_running_loop()
         self._routes_of.pop(loop, None)
-        if self._last_loop is loop:
-            self._last_loop, self._routes = None, {}
+        if self._last[0] is loop:
+            self._last = (None, {})
         readers = self._readers.pop(loop, {})
         for reader in readers.values():
             await reader.stop()
@@ -254,13 +274,36 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         reader = readers.get(non_local)
         if reader is None:
             key = ops.channel_key(self.prefix, non_local)
+            topology = self._topology(non_local)
+            if non_local.endswith("!"):  # this process's local channels: fetched in bulk
+                inbox, give_back = self._inbox(non_local), None
+            else:  # a plain channel: unclaimed messages go back to Redis
+                inbox, give_back = Inbox(), self._giver(topology, key)
             reader = readers[non_local] = Reader(
-                self._topology(non_local),
+                topology,
                 key,
                 non_local,
+                inbox,
                 f"djredis.channels:{id(self)}:{key}",
                 self.settings.serializer.deserialize,
                 self.expiry,
                 (self.settings.on_disconnect, self.settings.on_reconnect),
+                give_back,
             )
         return reader
+
+    def _inbox(self, non_local: str) -> Inbox:
+        with self._inboxes_lock:
+            inbox = self._inboxes.get(non_local)
+            if inbox is None:
+                inbox = self._inboxes[non_local] = Inbox()
+            return inbox
+
+    def _giver(self, topology: Topology, key: str) -> Callable[[Sequence[bytes]], Awaitable[int]]:
+        async def give_back(elements: Sequence[bytes]) -> int:
+            result: int = await self._run(
+                topology, ops.give_back(key, elements, self._expiry_ms), "receive"
+            )
+            return result
+
+        return give_back

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from djredis._core.commands import Call, Eval, Operation, Primaries
@@ -32,7 +32,7 @@ __all__ = [
     "channel_key",
     "fanout",
     "flush",
-    "forget_members",
+    "give_back",
     "group_add",
     "group_discard",
     "group_key",
@@ -75,14 +75,20 @@ def send(
 
 def fanout(
     targets: Sequence[tuple[str, str, int]], payload: bytes, expiry_ms: int
-) -> Operation[list[str]]:
+) -> Operation[int]:
     """Deliver one message to each ``(key, local part, capacity)`` (all in one slot); full
-    channels are skipped. Return the channels found with messages that expired unread."""
+    channels are skipped. Return the number of deliveries."""
     args: list[Any] = [payload, expiry_ms]
     for _, local_part, capacity in targets:
         args += (local_part, capacity)
     reply = yield Eval(lua("channels_deliver"), tuple(t[0] for t in targets), tuple(args))
-    return [_text(name) for name in reply[1:]]
+    return int(reply)
+
+
+def give_back(key: str, elements: Sequence[bytes], expiry_ms: int) -> Operation[int]:
+    """Put popped ``elements`` (oldest first) back at the head of the list ``key``."""
+    reply = yield Eval(lua("channels_return"), (key,), (2 * expiry_ms, *elements))
+    return int(reply)
 
 
 def group_add(key: str, channel: str, group_expiry_ms: int) -> Operation[None]:
@@ -99,11 +105,6 @@ def group_members(key: str, group_expiry_ms: int) -> Operation[list[str]]:
     """Drop expired memberships and return the group's members."""
     reply = yield Eval(lua("channels_group_members"), (key, lists_key(key)), (group_expiry_ms,))
     return [_text(name) for name in reply]
-
-
-def forget_members(key: str, channels: Iterable[str]) -> Operation[None]:
-    """Remove ``channels`` (whose messages expired unread) from the group."""
-    yield Eval(lua("channels_group_remove"), (key, lists_key(key)), tuple(channels))
 
 
 def group_send_here(

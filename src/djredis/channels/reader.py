@@ -1,50 +1,71 @@
-"""Receive: one blocking reader per list key and event loop, handing messages to mailboxes.
+"""Receive: readers pop a list's messages with ``BLMPOP`` and hand each to a waiting receive.
 
-A consumer's ``receive`` never talks to Redis. It waits on its channel's ``Mailbox`` in
-this process; a ``Reader`` task pops messages from the channel's list with ``BLMPOP``
-(up to ``BATCH`` at once) on a dedicated connection of its own (``adedicated``) and puts
-each into the mailbox of the channel it names. All process-local channels of a layer
-(``specific.<id>!...``) share one list, so one reader and one connection serve all the
-consumers of a process on a loop, whatever their number.
+A consumer's ``receive`` never talks to Redis. It takes a message from its channel's
+``Mailbox`` in this process, or waits there; a ``Reader`` task (one per list key and event
+loop) pops from the channel's list with ``BLMPOP`` on a dedicated connection of its own
+(``adedicated``) and hands each message to a receive waiting for that channel, or leaves it
+in the mailbox. All process-local channels of a layer (``specific.<id>!...``) share one list,
+so one reader and one connection serve all the consumers of a process on a loop, whatever
+their number.
 
-Why this shape:
+What is guaranteed:
 
-- a cancelled ``receive`` loses nothing: it only stopped waiting on a mailbox; the message
-  stays there for the next ``receive`` (the waiter is a wake-up, never a hand-over);
-- the reader runs while somebody waits and finishes its current pop before it stops, so a
-  pop is never abandoned with a message in flight;
+- **A plain channel's messages stay in Redis until a receive takes one.** Its reader pops
+  exactly as many messages as receives are waiting (``COUNT`` = their number), so a worker
+  never hoards a backlog that competing workers should share, and a worker that exits after
+  one message leaves the rest in Redis. A message popped for a receive that was cancelled
+  meanwhile is given back at the head of the list (``channels_return.lua``) before the
+  reader pops again.
+- **A process-local message fetched by this process is delivered whichever event loop asks
+  next.** Process-local lists hold only this process's messages, so their reader pops up to
+  ``BATCH`` at once; the mailboxes are shared by every loop of the process (an ``Inbox``
+  with a lock), so ``async_to_sync(layer.receive)`` called twice, each call on a new loop,
+  gets the message the first call's reader fetched. A receive waiting on another loop is
+  handed its message through ``call_soon_threadsafe``.
+- A cancelled ``receive`` loses nothing: a message handed to it after it was cancelled goes
+  to the next receive waiting (or back to the mailbox, or for a plain channel back to Redis).
+- A reader pops only while receives wait, and finishes its current pop before it stops; a
+  pop cancelled with its loop (``asyncio.run``'s end) discards its connection, and Redis
+  pops nothing for a closed connection.
+- Expiry: messages past their deadline are dropped when read and when the mailboxes are
+  swept; a mailbox is dropped only when it holds nothing and nobody waits on it (never with
+  a message that just arrived; channels#1361's leak is the expired messages, swept).
 - ``BLMPOP``'s timeout (``block``) stays below the socket timeout, and the dedicated
   connection waits ``block + socket_timeout`` for the reply, so an idle consumer never sees
-  a timeout whatever the client library's default (channels_redis#422);
-- mailboxes nobody has read for ``expiry`` seconds are dropped (channels#1361); messages
-  past their deadline are dropped when read;
-- on a connection error, the reader asks the topology again for the key's primary
-  (Sentinel failover, Cluster failover or resharding) and reconnects with backoff; what
-  Redis still holds is read then.
+  a timeout whatever the client library's default (channels_redis#422).
+- On a connection error, the reader asks the topology again for the key's primary (Sentinel
+  failover, Cluster failover or resharding) and reconnects with backoff; what Redis still
+  holds is read then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from djredis._config.server import ServerConfig
-from djredis._core.errors import BurstLogger
+from djredis._core.errors import BurstLogger, CommandNotSent
 from djredis._io.dedicated import AsyncDedicatedConnection, adedicated
 from djredis._io.loops import loop_state
 from djredis._routing.base import Topology
 
-__all__ = ["BATCH", "Mailbox", "Reader", "block_seconds"]
+__all__ = ["BATCH", "Inbox", "Mailbox", "Reader", "block_seconds"]
 
 logger = logging.getLogger("djredis.channels")
 
-BATCH = 4096  # messages popped per round trip (a whole backlog at once)
+BATCH = 4096  # a process-local list's messages popped per round trip (a whole backlog)
 MAX_BLOCK = 2.0
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+# (deadline on time.monotonic(), message, the element as popped: kept for a plain channel,
+# whose unclaimed messages go back to Redis)
+Item = tuple[float, Any, "bytes | None"]
+GiveBack = Callable[[Sequence[bytes]], Awaitable[Any]]
 
 
 def block_seconds(config: ServerConfig) -> float:
@@ -55,72 +76,155 @@ def block_seconds(config: ServerConfig) -> float:
     return max(0.01, min(MAX_BLOCK, timeout / 2))
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class _Waiter:
+    """One receive waiting on a mailbox; its future gets the ``Item`` handed to it."""
+
+    __slots__ = ("box", "future", "loop", "reader")
+
+    def __init__(self, reader: Reader, box: Mailbox) -> None:
+        self.reader = reader
+        self.box = box
+        self.loop = reader.loop
+        self.future: asyncio.Future[Item] = reader.loop.create_future()
+
+
 class Mailbox:
-    """The messages of one channel popped by this process, waiting for ``receive``."""
+    """The messages of one channel fetched by this process and not handed out yet, and the
+    receives waiting for one. Changed only under its inbox's lock."""
 
-    __slots__ = ("items", "touched", "waiters")
+    __slots__ = ("inbox", "items", "name", "waiters")
 
-    def __init__(self, now: float) -> None:
-        self.items: deque[tuple[float, Any]] = deque()  # (deadline, loop clock; message)
-        self.waiters: deque[asyncio.Future[None]] = deque()
-        self.touched = now
+    def __init__(self, inbox: Inbox, name: str) -> None:
+        self.inbox = inbox
+        self.name = name
+        self.items: deque[Item] = deque()
+        self.waiters: deque[_Waiter] = deque()
 
-    def put(self, deadline: float, message: Any) -> None:
-        self.items.append((deadline, message))
-        self._wake()
+    def put(self, deadline: float, message: Any, element: bytes | None = None) -> None:
+        """Hand ``message`` to the first receive waiting, or keep it (``deadline`` on the
+        ``time.monotonic()`` clock)."""
+        with self.inbox.lock:
+            self.offer((deadline, message, element))
 
-    def _wake(self) -> None:
+    def offer(self, item: Item, *, front: bool = False) -> None:
+        """``put`` with the lock held."""
+        here = _running_loop()
         while self.waiters:
             waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            if waiter.loop is here:
+                if waiter.future.done():  # cancelled, not yet woken to leave
+                    continue
+                waiter.future.set_result(item)
+                waiter.reader.demand -= 1
                 return
-
-    async def get(self) -> Any:
-        """Return the oldest message that has not expired, waiting for one."""
-        loop = asyncio.get_running_loop()
-        while True:
-            self.touched = loop.time()
-            while self.items:
-                deadline, message = self.items.popleft()
-                if deadline > self.touched:
-                    return message
-            waiter = loop.create_future()
-            self.waiters.append(waiter)
             try:
-                await waiter
-            except BaseException:
-                # Woken and then cancelled: pass the wake-up on, the message stays here.
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()
-                elif waiter in self.waiters:
-                    self.waiters.remove(waiter)
-                raise
+                waiter.loop.call_soon_threadsafe(_hand_over, waiter, item)
+            except RuntimeError:  # its loop is closed: the receive is gone
+                continue
+            return
+        if front:
+            self.items.appendleft(item)
+        else:
+            self.items.append(item)
+
+    def take(self, now: float) -> Item | None:
+        """Pop the oldest message not past its deadline (lock held)."""
+        items = self.items
+        while items:
+            item = items.popleft()
+            if item[0] > now:
+                return item
+        return None
+
+
+def _hand_over(waiter: _Waiter, item: Item) -> None:
+    """Give ``item`` to a receive of another loop, on its loop."""
+    if waiter.future.done():  # cancelled meanwhile: the next receive gets it
+        inbox = waiter.box.inbox
+        with inbox.lock:
+            # The mailbox the receive waited on may have been swept since it was handed
+            # the message (empty, nobody waiting): offer to the channel's current one.
+            box = inbox.mailbox(waiter.box.name)
+            box.offer(item, front=True)
+        waiter.reader.returned(box)
+        return
+    waiter.future.set_result(item)
+    waiter.reader.demand -= 1
+
+
+class Inbox:
+    """The mailboxes of the channels of one list. A process-local list's inbox is shared by
+    every event loop of the process; a plain channel's belongs to one loop's reader."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.mailboxes: dict[str, Mailbox] = {}
+
+    def mailbox(self, channel: str) -> Mailbox:
+        """Return ``channel``'s mailbox, created if needed (lock held)."""
+        box = self.mailboxes.get(channel)
+        if box is None:
+            box = self.mailboxes[channel] = Mailbox(self, channel)
+        return box
+
+    def sweep(self, now: float) -> None:
+        """Drop the messages past their deadline, and the mailboxes left with no message and
+        nobody waiting."""
+        with self.lock:
+            empty = []
+            for name, box in self.mailboxes.items():
+                if box.items:
+                    box.items = deque(item for item in box.items if item[0] > now)
+                if not box.items and not box.waiters:
+                    empty.append(name)
+            for name in empty:
+                del self.mailboxes[name]
+
+    def clear(self) -> None:
+        """Forget every message (``flush``); the receives waiting keep waiting."""
+        with self.lock:
+            for box in self.mailboxes.values():
+                box.items.clear()
 
 
 class Reader:
-    """Pop one list's messages into the mailboxes of the channels they name."""
+    """Pop one list's messages, on one event loop, for the receives waiting on its inbox.
+
+    ``give_back`` is None for a process-local list (its messages are this process's, popped
+    ``BATCH`` at a time) and, for a plain channel, the coroutine that puts unclaimed
+    messages back at the head of the list (popped as many as receives wait).
+    """
 
     def __init__(
         self,
         topology: Topology,
         key: str,
         non_local: str,
+        inbox: Inbox,
         purpose: str,
         decode: Callable[[bytes], Any],
         expiry: float,
         callbacks: tuple[Callable[[], Any] | None, Callable[[], Any] | None],
+        give_back: GiveBack | None,
     ) -> None:
         self.topology = topology
         self.key = key
         self.non_local = non_local
+        self.inbox = inbox
         self.purpose = purpose
         self.decode = decode
         self.expiry = expiry
         self.on_disconnect, self.on_reconnect = callbacks
-        self.mailboxes: dict[str, Mailbox] = {}
+        self.give_back = give_back
         self.loop = asyncio.get_running_loop()
-        self.waiting = 0
+        self.demand = 0  # receives of this loop waiting with nothing handed to them yet
         self.task: asyncio.Task[None] | None = None
         self.pops = 0  # BLMPOP round trips, for tests and benchmarks
         self._conn: AsyncDedicatedConnection | None = None
@@ -130,33 +234,63 @@ class Reader:
         self._failures = 0
 
     def mailbox(self, channel: str) -> Mailbox:
-        box = self.mailboxes.get(channel)
-        if box is None:
-            box = self.mailboxes[channel] = Mailbox(self.loop.time())
-        return box
+        """Return ``channel``'s mailbox."""
+        with self.inbox.lock:
+            return self.inbox.mailbox(channel)
 
     async def receive(self, channel: str) -> Any:
         """Return the next message for ``channel``."""
-        box = self.mailboxes.get(channel) or self.mailbox(channel)
-        if box.items:
-            loop_now = self.loop.time()
-            if box.items[0][0] > loop_now:
-                box.touched = loop_now
-                return box.items.popleft()[1]
-        self.waiting += 1
+        inbox = self.inbox
+        with inbox.lock:
+            box = inbox.mailbox(channel)
+            item = box.take(time.monotonic())
+            if item is None:
+                waiter = _Waiter(self, box)
+                box.waiters.append(waiter)
+        if item is not None:
+            return item[1]
+        self.demand += 1
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run())
         try:
-            if self.task is None or self.task.done():
-                self.task = self.loop.create_task(self._run())
-            return await box.get()
-        finally:
-            self.waiting -= 1
+            item = await waiter.future
+        except BaseException:
+            self._left(waiter)
+            raise
+        return item[1]
+
+    def _left(self, waiter: _Waiter) -> None:
+        """A waiting receive was cancelled: pass on what it was handed, if anything."""
+        future, box, inbox = waiter.future, waiter.box, self.inbox
+        with inbox.lock:
+            if future.done() and not future.cancelled():  # handed one, cancelled before it ran
+                # Its mailbox may have been swept since (empty, nobody waiting): offer to
+                # the channel's current one.
+                box = inbox.mailbox(box.name)
+                box.offer(future.result(), front=True)
+            else:
+                self.demand -= 1
+                if waiter in box.waiters:
+                    box.waiters.remove(waiter)
+            if not box.items and not box.waiters and inbox.mailboxes.get(box.name) is box:
+                del inbox.mailboxes[box.name]  # a name nobody got anything for
+        self.returned(box)
+
+    def returned(self, box: Mailbox) -> None:
+        """A message went back to ``box`` with nobody to take it: a plain channel's goes
+        back to Redis (the reader does it before its next pop)."""
+        if self.give_back is not None and box.items and (self.task is None or self.task.done()):
+            self.task = self.loop.create_task(self._run())
 
     async def stop(self) -> None:
-        """Cancel the reader (a pop in flight may be lost: used by flush and close)."""
+        """Cancel the reader (a pop in flight is abandoned with its connection, so Redis
+        pops nothing for it); a plain channel's unclaimed messages are given back first."""
         task, self.task = self.task, None
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self.give_back is not None:
+            await self._give_back()
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.aclose()
@@ -164,13 +298,17 @@ class Reader:
     # -- the reader task ---------------------------------------------------------------------
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.waiting > 0:
+        while True:
+            if self.give_back is not None and not await self._give_back():
+                continue
+            if self.demand <= 0:
+                return
             try:
                 conn = await self._connection()
                 block = block_seconds(conn._config)
+                count = BATCH if self.give_back is None else self.demand
                 reply = await conn.call(
-                    "BLMPOP", block, 1, self.key, "LEFT", "COUNT", BATCH, block=block
+                    "BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block
                 )
                 self.pops += 1
             except asyncio.CancelledError:
@@ -183,8 +321,44 @@ class Reader:
                 logger.info("djredis.channels: reading %s again", self.key)
                 _call(self.on_reconnect)
             if reply is not None:
-                self._dispatch(reply[1], loop.time())
-            self._sweep(loop.time())
+                self._dispatch(reply[1])
+            now = time.monotonic()
+            if now - self._swept >= min(self.expiry, 1.0):
+                self._swept = now
+                self.inbox.sweep(now)
+
+    async def _give_back(self) -> bool:
+        """Put a plain channel's unclaimed messages back in Redis; False when it failed
+        before reaching Redis (they stay here, tried again after a backoff)."""
+        if self.give_back is None:
+            return True
+        with self.inbox.lock:
+            items = [item for box in self.inbox.mailboxes.values() for item in box.items]
+            for box in self.inbox.mailboxes.values():
+                box.items.clear()
+        elements = [item[2] for item in items if item[2] is not None]
+        if not elements:
+            return True
+        try:
+            await self.give_back(elements)
+        except asyncio.CancelledError:
+            raise
+        except CommandNotSent as exc:  # Redis never saw it: they wait here for the retry
+            with self.inbox.lock:
+                box = self.inbox.mailbox(self.non_local)
+                box.items.extendleft(reversed(items))
+            await self._failed(exc)
+            return False
+        except Exception as exc:  # the script may have run: never risk a second copy
+            logger.error(
+                "djredis.channels: giving back %d message(s) to %s failed (%s: %s); they "
+                "may be lost",
+                len(elements),
+                self.key,
+                type(exc).__name__,
+                exc,
+            )
+        return True
 
     async def _connection(self) -> AsyncDedicatedConnection:
         conn = self._conn
@@ -214,8 +388,11 @@ class Reader:
             await conn.aclose()
         await asyncio.sleep(_BACKOFF[min(self._failures, len(_BACKOFF)) - 1])
 
-    def _dispatch(self, elements: list[bytes], now: float) -> None:
+    def _dispatch(self, elements: list[bytes]) -> None:
+        now = time.monotonic()
         server_ms = time.time() * 1000 + self._offset_ms
+        plain = self.give_back is not None
+        parsed: list[tuple[float, Any, bytes, list[str]]] = []
         for element in elements:
             try:
                 deadline, parts, payload = element.split(b"|", 2)
@@ -225,9 +402,9 @@ class Reader:
                 message = self.decode(payload)
                 if not isinstance(message, dict):
                     raise TypeError(f"a message must be a dict, got {type(message).__name__}")
-                # One element for every channel of this list a group_send reached: each
-                # gets a copy of its own.
-                names = parts.decode().split(",")
+                # A plain channel's list holds its messages only; a process-local list has
+                # one element for every channel of it a group_send reached: each gets a copy.
+                names = [""] if plain else parts.decode().split(",")
             except Exception as exc:  # garbage in Redis: a log line, never a crash
                 self._garbage.log(
                     logging.WARNING,
@@ -237,24 +414,21 @@ class Reader:
                     exc,
                 )
                 continue
-            for index, name in enumerate(names):
-                channel = self.non_local + name
-                box = self.mailboxes.get(channel)
-                if box is None:
-                    box = self.mailboxes[channel] = Mailbox(now)
-                box.put(now + left, message if index == 0 else dict(message))
-
-    def _sweep(self, now: float) -> None:
-        if now - self._swept < min(self.expiry, 1.0):
+            parsed.append((now + left, message, element, names))
+        if not parsed:
             return
-        self._swept = now
-        stale = [
-            name
-            for name, box in self.mailboxes.items()
-            if not box.waiters and now - box.touched > self.expiry
-        ]
-        for name in stale:
-            del self.mailboxes[name]
+        inbox = self.inbox
+        with inbox.lock:
+            for until, message, element, names in parsed:
+                for index, name in enumerate(names):
+                    box = inbox.mailbox(self.non_local + name)
+                    box.offer(
+                        (
+                            until,
+                            message if index == 0 else dict(message),
+                            element if plain else None,
+                        )
+                    )
 
 
 def _call(callback: Callable[[], Any] | None) -> None:

@@ -6,10 +6,9 @@
 -- list get ONE element, which the reader hands to each of them (a group's members in one
 -- process cost one element of that process's capacity, as in channels_redis).
 -- Deadlines are on the server's clock. Elements past their deadline are dropped from the
--- head first (they count for nothing). The list lives 2 x expiry after its last element, so
--- a channel whose messages expired unread is still seen as such by the next group_send.
--- A channel whose list holds its capacity already is skipped.
--- Returns {delivered, <names of channels that had messages expire unread>...}.
+-- head first (they count for nothing). The list lives 2 x expiry after its last element
+-- (past every deadline in it). A channel whose list holds its capacity already is skipped.
+-- Returns the number of deliveries.
 -- include: channels_expired
 -- include: channels_lists
 local t = redis.call('TIME')
@@ -17,15 +16,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local payload, expiry = ARGV[1], tonumber(ARGV[2])
 local lists, order = {}, {}
 for i, key in ipairs(KEYS) do by_list(lists, order, key, i) end
-local delivered, expired, seen = 0, {}, {}
-local function forget(name)
-    if not seen[name] then
-        seen[name] = true
-        expired[#expired + 1] = name
-    end
-end
+local delivered = 0
 for _, key in ipairs(order) do
-    drop_expired(key, string.match(key, '{(.*)}'), now, forget)
+    drop_expired(key, now)
     local length = redis.call('LLEN', key)
     local parts = {}
     for _, i in ipairs(lists[key]) do
@@ -37,6 +30,4 @@ for _, key in ipairs(order) do
         delivered = delivered + #parts
     end
 end
-local result = {delivered}
-for _, name in ipairs(expired) do result[#result + 1] = name end
-return result
+return delivered

@@ -1,11 +1,12 @@
 -- Included by channels_send.lua, channels_deliver.lua and channels_group_send.lua (their
 -- "include" line).
--- drop_expired(key, non_local, now, forget): pop the elements at the head of list `key`
--- whose deadline is past (element format: see channels_deliver.lua) and call forget(name) for
--- every channel they were meant for, so the caller can drop those channels from groups.
+-- drop_expired(key, now): pop the elements at the head of list `key` whose deadline is past
+-- (element format: see channels_deliver.lua), so they count for nothing against capacity.
+-- Group membership is not touched: like channels_redis, a channel leaves a group only by
+-- group_discard or when group_expiry passes, never because one message expired unread.
 -- A head that is not an element (garbage written by something else) stops the sweep: the
 -- reader drops it with a log line, and the script goes on.
-local function drop_expired(key, non_local, now, forget)
+local function drop_expired(key, now)
     while true do
         local head = redis.call('LINDEX', key, 0)
         if not head then break end
@@ -15,8 +16,5 @@ local function drop_expired(key, non_local, now, forget)
             break
         end
         redis.call('LPOP', key)
-        local parts = string.sub(head, bar + 1, string.find(head, '|', bar + 1, true) - 1)
-        if parts == '' then forget(non_local) end
-        for part in string.gmatch(parts, '[^,]+') do forget(non_local .. part) end
     end
 end

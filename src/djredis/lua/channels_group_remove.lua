@@ -1,6 +1,5 @@
--- group_discard, and the removal of members whose messages expired unread: ZREM the
--- channels, and void the group's list cache (see channels_group_send.lua) when one of them
--- was a member.
+-- group_discard: ZREM the channels, and void the group's list cache (see
+-- channels_group_send.lua) when one of them was a member.
 -- KEYS[1]: the group's sorted set; KEYS[2]: its list cache; ARGV: the channel names.
 -- Returns how many were members.
 local removed = 0

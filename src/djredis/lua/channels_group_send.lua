@@ -1,8 +1,8 @@
 -- group_send on one server holding the group and every member channel (no Cluster, one
 -- shard): expired memberships are dropped and the message delivered in this one script: ONE
 -- element per list for all the members that share it (the local channels of one process;
--- see channels_deliver.lua for the element format). Channels whose messages expired unread
--- leave the group.
+-- see channels_deliver.lua for the element format). Members stay members until
+-- group_discard or group_expiry, whether or not they read their messages.
 -- The members' lists come from the group's list cache, a hash: field = a list's non-local
 -- name, value = "<count>|<the members' local parts, comma-separated>", built from the
 -- sorted set when missing. Every change of membership voids it (channels_group_add.lua for
@@ -55,14 +55,11 @@ if #lists == 0 then
     local ttl = redis.call('PTTL', group)
     if ttl > 0 then redis.call('PEXPIRE', cache, ttl) end
 end
-local delivered, expired, gone = 0, {}, false
-local function forget(name)
-    expired[#expired + 1] = name
-end
+local delivered = 0
 for i = 1, #lists, 2 do
     local non_local, value = lists[i], lists[i + 1]
     local key = prefix .. '{' .. non_local .. '}'
-    drop_expired(key, non_local, now, forget)
+    drop_expired(key, now)
     if redis.call('LLEN', key) < capacity then
         local bar = string.find(value, '|', 1, true)
         redis.call('RPUSH', key, (now + expiry) .. '|' .. string.sub(value, bar + 1) .. '|' .. payload)
@@ -70,8 +67,4 @@ for i = 1, #lists, 2 do
         delivered = delivered + tonumber(string.sub(value, 1, bar - 1))
     end
 end
-for _, name in ipairs(expired) do
-    if redis.call('ZREM', group, name) > 0 then gone = true end
-end
-if gone then redis.call('DEL', cache) end
 return delivered

@@ -8,7 +8,7 @@
 -- (they count for nothing) and, when the list is still too long, the push is taken back
 -- before the script ends (a blocked reader never sees it: Redis serves blocked clients after
 -- the script, and a full list has none). Below capacity the expired head stays for the
--- reader, which skips it, or for the next group_send, which drops the channel from its groups.
+-- reader, which skips it.
 -- Returns 1 when the message was enqueued, 0 when the channel is full.
 -- include: channels_expired
 local t = redis.call('TIME')
@@ -16,7 +16,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local key, expiry, capacity = KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[4])
 local length = redis.call('RPUSH', key, (now + expiry) .. '|' .. ARGV[3] .. '|' .. ARGV[1])
 if length > capacity then
-    drop_expired(key, string.match(key, '{(.*)}'), now, function() end)
+    drop_expired(key, now)
     if redis.call('LLEN', key) > capacity then
         redis.call('RPOP', key)
         return 0

@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from djredis.channels import RedisChannelLayer
+from tests._channels import layer_hosts
 from tests._proxy import FaultyProxy
 from tests._servers import RedisServer
 from tests._topologies import Topology
@@ -20,10 +21,7 @@ Factory = Callable[..., RedisChannelLayer]
 @pytest.fixture
 def hosts(topology: Topology, redis_client: Any) -> list[Any]:
     """The ``hosts`` CONFIG naming the (emptied) test topology."""
-    location = topology.location
-    if isinstance(location, list):  # a primary and its replica: the layer uses the primary
-        location = location[0]
-    return [{"address": location, **topology.options}]
+    return layer_hosts(topology)
 
 
 @pytest_asyncio.fixture

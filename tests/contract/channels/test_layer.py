@@ -212,24 +212,6 @@ async def test_group_membership_expires_group_expiry_after_the_last_group_add(
     assert (await layer.receive("other"))["type"] == "hi"
 
 
-async def test_members_whose_messages_expired_unread_leave_the_group(
-    make_layer: Factory, redis_client: Any
-) -> None:
-    layer = make_layer(expiry=1)
-    await layer.group_add("room", "gone")
-    await layer.group_add("room", "alive")
-    await layer.group_send("room", {"type": "one"})
-    assert (await layer.receive("alive"))["type"] == "one"
-    await asyncio.sleep(1.2)
-    await layer.group_send("room", {"type": "two"})
-    assert redis_client.zscore("asgi:g:{room}", "gone") is None
-    assert redis_client.zscore("asgi:g:{room}", "alive") is not None
-    queued = redis_client.llen("asgi:c:{gone}")
-    await layer.group_send("room", {"type": "three"})
-    assert redis_client.llen("asgi:c:{gone}") == queued  # no longer reached
-    assert [(await layer.receive("alive"))["type"] for _ in range(2)] == ["two", "three"]
-
-
 async def test_flush_deletes_the_layers_keys_only(
     layer: RedisChannelLayer, redis_client: Any
 ) -> None:
