@@ -85,10 +85,13 @@ def test_concurrent_threads_on_a_cold_key_fill_it_once_and_hit_locally(
 
 
 def test_a_hot_key_invalidated_under_sustained_load_is_filled_again(
-    near: RedisCache, plain: RedisCache
+    near: RedisCache, make_cache: Callable[..., RedisCache]
 ) -> None:
     """50 tasks read the key without pause while another client writes it: the new value
     is stored locally again while the load goes on (it used to stay uncached)."""
+    # The writer's thread competes for the GIL with 50 busy tasks: on a loaded machine its
+    # reply can take longer than the default 1 s socket timeout to be read.
+    plain = make_cache(KEY_PREFIX="near", OPTIONS={"SOCKET_TIMEOUT": 10})
     plain.set("hot", "old")
     _ready(near)
     state = near._near
