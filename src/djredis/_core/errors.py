@@ -17,13 +17,23 @@ from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+try:
+    from redis.exceptions import MaxClientsReachedError
+except ImportError:  # redis-py < 6 raises a plain ConnectionError for it
+
+    class MaxClientsReachedError(RedisConnectionError):  # type: ignore[no-redef]
+        """redis-py 6's name for the refusal, for code written against it."""
+
+
 __all__ = [
     "CONNECTION_ERRORS",
     "BurstLogger",
     "CommandNotSent",
     "ErrorPolicy",
+    "MaxClientsReached",
     "ProtocolError",
     "error_from_reply",
+    "max_clients_reached",
     "may_resend",
 ]
 
@@ -33,8 +43,15 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTim
 
 
 def error_from_reply(reply: Exception) -> ResponseError:
-    """Turn an error reply into the redis-py exception its sync client would raise."""
-    error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+    """Turn an error reply into the redis-py exception its sync client would raise.
+
+    The refusal a server at its ``maxclients`` limit writes on a new connection becomes
+    ``MaxClientsReached`` (a ``ConnectionError``, as in redis-py, that also says nothing ran).
+    """
+    text = str(reply)
+    if text.startswith(_MAX_CLIENTS):
+        return max_clients_reached(None)  # type: ignore[return-value]
+    error: ResponseError = BaseParser.parse_error(text)  # type: ignore[no-untyped-call]
     return error
 
 
@@ -52,6 +69,30 @@ class CommandNotSent(RedisConnectionError):
 
     Such a command may be sent again on another connection, whatever it does.
     """
+
+
+# What Redis writes to a connection it accepts beyond ``maxclients``, before closing it.
+_MAX_CLIENTS = "ERR max number of clients reached"
+
+
+class MaxClientsReached(CommandNotSent, MaxClientsReachedError):
+    """The server refused the connection: its ``maxclients`` limit is reached.
+
+    Redis writes the refusal on a new connection and closes it without reading anything,
+    so no command sent on it ran: like ``CommandNotSent``, it may be sent again (on a new
+    connection, which may find a free slot). It is also redis-py's ``MaxClientsReachedError``
+    (redis-py >= 6) and a ``ConnectionError``, so ``IGNORE_EXCEPTIONS`` covers it. The sync
+    and async APIs raise it with the same message, however the refusal and the command
+    crossed on the wire.
+    """
+
+
+def max_clients_reached(where: str | None) -> MaxClientsReached:
+    """Return the error for a connection ``where`` refused at its ``maxclients`` limit."""
+    server = f"{where} refused the connection" if where else "the server refused the connection"
+    return MaxClientsReached(
+        f"max number of clients reached: {server} (its maxclients limit); nothing was run"
+    )
 
 
 def may_resend(exc: BaseException, *, write: bool, retry_on_timeout: bool = False) -> bool:

@@ -216,7 +216,8 @@ class DedicatedConnection(DedicatedBase):
         try:
             commands = handshake_commands(self._kwargs)
             if commands:
-                check_handshake(commands, self._talk(commands, len(commands), 0, deadline=deadline))
+                replies = self._talk(commands, len(commands), 0, deadline=deadline)
+                check_handshake(commands, replies, where)
             commands, confirmations = self._restore()
             if commands:
                 replies = self._talk(commands, 1, confirmations, deadline=deadline)

@@ -224,7 +224,7 @@ class AsyncDedicatedConnection(DedicatedBase):
             commands = handshake_commands(kwargs)
             if commands:
                 replies = await self._talk(commands, len(commands), 0, deadline=deadline)
-                check_handshake(commands, replies)
+                check_handshake(commands, replies, where)
             commands, confirmations = self._restore()
             if commands:
                 replies = await self._talk(commands, 1, confirmations, deadline=deadline)

@@ -14,12 +14,19 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
-from djredis._core.errors import CommandNotSent, ProtocolError, error_from_reply
+from djredis._core.errors import (
+    CommandNotSent,
+    MaxClientsReached,
+    ProtocolError,
+    error_from_reply,
+    max_clients_reached,
+)
+from djredis._io.handshake import handshake_failure
 from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, resp2_violation
 
 __all__ = ["GAP", "DedicatedBase", "Message"]
@@ -230,16 +237,18 @@ class DedicatedBase:
         raise NotImplementedError
 
 
-def check_handshake(commands: Sequence[tuple[Any, ...]], replies: Sequence[Any]) -> None:
-    for command, reply in zip(commands, replies, strict=True):
-        if isinstance(reply, ERROR_TYPES):
-            if command[0] == "AUTH":
-                raise AuthenticationError(str(reply))
-            raise ResponseError(str(reply))
+def check_handshake(
+    commands: Sequence[tuple[Any, ...]], replies: Sequence[Any], where: str
+) -> None:
+    failure = handshake_failure(commands, replies, where)
+    if failure is not None:
+        raise failure
 
 
 def handshake_error(where: str, exc: BaseException) -> BaseException:
     """Return what to raise when the handshake or re-subscribing failed with ``exc``."""
+    if isinstance(exc, MaxClientsReached):  # refused at the first command: name the server
+        return max_clients_reached(where)
     if isinstance(exc, (ProtocolError, AuthenticationError, CommandNotSent)):
         return exc
     if isinstance(exc, RedisTimeoutError):

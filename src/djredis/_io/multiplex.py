@@ -38,13 +38,18 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from redis.connection import SSLConnection, UnixDomainSocketConnection
-from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
-from djredis._core.errors import CommandNotSent, ProtocolError, error_from_reply
-from djredis._io.handshake import handshake_commands, ssl_context
+from djredis._core.errors import (
+    CommandNotSent,
+    MaxClientsReached,
+    ProtocolError,
+    error_from_reply,
+    max_clients_reached,
+)
+from djredis._io.handshake import handshake_commands, handshake_failure, ssl_context
 from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, pack, resp2_violation
 
 __all__ = ["MultiplexedConnection"]
@@ -100,7 +105,9 @@ class MultiplexedConnection(asyncio.Protocol):
         """
         if not self._ready:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            future.set_exception(self._not_sent("the connection is not ready"))
+            # Refused between the connect and this send: say why, not just "not ready".
+            refusal = self._broken if isinstance(self._broken, MaxClientsReached) else None
+            future.set_exception(refusal or self._not_sent("the connection is not ready"))
             return future
         loop = cast(asyncio.AbstractEventLoop, self._loop)
         future = self._queue(loop, args)
@@ -116,6 +123,10 @@ class MultiplexedConnection(asyncio.Protocol):
         futures = [self._queue(loop, args) for args in commands]
         self._kick(loop)
         return futures
+
+    def describe(self) -> str:
+        """Return the server's ``host:port/db``, for errors."""
+        return self._config.describe()
 
     async def ensure_connected(self) -> None:
         """Connect and handshake (once, even when many coroutines ask at the same time)."""
@@ -207,24 +218,19 @@ class MultiplexedConnection(asyncio.Protocol):
         futures = [self._queue(loop, command) for command in commands]
         self._kick(loop)
         failure: Exception | None = None
-        for command, future in zip(commands, futures, strict=True):
+        replies: list[Any] = []
+        for future in futures:
             try:  # every reply is awaited, so no exception is left unretrieved
-                reply = await future
+                replies.append(await future)
             except RedisConnectionError as exc:
                 if failure is None:
                     failure = (
                         exc
-                        if isinstance(exc, ProtocolError)
+                        if isinstance(exc, (ProtocolError, CommandNotSent))
                         else self._not_sent(f"the handshake failed: {exc}")
                     )
-            else:
-                if failure is None and isinstance(reply, ERROR_TYPES):  # e.g. WRONGPASS
-                    error = error_from_reply(reply)
-                    failure = (
-                        AuthenticationError(str(error))
-                        if command[0] == "AUTH" and not isinstance(error, AuthenticationError)
-                        else error
-                    )
+        if failure is None:
+            failure = handshake_failure(commands, replies, self._config.describe())
         if failure is not None:
             raise failure
 
@@ -259,7 +265,7 @@ class MultiplexedConnection(asyncio.Protocol):
                         return
                 self._answered += 1
                 if not waiting:
-                    self._violation("a reply nobody was waiting for")
+                    self._unasked(reply)
                     return
                 future = waiting.popleft()
                 if future.done():  # its caller was cancelled; the reply is dropped
@@ -375,6 +381,19 @@ class MultiplexedConnection(asyncio.Protocol):
         self._fail(self._broken)
         self._discard()
 
+    def _unasked(self, reply: Any) -> None:
+        """Discard the connection after a reply nobody asked for: a server at its
+        ``maxclients`` limit writes its refusal before the first command (which then never
+        runs); anything else is a protocol violation."""
+        if isinstance(reply, ERROR_TYPES) and isinstance(
+            error_from_reply(reply), MaxClientsReached
+        ):
+            self._broken = max_clients_reached(self._config.describe())
+            self._fail(self._broken)
+            self._discard()
+            return
+        self._violation("a reply nobody was waiting for")
+
     def _violation(self, problem: str) -> None:
         self._broken = ProtocolError(
             f"Protocol error from {self._config.describe()}: {problem}; connection discarded"
@@ -391,7 +410,11 @@ class MultiplexedConnection(asyncio.Protocol):
         for future in waiting:
             _settle(future, error)
         if queued:
-            not_sent = self._not_sent(f"the connection failed first ({error})")
+            not_sent = (
+                error
+                if isinstance(error, CommandNotSent)
+                else self._not_sent(f"the connection failed first ({error})")
+            )
             for future in queued:
                 _settle(future, not_sent)
         if self._timer is not None:

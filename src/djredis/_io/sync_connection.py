@@ -19,14 +19,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError
-from djredis._io.handshake import handshake_commands
-from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, pack, resp2_violation
+from djredis._io.handshake import handshake_commands, handshake_failure
+from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
 from djredis._io.sockets import WOULD_BLOCK, open_socket
 
 __all__ = ["SyncConnection"]
@@ -99,12 +98,10 @@ class SyncConnection:
             raise
         except RedisConnectionError as exc:
             raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
-        for command, reply in zip(commands, replies, strict=True):
-            if isinstance(reply, ERROR_TYPES):
-                self.close()
-                if command[0] == "AUTH":
-                    raise AuthenticationError(str(reply))
-                raise ResponseError(str(reply))
+        failure = handshake_failure(commands, replies, where)
+        if failure is not None:
+            self.close()
+            raise failure
 
     def healthy(self) -> bool:
         """PING the connection; whether PONG came back within socket_timeout (if not, the
