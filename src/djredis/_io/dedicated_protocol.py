@@ -27,6 +27,7 @@ from djredis._core.errors import (
     max_clients_reached,
 )
 from djredis._io.handshake import handshake_failure
+from djredis._io.progress import late_at
 from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, resp2_violation
 
 __all__ = ["GAP", "DedicatedBase", "Message"]
@@ -78,6 +79,10 @@ class DedicatedBase:
         self._gap: str | None = None
         # time.monotonic() when the server last said something: a reply, a message, a pong.
         self.heard_at = 0.0
+        # Bytes received so far, and the clock time the last of them came: a reply that keeps
+        # arriving is not cut at its deadline (``progress.late_at``).
+        self._received = 0
+        self._received_at = 0.0
 
     @property
     def subscriptions(self) -> tuple[frozenset[bytes], frozenset[bytes]]:
@@ -191,6 +196,16 @@ class DedicatedBase:
             f"Protocol error from {self._config.describe()}: {what}; "
             "is LOCATION pointing at a Redis server?"
         )
+
+    def _later(self, first: float | None, start: int, now: float) -> float | None:
+        """Return the deadline a reply gets for the bytes of it received since ``start``
+        (the count when it was asked for), or None when it is late."""
+        timeout = self._config.socket_timeout
+        moved = self._received - start
+        if first is None or timeout is None or not moved:
+            return None
+        later = late_at(first, moved, self._received_at, timeout)
+        return later if later > now else None
 
     def _forget(self) -> None:
         """Reset what belonged to the closed socket."""
