@@ -33,6 +33,7 @@ __all__ = [
     "MaxClientsReached",
     "ProtocolError",
     "error_from_reply",
+    "is_max_clients_refusal",
     "max_clients_reached",
     "may_resend",
 ]
@@ -48,11 +49,15 @@ def error_from_reply(reply: Exception) -> ResponseError:
     The refusal a server at its ``maxclients`` limit writes on a new connection becomes
     ``MaxClientsReached`` (a ``ConnectionError``, as in redis-py, that also says nothing ran).
     """
-    text = str(reply)
-    if text.startswith(_MAX_CLIENTS):
+    if is_max_clients_refusal(reply):
         return max_clients_reached(None)  # type: ignore[return-value]
-    error: ResponseError = BaseParser.parse_error(text)  # type: ignore[no-untyped-call]
+    error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
     return error
+
+
+def is_max_clients_refusal(reply: object) -> bool:
+    """Whether ``reply`` (an error reply object) is a server's ``maxclients`` refusal."""
+    return isinstance(reply, Exception) and str(reply).startswith(_MAX_CLIENTS)
 
 
 class ProtocolError(RedisConnectionError):

@@ -47,12 +47,12 @@ from djredis._core.errors import (
     CommandNotSent,
     MaxClientsReached,
     ProtocolError,
-    error_from_reply,
+    is_max_clients_refusal,
     max_clients_reached,
 )
 from djredis._io.handshake import handshake_commands, handshake_failure, ssl_context
 from djredis._io.progress import BIG_WRITE, SAMPLE, late_at, timeout_message, unsent
-from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, pack, resp2_violation
+from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
 
 __all__ = ["MultiplexedConnection"]
 
@@ -272,9 +272,12 @@ class MultiplexedConnection(asyncio.Protocol):
                     if problem is not None:
                         self._violation(problem)
                         return
+                    if not self._answered and is_max_clients_refusal(reply):
+                        self._refused()
+                        return
                 self._answered += 1
                 if not waiting:
-                    self._unasked(reply)
+                    self._violation("a reply nobody was waiting for")
                     return
                 future = waiting.popleft()
                 if future.done():  # its caller was cancelled; the reply is dropped
@@ -418,18 +421,14 @@ class MultiplexedConnection(asyncio.Protocol):
         self._fail(self._broken)
         self._discard()
 
-    def _unasked(self, reply: Any) -> None:
-        """Discard the connection after a reply nobody asked for: a server at its
-        ``maxclients`` limit writes its refusal before the first command (which then never
-        runs); anything else is a protocol violation."""
-        if isinstance(reply, ERROR_TYPES) and isinstance(
-            error_from_reply(reply), MaxClientsReached
-        ):
-            self._broken = max_clients_reached(self._config.describe())
-            self._fail(self._broken)
-            self._discard()
-            return
-        self._violation("a reply nobody was waiting for")
+    def _refused(self) -> None:
+        """A server at its ``maxclients`` limit wrote its refusal, first thing, and closed
+        the socket without reading: nothing written on it ran. Everything waiting fails with
+        ``MaxClientsReached`` (which may be sent again, on a new connection), and the socket
+        goes now, so that a resend is never written on it."""
+        self._broken = max_clients_reached(self._config.describe())
+        self._fail(self._broken)
+        self._discard()
 
     def _violation(self, problem: str) -> None:
         self._broken = ProtocolError(
