@@ -19,7 +19,11 @@ import pytest
 import redis.exceptions
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from djredis._config.options import parse_connection_settings
+from djredis._core.commands import Call
 from djredis._core.errors import CommandNotSent, MaxClientsReached
+from djredis._io.loops import loop_state
+from djredis._routing.base import send_async, send_sync
 from djredis.cache import RedisCache
 from tests._servers import RedisServer
 
@@ -162,3 +166,45 @@ def test_a_freed_slot_is_used_once_the_server_frees_it(
     assert seen[0] is MaxClientsReached
     assert seen[-1] == "default"
     assert set(seen[:-1]) == {MaxClientsReached}
+
+
+@pytest.fixture(scope="module")
+def roomy_server() -> Iterator[RedisServer]:
+    """A server without a low maxclients."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+SPOOF = "redis.call('INCR', KEYS[1]) return redis.error_reply('ERR max number of clients reached')"
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_the_refusal_text_from_a_script_that_wrote_is_not_resent(
+    roomy_server: RedisServer, api: str
+) -> None:
+    """Only the first reply on a new socket is a refusal; the same words later (a script
+    returning them after a write) must not make the write look unsent and go out twice."""
+    server = roomy_server
+    config = parse_connection_settings(server.url(5), {}, setting="TEST").primary
+    command = Call(("EVAL", SPOOF, 1, "spoof"))
+    direct = server.client(db=5)
+    direct.delete("spoof")
+
+    async def run_async() -> Any:
+        state = loop_state()
+        try:
+            await send_async(state, config, Call(("PING",)))  # the socket has answered
+            return await send_async(state, config, command)
+        finally:
+            await state.aclose()
+
+    def run_sync() -> Any:
+        send_sync(config, Call(("PING",)))  # the pooled socket has answered
+        return send_sync(config, command)
+
+    with pytest.raises(RedisConnectionError) as info:
+        run_sync() if api == "sync" else asyncio.run(run_async())
+    assert not isinstance(info.value, CommandNotSent), repr(info.value)
+    assert direct.get("spoof") == b"1"  # sent once
+    direct.close()

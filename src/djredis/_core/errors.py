@@ -31,6 +31,7 @@ __all__ = [
     "CommandNotSent",
     "ErrorPolicy",
     "MaxClientsReached",
+    "MaxClientsReachedError",
     "ProtocolError",
     "error_from_reply",
     "is_max_clients_refusal",
@@ -46,11 +47,13 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTim
 def error_from_reply(reply: Exception) -> ResponseError:
     """Turn an error reply into the redis-py exception its sync client would raise.
 
-    The refusal a server at its ``maxclients`` limit writes on a new connection becomes
-    ``MaxClientsReached`` (a ``ConnectionError``, as in redis-py, that also says nothing ran).
+    The text of a ``maxclients`` refusal gives redis-py's ``MaxClientsReachedError`` (on
+    every redis-py version), not ``MaxClientsReached``: only the connection, which knows it
+    was the first reply on a new socket, may say that nothing ran. A script can return that
+    text after writing, and such a write must not be sent again.
     """
     if is_max_clients_refusal(reply):
-        return max_clients_reached(None)  # type: ignore[return-value]
+        return MaxClientsReachedError("max number of clients reached")  # type: ignore[return-value]
     error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
     return error
 

@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from djredis._config.server import ServerConfig
 from djredis._core.errors import (
     CommandNotSent,
-    MaxClientsReached,
+    MaxClientsReachedError,
     ProtocolError,
     error_from_reply,
     max_clients_reached,
@@ -262,7 +262,7 @@ def check_handshake(
 
 def handshake_error(where: str, exc: BaseException) -> BaseException:
     """Return what to raise when the handshake or re-subscribing failed with ``exc``."""
-    if isinstance(exc, MaxClientsReached):  # refused at the first command: name the server
+    if isinstance(exc, MaxClientsReachedError):  # in reply to the first command: nothing ran
         return max_clients_reached(where)
     if isinstance(exc, (ProtocolError, AuthenticationError, CommandNotSent)):
         return exc

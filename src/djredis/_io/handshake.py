@@ -16,7 +16,7 @@ from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from djredis._core.errors import MaxClientsReached, error_from_reply, max_clients_reached
+from djredis._core.errors import error_from_reply, is_max_clients_refusal, max_clients_reached
 from djredis._io.resp import ERROR_TYPES
 
 __all__ = ["handshake_commands", "handshake_failure", "ssl_context", "tls_handshake_error"]
@@ -51,9 +51,9 @@ def handshake_failure(
     for command, reply in zip(commands, replies, strict=True):
         if not isinstance(reply, ERROR_TYPES):
             continue
-        error: Exception = error_from_reply(reply)
-        if isinstance(error, MaxClientsReached):
+        if is_max_clients_refusal(reply):  # the first replies on the socket: nothing ran
             return max_clients_reached(where)
+        error: Exception = error_from_reply(reply)
         if command[0] == "AUTH" and not isinstance(error, AuthenticationError):
             return AuthenticationError(str(error))
         return error

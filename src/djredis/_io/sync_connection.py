@@ -24,7 +24,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
-from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, ProtocolError
+from djredis._core.errors import (
+    CONNECTION_ERRORS,
+    CommandNotSent,
+    MaxClientsReached,
+    ProtocolError,
+    is_max_clients_refusal,
+    max_clients_reached,
+)
 from djredis._io.handshake import handshake_commands, handshake_failure
 from djredis._io.progress import BIG_WRITE, SAMPLE, late_at, timeout_message, unsent
 from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
@@ -46,6 +53,7 @@ class SyncConnection:
     __slots__ = (
         "_buffer",
         "_config",
+        "_fresh",
         "_kwargs",
         "_poll",
         "_queued_out",
@@ -68,6 +76,8 @@ class SyncConnection:
         # After a big write: the bytes of it still in the kernel's send queue (whose
         # leaving is progress while its replies are awaited); taken by the next read.
         self._queued_out = 0
+        # No reply read on this socket yet: a maxclients refusal can only be the first.
+        self._fresh = False
         # The pool's count of connections opened so far when this one was opened.
         self.generation = generation
         self.pid = os.getpid()
@@ -93,6 +103,7 @@ class SyncConnection:
         self._sock = sock
         self._poll.register(sock, select.POLLIN)
         self._reader = new_reader(self._config.reader)
+        self._fresh = True
         commands = handshake_commands(kwargs)
         if not commands:
             return
@@ -100,7 +111,7 @@ class SyncConnection:
             replies = self.request(commands, deadline)
         except RedisTimeoutError as exc:
             raise RedisTimeoutError(f"Timeout connecting to {where} (handshake)") from exc
-        except ProtocolError:
+        except (ProtocolError, MaxClientsReached):
             raise
         except RedisConnectionError as exc:
             raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
@@ -270,10 +281,14 @@ class SyncConnection:
                 except Exception as exc:
                     raise self._violation(f"malformed reply ({exc})") from exc
                 continue
-            if type(reply) not in SCALARS and (problem := resp2_violation(reply)):
-                raise self._violation(problem)
+            if type(reply) not in SCALARS:
+                if problem := resp2_violation(reply):
+                    raise self._violation(problem)
+                if self._fresh and not replies and is_max_clients_refusal(reply):
+                    raise max_clients_reached(self._config.describe())  # nothing ran
             replies.append(reply)
             if len(replies) == wanted:
+                self._fresh = False
                 try:
                     extra = reader.gets()
                 except Exception:

@@ -40,7 +40,7 @@ from redis.exceptions import NoScriptError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._core.commands import Batch, Call, Eval
-from djredis._core.errors import CONNECTION_ERRORS, MaxClientsReached, max_clients_reached
+from djredis._core.errors import CONNECTION_ERRORS
 from djredis._io.sync_connection import SyncConnection
 from djredis._io.wire import eval_fallback, finish, wire
 
@@ -213,8 +213,6 @@ def execute_on(config: ServerConfig, command: Call | Batch | Eval) -> Any:
     replies = _request(config, wire(command))
     try:
         return finish(command, replies)
-    except MaxClientsReached:  # the refusal came as the reply: name the server
-        raise max_clients_reached(config.describe()) from None
     except NoScriptError:
         if type(command) is not Eval:
             raise

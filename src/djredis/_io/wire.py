@@ -14,13 +14,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from djredis._core.commands import Batch, Call, Eval
-from djredis._core.errors import (
-    CONNECTION_ERRORS,
-    CommandNotSent,
-    MaxClientsReached,
-    error_from_reply,
-    max_clients_reached,
-)
+from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, error_from_reply
 from djredis._io.multiplex import MultiplexedConnection
 from djredis._io.resp import ERROR_TYPES
 
@@ -84,8 +78,6 @@ async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eva
     replies = await _replies(conn, wire(command))
     try:
         return finish(command, replies)
-    except MaxClientsReached:  # the refusal came as the reply: name the server
-        raise max_clients_reached(conn.describe()) from None
     except NoScriptError:
         if type(command) is not Eval:
             raise
