@@ -22,7 +22,9 @@ class FaultyProxy:
     executed the command; the client never learns it; ``on_drop`` runs first),
     ``("replace", data)`` sends ``data`` instead, ``("append", data)`` sends the reply then
     ``data``. ``trickle`` forwards every
-    reply one byte at a time, ``trickle`` seconds apart. ``sent`` records every chunk the
+    reply one byte at a time, ``trickle`` seconds apart. ``throttle = (size, pause)``
+    forwards everything, both ways, ``size`` bytes every ``pause`` seconds (a slow but
+    steady link). ``sent`` records every chunk the
     clients sent, to count the commands the server received. ``stall()`` turns the
     connections open now half-open: from then on they forward nothing either way and
     close nothing (a peer gone without a word); new connections work.
@@ -32,6 +34,7 @@ class FaultyProxy:
         self.upstream = upstream
         self.fault: tuple[str, bytes | None] | None = None
         self.trickle = 0.0
+        self.throttle: tuple[int, float] | None = None
         self.on_drop: Callable[[], None] | None = None
         self.sent: list[bytes] = []
         self._lock = threading.Lock()
@@ -90,6 +93,9 @@ class FaultyProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 continue
+            if self.throttle is not None:
+                # As on a slow link, the backlog waits in the sender's send queue, not here.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.throttle[0])
             server = socket.create_connection(self.upstream)
             with self._lock:
                 self._sockets += [client, server]
@@ -114,7 +120,7 @@ class FaultyProxy:
                 if from_client:
                     with self._lock:
                         self.sent.append(data)
-                    target.sendall(data)
+                    self._forward(target, data)
                 else:
                     self._reply(source, target, data)
             except OSError:
@@ -123,12 +129,24 @@ class FaultyProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
+    def _forward(self, target: socket.socket, data: bytes) -> None:
+        throttle = self.throttle
+        if throttle is None:
+            target.sendall(data)
+            return
+        size, pause = throttle
+        for start in range(0, len(data), size):
+            if self._stop.is_set() or target in self._stalled:
+                return
+            target.sendall(data[start : start + size])
+            time.sleep(pause)
+
     def _reply(self, server: socket.socket, client: socket.socket, data: bytes) -> None:
         with self._lock:
             fault, self.fault = self.fault, None
         if fault is None:
             if not self.trickle:
-                client.sendall(data)
+                self._forward(client, data)
                 return
             for byte in data:
                 client.sendall(bytes([byte]))

@@ -243,3 +243,24 @@ def test_a_server_that_is_not_redis_is_a_protocol_error(
     failure = outcome(lambda: conn.call("PING") if first == "call" else conn.subscribe("x"))
     assert isinstance(failure, ProtocolError), repr(failure)
     assert f"127.0.0.1:{not_redis}" in str(failure)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_big_reply_that_keeps_arriving_is_not_cut_at_its_deadline(
+    server: RedisServer, direct: Any, open_dedicated: Callable[..., Face], api: str
+) -> None:
+    """3 MB at about 3 MB/s: past block + SOCKET_TIMEOUT, but never a silence (docs/cache.md)."""
+    value = os.urandom(3 << 20)
+    direct.rpush("queue", value)
+    proxy = FaultyProxy(("127.0.0.1", server.port))
+    try:
+        proxy.throttle = (64 << 10, 0.02)
+        conn = open_dedicated(proxy.location(), api)
+        started = time.monotonic()
+        reply = outcome(lambda: conn.call("BLPOP", "queue", 0.1, block=0.1))
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.close()
+    assert not isinstance(reply, Exception), reply
+    assert reply == [b"queue", value]
+    assert elapsed > 0.1 + SOCKET_TIMEOUT  # it outlasted block + socket_timeout

@@ -265,6 +265,47 @@ def test_ocsp_switched_off_explicitly_is_accepted() -> None:
     assert config({"ssl_validate_ocsp": False}, "rediss://h").kwargs()["ssl_validate_ocsp"] is False
 
 
+# redis-py reads a URL's query differently from one version to the next (8 parses
+# ssl_validate_ocsp and retry_on_error, 5 keeps them as text; its flags take any text as
+# true); djredis reads the query itself, so a LOCATION means one thing with every version.
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("retry_on_timeout=false", {"retry_on_timeout": False}),
+        ("socket_keepalive=1", {"socket_keepalive": True}),
+        ("health_check_interval=2.5", {"health_check_interval": 2.5}),
+        ("health_check_interval=3&socket_timeout=2", {"health_check_interval": 3}),
+        ("socket_timeout=0.25&socket_connect_timeout=2", {"socket_connect_timeout": 2.0}),
+        ("db=4&protocol=2&client_name=web", {"db": 4, "protocol": 2, "client_name": "web"}),
+    ],
+)
+def test_url_query_options_mean_the_same_with_every_redis_py(
+    query: str, expected: dict[str, Any]
+) -> None:
+    kwargs = config({}, f"redis://127.0.0.1:1/0?{query}").kwargs()
+    assert {name: kwargs.get(name) for name in expected} == expected
+
+
+@pytest.mark.parametrize("query", ["retry_on_timeout=maybe", "socket_keepalive=often", "db=x"])
+def test_url_query_value_that_is_not_of_its_type_is_rejected(query: str) -> None:
+    name = query.split("=", 1)[0]
+    with pytest.raises(ImproperlyConfigured, match=rf"LOCATION.*{name}"):
+        config({}, f"redis://127.0.0.1:1/0?{query}")
+
+
+def test_url_query_of_a_multi_host_url_is_read_the_same_way() -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"retry_on_error.*URL"):
+        parse_connection_settings(
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001?retry_on_error=TimeoutError",
+            {},
+            setting=SETTING,
+        )
+    cluster = parse_connection_settings(
+        "redis+cluster://127.0.0.1:7000?retry_on_timeout=off", {}, setting=SETTING
+    )
+    assert cluster.seeds[0].kwargs()["retry_on_timeout"] is False  # type: ignore[union-attr]
+
+
 def test_hiredis_parser_without_hiredis_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,10 +3,11 @@ URLs) into redis-py connection keyword arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.connection import (
@@ -28,6 +29,49 @@ _MULTI_HOST_SCHEMES: Mapping[str, tuple[str, bool]] = {
 
 
 __all__ = ["parse_locations"]
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _number(text: str) -> int | float:
+    """Return an int when ``text`` is one (as redis-py gives), else a float."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+# The query options a URL may carry, read as redis-py's ``parse_url`` reads them in every
+# version djredis supports. Every other option is kept as the text the URL gives: an option
+# that needs a Python object (``retry_on_error``: exception classes) or that djredis's
+# connections cannot honour (``ssl_validate_ocsp``...) then fails the policy check with its
+# advice, whatever the value; redis-py 5-7 read ``ssl_validate_ocsp=False`` as on and 8 as
+# off, so a URL naming it has no single meaning. djredis reads the query itself so that
+# what a LOCATION means does not change with the installed redis-py.
+_QUERY_TYPES: Mapping[str, Callable[[str], Any]] = {
+    "db": int,
+    "socket_timeout": float,
+    "socket_connect_timeout": float,
+    "socket_read_size": int,
+    "socket_keepalive": _flag,
+    "retry_on_timeout": _flag,
+    "max_connections": int,
+    "health_check_interval": _number,
+    "ssl_check_hostname": _flag,
+    "timeout": float,
+    "protocol": int,
+}
 
 
 def parse_locations(location: str | Iterable[str]) -> list[dict[str, Any]]:
@@ -68,18 +112,41 @@ def parse_one(item: str) -> dict[str, Any]:
                 "rediss:// or unix:// (redis+sentinel:// and redis+cluster:// name a whole "
                 "Sentinel or Cluster deployment on their own)."
             )
-        try:
-            kwargs: dict[str, Any] = parse_url(item)  # type: ignore[no-untyped-call]
-        except ValueError as exc:
-            raise ImproperlyConfigured(
-                f"LOCATION {item!r} is not a valid Redis URL: {exc}"
-            ) from exc
+        kwargs = _parse_url(item, item)
         kwargs.setdefault("connection_class", Connection)
         return kwargs
     if item.startswith(("/", "./", "~")) or item.endswith(".sock"):
         return {"path": item, "connection_class": UnixDomainSocketConnection}
     host, port = host_port(item, item, DEFAULT_PORT)
     return {"host": host, "port": port, "connection_class": Connection}
+
+
+def _parse_url(url: str, item: str) -> dict[str, Any]:
+    """Return the connection kwargs of one ``redis://``, ``rediss://`` or ``unix://`` URL.
+
+    redis-py's ``parse_url`` reads the address, credentials and path (the same in every
+    version); the query is read here, by ``_QUERY_TYPES``, which some versions do not.
+    """
+    try:
+        split = urlsplit(url)
+        # Everything before the query and fragment: scheme, netloc and path, as written.
+        address_only = re.split(r"[?#]", url, maxsplit=1)[0]
+        kwargs: dict[str, Any] = parse_url(address_only)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"LOCATION {item!r} is not a valid Redis URL: {exc}") from exc
+    for name, values in parse_qs(split.query).items():
+        convert = _QUERY_TYPES.get(name)
+        if convert is None:
+            kwargs[name] = values[0]
+            continue
+        try:
+            kwargs[name] = convert(values[0])
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"LOCATION {item!r}: the query option {name!r} = {values[0]!r} is not a valid "
+                f"{'true/false value' if convert is _flag else 'number'}."
+            ) from None
+    return kwargs
 
 
 def host_port(item: str, text: str, default_port: int) -> tuple[str, int]:
@@ -149,10 +216,7 @@ def _parse_multi_host(item: str) -> _MultiHost:
     one = f"{'rediss' if tls else 'redis'}://{userinfo + '@' if userinfo else ''}localhost"
     one += f"/{parts[0]}" if parts else ""
     one += f"?{split.query}" if split.query else ""
-    try:
-        kwargs: dict[str, Any] = parse_url(one)  # type: ignore[no-untyped-call]
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"LOCATION {item!r} is not a valid URL: {exc}") from exc
+    kwargs = _parse_url(one, item)
     for name in ("host", "port", "connection_class"):
         kwargs.pop(name, None)
     return _MultiHost(kind, tls, hosts, service, kwargs)

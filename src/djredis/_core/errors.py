@@ -17,13 +17,25 @@ from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+try:
+    from redis.exceptions import MaxClientsReachedError
+except ImportError:  # redis-py < 6 raises a plain ConnectionError for it
+
+    class MaxClientsReachedError(RedisConnectionError):  # type: ignore[no-redef]
+        """redis-py 6's name for the refusal, for code written against it."""
+
+
 __all__ = [
     "CONNECTION_ERRORS",
     "BurstLogger",
     "CommandNotSent",
     "ErrorPolicy",
+    "MaxClientsReached",
+    "MaxClientsReachedError",
     "ProtocolError",
     "error_from_reply",
+    "is_max_clients_refusal",
+    "max_clients_reached",
     "may_resend",
 ]
 
@@ -33,9 +45,22 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTim
 
 
 def error_from_reply(reply: Exception) -> ResponseError:
-    """Turn an error reply into the redis-py exception its sync client would raise."""
+    """Turn an error reply into the redis-py exception its sync client would raise.
+
+    The text of a ``maxclients`` refusal gives redis-py's ``MaxClientsReachedError`` (on
+    every redis-py version), not ``MaxClientsReached``: only the connection, which knows it
+    was the first reply on a new socket, may say that nothing ran. A script can return that
+    text after writing, and such a write must not be sent again.
+    """
+    if is_max_clients_refusal(reply):
+        return MaxClientsReachedError("max number of clients reached")  # type: ignore[return-value]
     error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
     return error
+
+
+def is_max_clients_refusal(reply: object) -> bool:
+    """Whether ``reply`` (an error reply object) is a server's ``maxclients`` refusal."""
+    return isinstance(reply, Exception) and str(reply).startswith(_MAX_CLIENTS)
 
 
 class ProtocolError(RedisConnectionError):
@@ -52,6 +77,30 @@ class CommandNotSent(RedisConnectionError):
 
     Such a command may be sent again on another connection, whatever it does.
     """
+
+
+# What Redis writes to a connection it accepts beyond ``maxclients``, before closing it.
+_MAX_CLIENTS = "ERR max number of clients reached"
+
+
+class MaxClientsReached(CommandNotSent, MaxClientsReachedError):
+    """The server refused the connection: its ``maxclients`` limit is reached.
+
+    Redis writes the refusal on a new connection and closes it without reading anything,
+    so no command sent on it ran: like ``CommandNotSent``, it may be sent again (on a new
+    connection, which may find a free slot). It is also redis-py's ``MaxClientsReachedError``
+    (redis-py >= 6) and a ``ConnectionError``, so ``IGNORE_EXCEPTIONS`` covers it. The sync
+    and async APIs raise it with the same message, however the refusal and the command
+    crossed on the wire.
+    """
+
+
+def max_clients_reached(where: str | None) -> MaxClientsReached:
+    """Return the error for a connection ``where`` refused at its ``maxclients`` limit."""
+    server = f"{where} refused the connection" if where else "the server refused the connection"
+    return MaxClientsReached(
+        f"max number of clients reached: {server} (its maxclients limit); nothing was run"
+    )
 
 
 def may_resend(exc: BaseException, *, write: bool, retry_on_timeout: bool = False) -> bool:

@@ -15,9 +15,10 @@ Timeouts:
 
 - connecting, the handshake and re-subscribing are bounded by ``connect_timeout``;
 - ``call(..., block=b)`` waits for its reply up to ``b + socket_timeout`` (``block=None``:
-  ``socket_timeout``; ``block=math.inf``: no bound, for ``BZPOPMIN key 0``); when the reply
-  does not come, the connection is discarded and ``TimeoutError`` raised: the reply may
-  still come, so its place in the reply stream is lost;
+  ``socket_timeout``; ``block=math.inf``: no bound, for ``BZPOPMIN key 0``), moved on while
+  a big reply keeps arriving (``progress``); when the reply does not come, the connection
+  is discarded and ``TimeoutError`` raised: the reply may still come, so its place in the
+  reply stream is lost;
 - ``get_message(timeout)`` returning None breaks nothing: a message half received stays in
   the incremental reader until the rest arrives.
 
@@ -216,7 +217,8 @@ class DedicatedConnection(DedicatedBase):
         try:
             commands = handshake_commands(self._kwargs)
             if commands:
-                check_handshake(commands, self._talk(commands, len(commands), 0, deadline=deadline))
+                replies = self._talk(commands, len(commands), 0, deadline=deadline)
+                check_handshake(commands, replies, where)
             commands, confirmations = self._restore()
             if commands:
                 replies = self._talk(commands, 1, confirmations, deadline=deadline)
@@ -257,13 +259,17 @@ class DedicatedConnection(DedicatedBase):
     ) -> Any:
         """Drive ``operation``, reading whenever it needs bytes; at ``deadline`` return
         None if ``idle`` (a wait for messages), else raise TimeoutError."""
+        first, start = deadline, self._received
         try:
             while True:
                 next(operation)
                 if not self._fill(deadline):
                     if idle:
                         return None
-                    raise TimeoutError
+                    # Late, unless the reply is still arriving (a big value).
+                    deadline = self._later(first, start, time.monotonic())
+                    if deadline is None:
+                        raise TimeoutError
         except StopIteration as stop:
             return stop.value
 
@@ -288,6 +294,8 @@ class DedicatedConnection(DedicatedBase):
         return True
 
     def _feed(self, size: int) -> None:
+        self._received += size
+        self._received_at = time.monotonic()
         try:
             self._reader.feed(self._buffer, 0, size)
         except Exception as exc:

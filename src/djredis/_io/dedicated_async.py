@@ -46,6 +46,9 @@ class _Socket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.error is not None:
             return
+        owner = self.owner
+        owner._received += len(data)
+        owner._received_at = self.closed.get_loop().time()
         try:
             self.reader.feed(data)
         except Exception as exc:
@@ -224,7 +227,7 @@ class AsyncDedicatedConnection(DedicatedBase):
             commands = handshake_commands(kwargs)
             if commands:
                 replies = await self._talk(commands, len(commands), 0, deadline=deadline)
-                check_handshake(commands, replies)
+                check_handshake(commands, replies, where)
             commands, confirmations = self._restore()
             if commands:
                 replies = await self._talk(commands, 1, confirmations, deadline=deadline)
@@ -266,13 +269,17 @@ class AsyncDedicatedConnection(DedicatedBase):
     async def _run(
         self, operation: Generator[None, None, Any], deadline: float | None, *, idle: bool = False
     ) -> Any:
+        first, start = deadline, self._received
         try:
             while True:
                 next(operation)
                 if not await self._fill(deadline):
                     if idle:
                         return None
-                    raise TimeoutError
+                    # Late, unless the reply is still arriving (a big value).
+                    deadline = self._later(first, start, asyncio.get_running_loop().time())
+                    if deadline is None:
+                        raise TimeoutError
         except StopIteration as stop:
             return stop.value
 

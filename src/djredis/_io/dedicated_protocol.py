@@ -14,12 +14,20 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
-from djredis._core.errors import CommandNotSent, ProtocolError, error_from_reply
+from djredis._core.errors import (
+    CommandNotSent,
+    MaxClientsReachedError,
+    ProtocolError,
+    error_from_reply,
+    max_clients_reached,
+)
+from djredis._io.handshake import handshake_failure
+from djredis._io.progress import late_at
 from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, resp2_violation
 
 __all__ = ["GAP", "DedicatedBase", "Message"]
@@ -71,6 +79,10 @@ class DedicatedBase:
         self._gap: str | None = None
         # time.monotonic() when the server last said something: a reply, a message, a pong.
         self.heard_at = 0.0
+        # Bytes received so far, and the clock time the last of them came: a reply that keeps
+        # arriving is not cut at its deadline (``progress.late_at``).
+        self._received = 0
+        self._received_at = 0.0
 
     @property
     def subscriptions(self) -> tuple[frozenset[bytes], frozenset[bytes]]:
@@ -185,6 +197,16 @@ class DedicatedBase:
             "is LOCATION pointing at a Redis server?"
         )
 
+    def _later(self, first: float | None, start: int, now: float) -> float | None:
+        """Return the deadline a reply gets for the bytes of it received since ``start``
+        (the count when it was asked for), or None when it is late."""
+        timeout = self._config.socket_timeout
+        moved = self._received - start
+        if first is None or timeout is None or not moved:
+            return None
+        later = late_at(first, moved, self._received_at, timeout)
+        return later if later > now else None
+
     def _forget(self) -> None:
         """Reset what belonged to the closed socket."""
         self._reader = new_reader(self._config.reader)
@@ -230,16 +252,18 @@ class DedicatedBase:
         raise NotImplementedError
 
 
-def check_handshake(commands: Sequence[tuple[Any, ...]], replies: Sequence[Any]) -> None:
-    for command, reply in zip(commands, replies, strict=True):
-        if isinstance(reply, ERROR_TYPES):
-            if command[0] == "AUTH":
-                raise AuthenticationError(str(reply))
-            raise ResponseError(str(reply))
+def check_handshake(
+    commands: Sequence[tuple[Any, ...]], replies: Sequence[Any], where: str
+) -> None:
+    failure = handshake_failure(commands, replies, where)
+    if failure is not None:
+        raise failure
 
 
 def handshake_error(where: str, exc: BaseException) -> BaseException:
     """Return what to raise when the handshake or re-subscribing failed with ``exc``."""
+    if isinstance(exc, MaxClientsReachedError):  # in reply to the first command: nothing ran
+        return max_clients_reached(where)
     if isinstance(exc, (ProtocolError, AuthenticationError, CommandNotSent)):
         return exc
     if isinstance(exc, RedisTimeoutError):

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["handshake_commands", "ssl_context", "tls_handshake_error"]
+from djredis._core.errors import error_from_reply, is_max_clients_refusal, max_clients_reached
+from djredis._io.resp import ERROR_TYPES
+
+__all__ = ["handshake_commands", "handshake_failure", "ssl_context", "tls_handshake_error"]
 
 
 def handshake_commands(kwargs: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -33,6 +37,27 @@ def handshake_commands(kwargs: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     if kwargs.get("client_name"):
         commands.append(("CLIENT", "SETNAME", kwargs["client_name"]))
     return commands
+
+
+def handshake_failure(
+    commands: Sequence[tuple[Any, ...]], replies: Sequence[Any], where: str
+) -> Exception | None:
+    """Return the error the first error reply to the handshake means, or None.
+
+    Every connection kind words it the same: a server at its ``maxclients`` limit gives
+    ``MaxClientsReached`` naming it, a refused AUTH ``AuthenticationError``, anything
+    else the redis-py error for the reply (``SELECT`` of a missing database...).
+    """
+    for command, reply in zip(commands, replies, strict=True):
+        if not isinstance(reply, ERROR_TYPES):
+            continue
+        if is_max_clients_refusal(reply):  # the first replies on the socket: nothing ran
+            return max_clients_reached(where)
+        error: Exception = error_from_reply(reply)
+        if command[0] == "AUTH" and not isinstance(error, AuthenticationError):
+            return AuthenticationError(str(error))
+        return error
+    return None
 
 
 def ssl_context(kwargs: Mapping[str, Any]) -> ssl.SSLContext:

@@ -19,9 +19,10 @@ the others. Nothing but the handshake is written before the handshake has succee
 Failure handling (``_errors.may_resend`` decides what may be sent again):
 
 - commands queued but not yet written when the connection fails get ``CommandNotSent``;
-- commands written fail with ``ConnectionError``; all replies to one write must arrive
-  within ``socket_timeout`` of that write, or the connection is aborted (its place in the
-  reply stream is lost) and they fail with ``TimeoutError``;
+- commands written fail with ``ConnectionError``; a write's replies must come by the
+  rule of ``progress`` (no silence longer than ``socket_timeout``, at least ``MIN_RATE``
+  on average, a big write's bytes leaving counting as progress), or the connection is
+  aborted (its place in the reply stream is lost) and they fail with ``TimeoutError``;
 - a reply the reader cannot parse, a reply nobody asked for, or a RESP3 type on this RESP2
   connection discards the connection; the commands waiting fail with ``ProtocolError``;
 - with ``health_check_interval``, the first write after an idle period longer than that is
@@ -38,14 +39,20 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from redis.connection import SSLConnection, UnixDomainSocketConnection
-from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
-from djredis._core.errors import CommandNotSent, ProtocolError, error_from_reply
-from djredis._io.handshake import handshake_commands, ssl_context
-from djredis._io.resp import ERROR_TYPES, SCALARS, new_reader, pack, resp2_violation
+from djredis._core.errors import (
+    CommandNotSent,
+    MaxClientsReached,
+    ProtocolError,
+    is_max_clients_refusal,
+    max_clients_reached,
+)
+from djredis._io.handshake import handshake_commands, handshake_failure, ssl_context
+from djredis._io.progress import BIG_WRITE, SAMPLE, late_at, timeout_message, unsent
+from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
 
 __all__ = ["MultiplexedConnection"]
 
@@ -71,8 +78,14 @@ class MultiplexedConnection(asyncio.Protocol):
         self._connecting: asyncio.Task[None] | None = None
         self._broken: Exception | None = None
         self._timeout = config.socket_timeout
-        # One entry per write: (replies owed once it is answered, its deadline).
-        self._writes: deque[tuple[int, float]] = deque()
+        # One entry per write: (replies owed once it is answered, its first deadline, and
+        # the bytes received and written before it: what moved since counts as progress).
+        self._writes: deque[tuple[int, float, int, int]] = deque()
+        self._bytes_in = 0  # received so far
+        self._bytes_out = 0  # handed to the transport so far
+        self._out_seen = 0  # written out of the transport's buffer at the last check
+        self._progress_at = 0.0  # loop time bytes last moved while replies were owed
+        self._socket: Any = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future[None] | None = None  # set by close()
         self._sent = 0  # commands written so far
@@ -100,7 +113,9 @@ class MultiplexedConnection(asyncio.Protocol):
         """
         if not self._ready:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            future.set_exception(self._not_sent("the connection is not ready"))
+            # Refused between the connect and this send: say why, not just "not ready".
+            refusal = self._broken if isinstance(self._broken, MaxClientsReached) else None
+            future.set_exception(refusal or self._not_sent("the connection is not ready"))
             return future
         loop = cast(asyncio.AbstractEventLoop, self._loop)
         future = self._queue(loop, args)
@@ -116,6 +131,10 @@ class MultiplexedConnection(asyncio.Protocol):
         futures = [self._queue(loop, args) for args in commands]
         self._kick(loop)
         return futures
+
+    def describe(self) -> str:
+        """Return the server's ``host:port/db``, for errors."""
+        return self._config.describe()
 
     async def ensure_connected(self) -> None:
         """Connect and handshake (once, even when many coroutines ask at the same time)."""
@@ -207,24 +226,19 @@ class MultiplexedConnection(asyncio.Protocol):
         futures = [self._queue(loop, command) for command in commands]
         self._kick(loop)
         failure: Exception | None = None
-        for command, future in zip(commands, futures, strict=True):
+        replies: list[Any] = []
+        for future in futures:
             try:  # every reply is awaited, so no exception is left unretrieved
-                reply = await future
+                replies.append(await future)
             except RedisConnectionError as exc:
                 if failure is None:
                     failure = (
                         exc
-                        if isinstance(exc, ProtocolError)
+                        if isinstance(exc, (ProtocolError, CommandNotSent))
                         else self._not_sent(f"the handshake failed: {exc}")
                     )
-            else:
-                if failure is None and isinstance(reply, ERROR_TYPES):  # e.g. WRONGPASS
-                    error = error_from_reply(reply)
-                    failure = (
-                        AuthenticationError(str(error))
-                        if command[0] == "AUTH" and not isinstance(error, AuthenticationError)
-                        else error
-                    )
+        if failure is None:
+            failure = handshake_failure(commands, replies, self._config.describe())
         if failure is not None:
             raise failure
 
@@ -241,6 +255,7 @@ class MultiplexedConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports quack like asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        self._socket = transport.get_extra_info("socket")  # its send queue: progress
 
     def data_received(self, data: bytes) -> None:
         if self._broken is not None:
@@ -257,6 +272,9 @@ class MultiplexedConnection(asyncio.Protocol):
                     if problem is not None:
                         self._violation(problem)
                         return
+                    if not self._answered and is_max_clients_refusal(reply):
+                        self._refused()
+                        return
                 self._answered += 1
                 if not waiting:
                     self._violation("a reply nobody was waiting for")
@@ -271,6 +289,9 @@ class MultiplexedConnection(asyncio.Protocol):
         writes = self._writes
         while writes and writes[0][0] <= self._answered:
             writes.popleft()
+        if writes:  # part of a reply, or more replies, still owed: they are moving
+            self._bytes_in += len(data)
+            self._progress_at = cast(asyncio.AbstractEventLoop, self._loop).time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         error = self._broken or RedisConnectionError(
@@ -333,10 +354,18 @@ class MultiplexedConnection(asyncio.Protocol):
             self._active_at = loop.time()
         timeout = self._timeout
         if timeout:
-            deadline = loop.time() + timeout
-            self._writes.append((self._sent, deadline))
+            now = loop.time()
+            deadline = now + timeout
+            self._writes.append((self._sent, deadline, self._bytes_in, self._bytes_out))
+            self._bytes_out += len(data)
+            check = deadline
+            if len(data) > BIG_WRITE:  # the transport may write it for a while: watch it
+                check = now + timeout * SAMPLE
+                if self._timer is not None and self._timer.when() > check:
+                    self._timer.cancel()
+                    self._timer = None
             if self._timer is None:
-                self._timer = loop.call_at(deadline, self._check_timeout)
+                self._timer = loop.call_at(check, self._check_timeout)
 
     def _health_check(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
         """PING a connection idle for longer than health_check_interval before writing the
@@ -356,22 +385,48 @@ class MultiplexedConnection(asyncio.Protocol):
         self._flush()
 
     def _check_timeout(self) -> None:
-        """Fire at the oldest write's deadline: abort if its replies are not all in."""
+        """Fire at the oldest write's deadline: abort if its replies are not all in and
+        nothing moved for ``socket_timeout`` (or on average slower than
+        ``progress.MIN_RATE``). While the transport still holds written bytes, check every
+        quarter of the timeout, to see them leave."""
         self._timer = None
         writes, answered = self._writes, self._answered
         while writes and writes[0][0] <= answered:
             writes.popleft()
         if not writes:
             return
-        deadline = writes[0][1]
+        _, first, in_mark, out_mark = writes[0]
         loop = cast(asyncio.AbstractEventLoop, self._loop)
-        if deadline > loop.time():
-            self._timer = loop.call_at(deadline, self._check_timeout)
+        timeout = cast(float, self._timeout)
+        now = loop.time()
+        transport = self._transport
+        # Bytes written but not yet acknowledged by the peer: in the transport's buffer, or
+        # in the kernel's send queue (a big value crossing a slow link).
+        pending = 0
+        if transport is not None:
+            pending = transport.get_write_buffer_size()
+            if self._socket is not None:
+                pending += unsent(self._socket)
+        written = self._bytes_out - pending
+        if written != self._out_seen:
+            self._out_seen = written
+            self._progress_at = now
+        moved = self._bytes_in - in_mark + max(0, written - out_mark)
+        deadline = late_at(first, moved, self._progress_at, timeout)
+        if deadline > now:
+            check = min(deadline, now + timeout * SAMPLE) if pending else deadline
+            self._timer = loop.call_at(check, self._check_timeout)
             return
-        self._broken = RedisTimeoutError(
-            f"Timeout reading from {self._config.describe()}: no reply within "
-            f"{self._timeout}s of the write"
-        )
+        self._broken = RedisTimeoutError(timeout_message(self._config.describe(), timeout))
+        self._fail(self._broken)
+        self._discard()
+
+    def _refused(self) -> None:
+        """A server at its ``maxclients`` limit wrote its refusal, first thing, and closed
+        the socket without reading: nothing written on it ran. Everything waiting fails with
+        ``MaxClientsReached`` (which may be sent again, on a new connection), and the socket
+        goes now, so that a resend is never written on it."""
+        self._broken = max_clients_reached(self._config.describe())
         self._fail(self._broken)
         self._discard()
 
@@ -391,7 +446,11 @@ class MultiplexedConnection(asyncio.Protocol):
         for future in waiting:
             _settle(future, error)
         if queued:
-            not_sent = self._not_sent(f"the connection failed first ({error})")
+            not_sent = (
+                error
+                if isinstance(error, CommandNotSent)
+                else self._not_sent(f"the connection failed first ({error})")
+            )
             for future in queued:
                 _settle(future, not_sent)
         if self._timer is not None:

@@ -9,9 +9,10 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
 - Each connection is used by one thread at a time (checked out of ``SyncPool``); idle ones
   are kept LIFO, so a quiet process keeps one warm socket.
 - Timeouts: opening a connection (TCP, TLS, AUTH/SELECT/SETNAME) is bounded by
-  ``connect_timeout``; all replies to one write must arrive within ``socket_timeout`` of
-  that write (one deadline per write, not per ``recv``), else ``TimeoutError`` and the
-  socket is discarded (its position in the reply stream is unknown).
+  ``connect_timeout``; after a write, bytes must keep moving (``progress``: no silence
+  longer than ``socket_timeout``, and at least ``MIN_RATE`` on average), else
+  ``TimeoutError`` and the socket is discarded (its position in the reply stream is
+  unknown).
 - An idle socket is checked before it is written on (one non-blocking ``poll``); one found
   closed by the server is discarded, with every idle socket opened before it (a Redis
   restart kills them all), and the command goes out on another, since Redis never saw it.
