@@ -108,6 +108,7 @@ class ErrorPolicy:
 
     def __init__(self, *, ignore: bool, logger: logging.Logger, where: str) -> None:
         self.ignore = ignore
+        self.where = where  # "CACHES['default']": log lines, and djredis._core.observe
         self._where = where
         self._burst = BurstLogger(logger)
 
