@@ -30,6 +30,8 @@ logger = logging.getLogger("djredis.slow")
 class SlowCommandLog(Observer):
     """Log commands slower than ``threshold_ms``, at most one line per burst."""
 
+    needs_operation = True  # to name the alias and operation
+
     def __init__(
         self, threshold_ms: float, *, log: logging.Logger = logger, window: float = 10.0
     ) -> None:

@@ -78,6 +78,10 @@ class Observer:
     ``*_started`` return a token handed back to the matching ``*_finished``.
     """
 
+    # Whether ``current()`` must name the operation during its commands (the slow-command
+    # log names the alias) even though the observer does not follow operations.
+    needs_operation = False
+
     def operation_started(self, op: OperationInfo) -> Any:
         return None
 
@@ -129,7 +133,8 @@ class Hooks:
         self.operations = tuple(
             o
             for o in observers
-            if _overrides(o, "operation_started", "operation_finished", "operation_failed")
+            if o.needs_operation
+            or _overrides(o, "operation_started", "operation_finished", "operation_failed")
         )
         self.commands = tuple(
             o for o in observers if _overrides(o, "command_started", "command_finished")
