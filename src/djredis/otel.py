@@ -19,15 +19,15 @@ says ``cache.hit`` (one key) and ``cache.hits``/``cache.misses``. Spans are chil
 current span: the request's in a sync or async view (contextvars follow the caller's task
 to the multiplexed connection), the task's in Celery.
 
-Without a tracer provider configured tracing costs almost nothing: djredis looks for one at
-most once a second and starts making spans with it; pass ``tracer_provider`` to use one
-directly.
+Without a tracer provider configured tracing costs nothing on the command path: a daemon
+thread looks for one once a second and djredis starts making spans with it; pass
+``tracer_provider`` to use one directly.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -203,39 +203,61 @@ def describe(command: Call | Batch | Eval, query_text: bool = False) -> tuple[st
     return span_name, attributes
 
 
-class _AwaitingProvider(Observer):
-    """Installed while no tracer provider is configured: looks for one at most once a
-    second, on a command, then puts a ``TracingObserver`` in its place. It observes nothing
-    meanwhile (``trace.get_tracer_provider()`` costs microseconds: it reads os.environ)."""
+class _AwaitingProvider:
+    """Stands in for the ``TracingObserver`` while no tracer provider is configured: a
+    daemon thread looks for one once a second and installs the observer when it appears.
+    Meanwhile no observer is installed, so the command path costs what it does untraced.
+    (``trace.get_tracer_provider()`` itself costs microseconds: it reads os.environ.)"""
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self._next_check = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._wait, name="djredis-otel", daemon=True)
+        self._thread.start()
 
-    def probe(self) -> None:
-        now = time.monotonic()
-        if now < self._next_check:
-            return
-        self._next_check = now + PROVIDER_CHECK_SECONDS
-        provider = trace.get_tracer_provider()
-        if not isinstance(provider, ProxyTracerProvider):
-            _replace(self, TracingObserver(provider, **self.options))
+    def _wait(self) -> None:
+        while not self._stop.wait(PROVIDER_CHECK_SECONDS):
+            provider = trace.get_tracer_provider()
+            if not isinstance(provider, ProxyTracerProvider):
+                _replace(self, TracingObserver(provider, **self.options))
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
-_installed: Observer | None = None
+_installed: TracingObserver | _AwaitingProvider | None = None
 _lock = threading.Lock()
 
 
-def _replace(old: Observer | None, new: Observer | None) -> None:
+def _replace(
+    old: TracingObserver | _AwaitingProvider | None, new: TracingObserver | _AwaitingProvider | None
+) -> None:
     global _installed
     with _lock:
         if _installed is not old:  # another thread got there first
+            if isinstance(new, _AwaitingProvider):
+                new.stop()
             return
-        if old is not None:
+        if isinstance(old, _AwaitingProvider):
+            old.stop()
+        elif old is not None:
             observe.uninstall(old)
-        if new is not None:
+        if isinstance(new, TracingObserver):
             observe.install(new)
         _installed = new
+
+
+def _after_fork_in_child() -> None:
+    # The parent's waiting thread does not exist in a forked worker: wait again there.
+    global _installed, _lock
+    _lock = threading.Lock()
+    if isinstance(_installed, _AwaitingProvider):
+        _installed = _AwaitingProvider(_installed.options)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def instrument(
@@ -250,7 +272,7 @@ def instrument(
     """
     options = {"query_text": query_text, "operation_spans": operation_spans}
     provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-    observer: Observer
+    observer: TracingObserver | _AwaitingProvider
     if isinstance(provider, ProxyTracerProvider):
         observer = _AwaitingProvider(options)
     else:

@@ -409,3 +409,53 @@ def test_a_split_get_many_is_one_span_per_cluster_node(
     assert len(nodes) == 3
     assert len({span.attributes["server.port"] for span in nodes}) == 3
     assert all(traced.parent_of(span) == operation for span in nodes)
+
+
+LATE_PROVIDER = """
+import sys, time
+sys.path[:0] = [{src!r}, {root!r}]
+import django
+from django.conf import settings
+settings.configure(
+    CACHES={{"default": {{"BACKEND": "djredis.cache.RedisCache", "LOCATION": {url!r}}}}},
+    DJREDIS_OPENTELEMETRY=True,
+    INSTALLED_APPS=["djredis"],
+)
+import djredis.otel
+djredis.otel.PROVIDER_CHECK_SECONDS = 0.05
+django.setup()  # DJREDIS_OPENTELEMETRY: instrumented, while no provider exists yet
+from django.core.cache import cache
+from djredis._core import observe
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+cache.get("before")
+assert observe.hooks is None, "nothing observes the commands while there is no provider"
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+deadline = time.monotonic() + 10
+while observe.hooks is None and time.monotonic() < deadline:
+    time.sleep(0.01)
+cache.get("after")
+print(sorted(span.name for span in exporter.get_finished_spans()))
+"""
+
+
+def test_a_tracer_provider_configured_after_instrumenting_is_picked_up(
+    redis_server: RedisServer,
+) -> None:
+    script = LATE_PROVIDER.format(
+        src=str(PROJECT / "src"), root=str(PROJECT), url=redis_server.url(4)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['GET', 'cache.get']"

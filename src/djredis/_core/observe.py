@@ -112,11 +112,6 @@ class Observer:
     def topology_changed(self, topology: str) -> None:
         return None
 
-    def probe(self) -> None:
-        """Called on every command while installed; for an observer still waiting for
-        something (OpenTelemetry's tracer provider) before it observes anything."""
-        return None
-
 
 def _overrides(observer: Observer, *names: str) -> bool:
     return any(getattr(type(observer), n) is not getattr(Observer, n) for n in names)
@@ -126,7 +121,7 @@ class Hooks:
     """The installed observers (a snapshot: installing makes a new ``Hooks``), sorted by the
     events they follow, so the hot paths test one tuple each."""
 
-    __slots__ = ("commands", "observers", "operations", "probes", "reads")
+    __slots__ = ("commands", "observers", "operations", "reads")
 
     def __init__(self, observers: tuple[Observer, ...]) -> None:
         self.observers = observers
@@ -143,7 +138,6 @@ class Hooks:
         self.reads = tuple(o for o in observers if _overrides(o, "cache_reads"))
         if self.operations and not self.reads:
             self.reads = (Observer(),)
-        self.probes = tuple(o.probe for o in observers if _overrides(o, "probe"))
 
 
 hooks: Hooks | None = None
@@ -246,8 +240,6 @@ class Sent:
 
 def watch_sync(found: Hooks, send: Callable[..., Any], *args: Any) -> Any:
     """Run ``send(*args, server, command)`` (the last two arguments) under the observers."""
-    for probe in found.probes:
-        _call(probe)
     if not found.commands:
         return send(*args)
     seen = Sent(args[-2], args[-1])
@@ -262,8 +254,6 @@ def watch_sync(found: Hooks, send: Callable[..., Any], *args: Any) -> Any:
 
 async def watch_async(found: Hooks, send: Callable[..., Awaitable[Any]], *args: Any) -> Any:
     """``watch_sync`` for a coroutine function."""
-    for probe in found.probes:
-        _call(probe)
     if not found.commands:
         return await send(*args)
     seen = Sent(args[-2], args[-1])

@@ -260,13 +260,11 @@ def _watch_nodes(groups: dict[_Node, list[_Part]]) -> dict[_Node, observe.Sent]:
 
 
 def _watch_one(node: _Node, command: Any) -> observe.Sent | None:
-    """Observe a command sent straight to its node, if watched (probes run either way)."""
+    """Observe a command sent straight to its node, if watched."""
     found = observe.hooks
-    if found is None:
+    if found is None or not found.commands:
         return None
-    for probe in found.probes:
-        probe()
-    return observe.Sent(node.config, command) if found.commands else None
+    return observe.Sent(node.config, command)
 
 
 def _seen_end(seen: observe.Sent | None, error: BaseException | None) -> None:
