@@ -158,6 +158,7 @@ class MetricsObserver(Observer):
         )
         self.registry = target
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._reads: dict[str, tuple[Any, Any, Any]] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         # .labels() takes a lock and builds a tuple every call: keep the children.
@@ -168,11 +169,19 @@ class MetricsObserver(Observer):
         return child
 
     def cache_reads(self, alias: str, hits: int, misses: int) -> None:
-        self._child(self.gets, alias).inc(hits + misses)
+        found = self._reads.get(alias)
+        if found is None:
+            found = self._reads[alias] = (
+                self.gets.labels(alias),
+                self.hits.labels(alias),
+                self.misses.labels(alias),
+            )
+        gets, hit, miss = found
+        gets.inc(hits + misses)
         if hits:
-            self._child(self.hits, alias).inc(hits)
+            hit.inc(hits)
         if misses:
-            self._child(self.misses, alias).inc(misses)
+            miss.inc(misses)
 
     def operation_failed(self, op: OperationInfo, exc: BaseException) -> None:
         if op.component == "cache" and op.name in _GETS:

@@ -189,21 +189,37 @@ def operation_name(component: str, name: str) -> str:
     return "check" if component == "ratelimit" else name
 
 
+@lru_cache(maxsize=1024)
+def _labels(where: str, name: str) -> tuple[str, str, str]:
+    component, alias = scope(where)
+    return component, alias, operation_name(component, name)
+
+
+# The hot paths below call observers inline (no helper frame): an observer that raises is
+# logged and skipped, never allowed to fail the command it watched.
+
+
 class operation:  # lower case: used as ``with observe.operation(...)``, like a function
     """Observe one operation run: ``with operation(policy.where, name): ...``."""
 
-    __slots__ = ("_hooks", "_info", "_reset", "_tokens")
+    __slots__ = ("_info", "_observers", "_reset", "_tokens")
 
     def __init__(self, where: str, name: str) -> None:
-        component, alias = scope(where)
-        self._info = OperationInfo(component, alias, operation_name(component, name))
-        self._hooks = hooks
+        self._info = OperationInfo(*_labels(where, name))
+        found = hooks
+        self._observers = found.operations if found is not None else ()
 
     def __enter__(self) -> OperationInfo:
         info = self._info
         self._reset: Token[OperationInfo | None] = _current.set(info)
-        observers = self._hooks.operations if self._hooks is not None else ()
-        self._tokens = [_call(o.operation_started, info) for o in observers]
+        tokens = []
+        for observer in self._observers:
+            try:
+                tokens.append(observer.operation_started(info))
+            except Exception:
+                logger.exception("djredis: an observer failed (%r)", observer)
+                tokens.append(None)
+        self._tokens = tokens
         return info
 
     def __exit__(
@@ -212,10 +228,13 @@ class operation:  # lower case: used as ``with observe.operation(...)``, like a 
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        observers = self._hooks.operations if self._hooks is not None else ()
         # Ended in reverse order: a span made current by one observer is detached last-in.
-        for observer, token in reversed(list(zip(observers, self._tokens, strict=True))):
-            _call(observer.operation_finished, self._info, token, error)
+        observers, tokens = self._observers, self._tokens
+        for position in range(len(observers) - 1, -1, -1):
+            try:
+                observers[position].operation_finished(self._info, tokens[position], error)
+            except Exception:
+                logger.exception("djredis: an observer failed (%r)", observers[position])
         _current.reset(self._reset)
 
 
@@ -226,16 +245,27 @@ class Sent:
 
     def __init__(self, server: Any, command: Call | Batch | Eval) -> None:
         found = hooks
-        self._observers = found.commands if found is not None else ()
+        observers = self._observers = found.commands if found is not None else ()
         self._server = server
         self._command = command
-        self._tokens = [_call(o.command_started, server, command) for o in self._observers]
+        tokens = []
+        for observer in observers:
+            try:
+                tokens.append(observer.command_started(server, command))
+            except Exception:
+                logger.exception("djredis: an observer failed (%r)", observer)
+                tokens.append(None)
+        self._tokens = tokens
         self._started = time.perf_counter()
 
     def end(self, error: BaseException | None = None) -> None:
         seconds = time.perf_counter() - self._started
-        for observer, token in zip(self._observers, self._tokens, strict=True):
-            _call(observer.command_finished, token, self._server, self._command, seconds, error)
+        server, command, tokens = self._server, self._command, self._tokens
+        for position, observer in enumerate(self._observers):
+            try:
+                observer.command_finished(tokens[position], server, command, seconds, error)
+            except Exception:
+                logger.exception("djredis: an observer failed (%r)", observer)
 
 
 def watch_sync(found: Hooks, send: Callable[..., Any], *args: Any) -> Any:
@@ -274,7 +304,10 @@ def cache_reads(alias: str, hits: int, misses: int) -> None:
         info.misses += misses
     found = hooks
     for observer in found.reads if found is not None else ():
-        _call(observer.cache_reads, alias, hits, misses)
+        try:
+            observer.cache_reads(alias, hits, misses)
+        except Exception:
+            logger.exception("djredis: an observer failed (%r)", observer)
 
 
 def failed(exc: BaseException) -> None:
