@@ -459,3 +459,30 @@ def test_a_tracer_provider_configured_after_instrumenting_is_picked_up(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['GET', 'cache.get']"
+
+
+def test_session_operations_are_spans_and_counted(
+    traced: Traced, registry: CollectorRegistry, settings: Any, redis_server: RedisServer
+) -> None:
+    from importlib import import_module
+
+    settings.SESSION_ENGINE = "djredis.sessions"
+    settings.SESSION_REDIS = {"url": redis_server.url(5), "prefix": "obs"}
+    store = import_module("djredis.sessions").SessionStore()
+    store["user"] = SECRET_VALUE
+    store.save()
+    loaded = import_module("djredis.sessions").SessionStore(store.session_key)
+    assert loaded["user"] == SECRET_VALUE
+    (save,) = traced.named("sessions.save")
+    (load,) = traced.named("sessions.load")
+    assert save.attributes["djredis.component"] == "sessions"
+    for operation in (save, load):
+        commands = [s for s in traced.spans() if traced.parent_of(s) == operation]
+        assert commands
+        assert all(s.kind == SpanKind.CLIENT for s in commands)
+        assert all(s.attributes["db.namespace"] == "5" for s in commands)
+    for span in traced.spans():
+        assert SECRET_VALUE not in repr(dict(span.attributes))
+    ops = "djredis_operations_total"
+    assert sample(registry, ops, component="sessions", alias="sessions", operation="save") == 1
+    assert sample(registry, ops, component="sessions", alias="sessions", operation="load") == 1
