@@ -544,6 +544,14 @@ def main(argv: Sequence[str]) -> int:
     env.pop("DJANGO_SETTINGS_MODULE", None)
     if args.production:
         env["DJREDIS_EXAMPLE_DEBUG"] = "0"
+    if args.production and "PROMETHEUS_MULTIPROC_DIR" not in env:
+        # Two workers: djredis.metrics counts in files both write, so the dashboard's hit
+        # ratio is the whole site's (prometheus_client's multiprocess mode). Emptied here,
+        # before any worker starts.
+        metrics_dir = EXAMPLE_DIR / ".data" / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     redis_server: PrivateRedis | None = None
     redis_url = os.environ.get("REDIS_URL")
     code = 1

@@ -15,6 +15,7 @@ Environment variables:
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -109,6 +110,12 @@ CACHES = {
 
 # Sessions: djredis's engine on the "sessions" cache's server and database, with the
 # per-user index (the "active sessions" page) and the client's IP and User-Agent recorded.
+# djredis.metrics (docs/operations.md): django-prometheus's cache counters and djredis's
+# command latencies, served at /metrics to a scraper sending this token. Under two workers
+# (run.py --production sets PROMETHEUS_MULTIPROC_DIR) the dashboard reads every worker's.
+DJREDIS_PROMETHEUS = find_spec("prometheus_client") is not None
+DJREDIS_METRICS_TOKEN = os.environ.get("DJREDIS_EXAMPLE_METRICS_TOKEN")
+
 SESSION_ENGINE = "djredis.sessions"
 SESSION_REDIS = {"cache": "sessions", "prefix": "session", "record_client": True}
 SESSION_COOKIE_AGE = 86400

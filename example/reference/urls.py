@@ -19,6 +19,7 @@ from .views import (
     structures,
     tasks,
 )
+from .views.dashboard import metrics_view
 
 urlpatterns: list[URLPattern] = [
     path("", home.home, name="home"),
@@ -54,6 +55,8 @@ urlpatterns: list[URLPattern] = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/data.json", dashboard.dashboard_json, name="dashboard-json"),
     path("health/", health, name="health"),
+    # djredis.metrics' scrape endpoint: a bearer token (DJREDIS_METRICS_TOKEN) or a staff user.
+    path("metrics", metrics_view, name="metrics"),
     # rate limiting
     path("ratelimit/", ratelimit.ratelimit_demo, name="ratelimit"),
     path("api/hello/", ratelimit.api_hello, name="api-hello"),

@@ -45,7 +45,8 @@ def celery_broker_problem(url: str) -> str | None:
 class ExampleSite:
     """The reference site under uvicorn, on a free port, against ``redis_server``."""
 
-    def __init__(self, redis_server: RedisServer, scratch: Path) -> None:
+    def __init__(self, redis_server: RedisServer, scratch: Path, workers: int = 1) -> None:
+        self.workers = workers
         self.redis_server = redis_server
         self.scratch = scratch
         self.port = free_port()
@@ -77,6 +78,8 @@ class ExampleSite:
             sys.executable, "-m", "uvicorn", "reference.asgi:application",
             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
         ]  # fmt: skip
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=EXAMPLE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT

@@ -159,6 +159,7 @@ class ErrorPolicy:
         self, *, ignore: bool, logger: logging.Logger, where: str, log_ignored: bool = True
     ) -> None:
         self.ignore = ignore
+        self.where = where  # "CACHES['default']": log lines, and djredis._core.observe
         self._where = where
         self._burst = BurstLogger(logger)
         self._log_ignored = log_ignored

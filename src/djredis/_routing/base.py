@@ -27,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from djredis._config.server import ServerConfig
+from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Operation
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy, may_resend
 from djredis._io.loops import LoopState, loop_state
@@ -102,6 +103,8 @@ class Topology(abc.ABC):
             self._observers.add(observer)
 
     def _servers_changed(self, servers: tuple[ServerConfig, ...]) -> None:
+        if observe.hooks is not None:
+            observe.topology_changed(type(self).__name__)
         with self._observers_lock:
             observers = list(self._observers)
         for observer in observers:
@@ -168,6 +171,16 @@ def run_sync(
     topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
 ) -> T:
     """Drive ``operation`` to completion with blocking I/O; apply ``policy`` on errors."""
+    found = observe.hooks
+    if found is not None and found.operations:  # tracing or metrics on (djredis._core.observe)
+        with observe.operation(policy.where, name):
+            return _run_sync(topology, operation, policy, name, fallback)
+    return _run_sync(topology, operation, policy, name, fallback)
+
+
+def _run_sync(
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
+) -> T:
     execute = topology.execute
     try:
         command = next(operation)
@@ -183,6 +196,8 @@ def run_sync(
         return result
     except CONNECTION_ERRORS as exc:
         operation.close()
+        if observe.hooks is not None:
+            observe.failed(exc)
         handled: T = policy.handle(exc, name, fallback)
         return handled
 
@@ -191,6 +206,16 @@ async def run_async(
     topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
 ) -> T:
     """Drive ``operation`` to completion on the running loop's multiplexed connections."""
+    found = observe.hooks
+    if found is not None and found.operations:
+        with observe.operation(policy.where, name):
+            return await _run_async(topology, operation, policy, name, fallback)
+    return await _run_async(topology, operation, policy, name, fallback)
+
+
+async def _run_async(
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
+) -> T:
     state = loop_state()
     execute = topology.aexecute
     try:
@@ -207,6 +232,8 @@ async def run_async(
         return result
     except CONNECTION_ERRORS as exc:
         operation.close()
+        if observe.hooks is not None:
+            observe.failed(exc)
         handled: T = policy.handle(exc, name, fallback)
         return handled
 
@@ -233,6 +260,13 @@ def _resend_pause(
 
 def send_sync(server: ServerConfig, command: Call | Batch | Eval) -> Any:
     """Run ``command`` on ``server`` with blocking I/O, sending it again only when safe."""
+    found = observe.hooks
+    if found is None:  # tracing and metrics off: this test is all they cost
+        return _send_sync(server, command)
+    return observe.watch_sync(found, _send_sync, server, command)
+
+
+def _send_sync(server: ServerConfig, command: Call | Batch | Eval) -> Any:
     failures = 0
     while True:
         try:
@@ -249,6 +283,13 @@ def send_sync(server: ServerConfig, command: Call | Batch | Eval) -> Any:
 async def send_async(state: LoopState, server: ServerConfig, command: Call | Batch | Eval) -> Any:
     """Run ``command`` on this loop's connection to ``server``, sending it again only when
     safe."""
+    found = observe.hooks
+    if found is None:
+        return await _send_async(state, server, command)
+    return await observe.watch_async(found, _send_async, state, server, command)
+
+
+async def _send_async(state: LoopState, server: ServerConfig, command: Call | Batch | Eval) -> Any:
     failures = 0
     while True:
         try:

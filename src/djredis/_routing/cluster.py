@@ -61,10 +61,12 @@ from djredis._routing.base import (
     drive_sync,
 )
 from djredis._routing.cluster_plan import (
+    _KEYLESS,
     _PENDING,
+    _SPLIT,
     _accepted,
-    _as_error,
     _batch,
+    _deliver,
     _error_code,
     _first,
     _name,
@@ -72,8 +74,11 @@ from djredis._routing.cluster_plan import (
     _not_sent,
     _Part,
     _redirect,
+    _seen_end,
     _split_eval,
     _split_keys,
+    _watch_nodes,
+    _watch_one,
     slot_of,
 )
 from djredis._routing.cluster_slots import SlotMap
@@ -84,20 +89,6 @@ __all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
 MAX_ROUNDS = 5
 TRYAGAIN_DELAY = 0.05
 CLUSTERDOWN_DELAY = 0.1
-
-# Multi-key commands split by slot: name -> (arguments per key, how replies combine).
-_SPLIT: dict[str, tuple[int, str]] = {
-    "MGET": (1, "positions"),
-    "MSET": (2, "ok"),
-    "DEL": (1, "sum"),
-    "UNLINK": (1, "sum"),
-    "EXISTS": (1, "sum"),
-    "TOUCH": (1, "sum"),
-}
-# Commands without a key, run on one primary when no node is given.
-_KEYLESS = frozenset(
-    {"PING", "INFO", "TIME", "DBSIZE", "SCAN", "FLUSHDB", "FLUSHALL", "RANDOMKEY", "ECHO"}
-)
 
 
 # What the retry loop asks its runner to do.
@@ -302,10 +293,15 @@ class ClusterGroup(Topology):
         # The common case, one slot on a known node, goes straight to that node's client.
         node = self._fast_target(command)
         if node is not None:
+            seen = _watch_one(node, command)
             try:
-                return execute_on(node.config, command)  # type: ignore[arg-type]
+                reply = execute_on(node.config, command)  # type: ignore[arg-type]
             except ATTEMPT_ERRORS as exc:
+                _seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+            else:
+                _seen_end(seen, None)
+                return reply
         parts, merge = self._plan(command)  # type: ignore[arg-type]
         steps = self._drive(parts)
         try:
@@ -324,6 +320,7 @@ class ClusterGroup(Topology):
 
     def _send_sync(self, groups: _Groups) -> dict[_Node, Exception]:
         """Write every node's commands, then read every reply (one round trip in parallel)."""
+        watched = _watch_nodes(groups)
         outcomes = request_many(
             {
                 node.config: [a for part in parts for a in part.wire()]
@@ -337,6 +334,8 @@ class ClusterGroup(Topology):
                 failed[node] = outcome
             else:
                 _deliver(parts, outcome)
+        for node, seen in watched.items():
+            seen.end(failed.get(node))
         return failed
 
     # -- async ------------------------------------------------------------------------------------
@@ -350,10 +349,15 @@ class ClusterGroup(Topology):
             return self._map.primaries
         node = self._fast_target(command)
         if node is not None:
+            seen = _watch_one(node, command)
             try:
-                return await execute_async(state.connection(node.config), command)  # type: ignore[arg-type]
+                reply = await execute_async(state.connection(node.config), command)  # type: ignore[arg-type]
             except ATTEMPT_ERRORS as exc:
+                _seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+            else:
+                _seen_end(seen, None)
+                return reply
         parts, merge = self._plan(command)  # type: ignore[arg-type]
         steps = self._drive(parts)
         try:
@@ -383,6 +387,7 @@ class ClusterGroup(Topology):
     async def _send_async(self, groups: _Groups, state: LoopState) -> dict[_Node, Exception]:
         """Queue every part on its node's multiplexed connection, then collect the replies."""
         failed: dict[_Node, Exception] = {}
+        watched = _watch_nodes(groups)
         conns = {node: state.connection(node.config) for node in groups}
         connecting = [node for node, conn in conns.items() if not conn.connected]
         if connecting:
@@ -408,6 +413,8 @@ class ClusterGroup(Topology):
                     failed.setdefault(node, exc)
             if node not in failed:
                 _deliver(parts, replies)
+        for node, seen in watched.items():
+            seen.end(failed.get(node))
         return failed
 
     # -- clients for user code, and housekeeping ------------------------------------------------
@@ -481,12 +488,3 @@ class ClusterGroup(Topology):
 
 # Errors that send a fast-path command through the retry loop.
 _RETRIED = frozenset({"TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"})
-
-
-def _deliver(parts: list[_Part], replies: list[Any]) -> None:
-    """Hand each part its replies, in the order the parts were written to one node."""
-    replies = [_as_error(reply) or reply for reply in replies]
-    for part in parts:
-        count = len(part.wire())
-        part.take(replies[:count])
-        del replies[:count]

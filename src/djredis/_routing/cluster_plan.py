@@ -15,12 +15,27 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
-from djredis._core.commands import Eval
+from djredis._core import observe
+from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CommandNotSent, error_from_reply
 from djredis._io.bridge import get_client
 from djredis._io.resp import ERROR_TYPES
 
 __all__ = ["slot_of"]
+
+# Multi-key commands split by slot: name -> (arguments per key, how replies combine).
+_SPLIT: dict[str, tuple[int, str]] = {
+    "MGET": (1, "positions"),
+    "MSET": (2, "ok"),
+    "DEL": (1, "sum"),
+    "UNLINK": (1, "sum"),
+    "EXISTS": (1, "sum"),
+    "TOUCH": (1, "sum"),
+}
+# Commands without a key, run on one primary when no node is given.
+_KEYLESS = frozenset(
+    {"PING", "INFO", "TIME", "DBSIZE", "SCAN", "FLUSHDB", "FLUSHALL", "RANDOMKEY", "ECHO"}
+)
 
 
 class _Node:
@@ -234,3 +249,46 @@ def _split_eval(command: Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]
         args = ("EVALSHA", script.sha, len(part_keys), *part_keys, *command.args, *values)
         parts.append(_Part(args, slot=slot, script=script))
     return parts, lambda replies: sum(int(r) for r in replies)
+
+
+def _watch_nodes(groups: dict[_Node, list[_Part]]) -> dict[_Node, observe.Sent]:
+    """Observe what goes to each node as one command (djredis._core.observe), if watched."""
+    found = observe.hooks
+    if found is None or not found.commands:
+        return {}
+    return {node: observe.Sent(node.config, _as_command(parts)) for node, parts in groups.items()}
+
+
+def _watch_one(node: _Node, command: Any) -> observe.Sent | None:
+    """Observe a command sent straight to its node, if watched."""
+    found = observe.hooks
+    if found is None or not found.commands:
+        return None
+    return observe.Sent(node.config, command)
+
+
+def _seen_end(seen: observe.Sent | None, error: BaseException | None) -> None:
+    if seen is not None:
+        seen.end(error)
+
+
+def _as_command(parts: list[_Part]) -> Call | Batch | Eval:
+    """Describe the parts sent to one node as the one command an observer sees."""
+    calls = [call for part in parts for call in (part.transaction or (part.args,))]
+    write = any(part.write for part in parts)
+    if len(calls) > 1:
+        return Batch(tuple(calls), write, any(part.transaction for part in parts))
+    script = parts[0].script
+    if script is not None and len(calls[0]) > 2:  # EVALSHA sha numkeys keys... args...
+        count = int(calls[0][2])
+        return Eval(script, calls[0][3 : 3 + count], calls[0][3 + count :], write)
+    return Call(calls[0], write)
+
+
+def _deliver(parts: list[_Part], replies: list[Any]) -> None:
+    """Hand each part its replies, in the order the parts were written to one node."""
+    replies = [_as_error(reply) or reply for reply in replies]
+    for part in parts:
+        count = len(part.wire())
+        part.take(replies[:count])
+        del replies[:count]

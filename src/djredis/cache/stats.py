@@ -29,6 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 
+from djredis._core import observe
 from djredis._core.commands import Call, Operation
 
 __all__ = [
@@ -49,18 +50,22 @@ __all__ = [
 class CacheCounters:
     """Thread-safe hit and miss counts of one cache (shared by its per-thread backends)."""
 
-    __slots__ = ("_lock", "hits", "misses")
+    __slots__ = ("_lock", "alias", "hits", "misses")
 
-    def __init__(self) -> None:
+    def __init__(self, alias: str = "") -> None:
         self._lock = threading.Lock()
+        self.alias = alias  # what metrics and spans call this cache
         self.hits = 0
         self.misses = 0
 
     def record(self, hits: int, misses: int) -> None:
-        """Add ``hits`` and ``misses``."""
+        """Add ``hits`` and ``misses`` (and tell the observers: djredis.metrics, otel)."""
         with self._lock:
             self.hits += hits
             self.misses += misses
+        found = observe.hooks
+        if found is not None and found.reads:
+            observe.cache_reads(self.alias, int(hits), int(misses))
 
     def reset(self) -> None:
         """Set both counts back to zero."""
@@ -75,7 +80,10 @@ _COUNTERS_LOCK = threading.Lock()
 def counters_for(where: str, key_prefix: str) -> CacheCounters:
     """Return the counters of the cache configured at ``where`` with ``key_prefix``."""
     with _COUNTERS_LOCK:
-        return _COUNTERS.setdefault((where, key_prefix), CacheCounters())
+        found = _COUNTERS.get((where, key_prefix))
+        if found is None:
+            found = _COUNTERS[where, key_prefix] = CacheCounters(observe.scope(where)[1])
+        return found
 
 
 @dataclass(frozen=True)

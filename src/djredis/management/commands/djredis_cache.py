@@ -1,6 +1,7 @@
 """``manage.py djredis_cache``: look at and clean up the Redis behind the djredis caches.
 
-manage.py djredis_cache info                          # every djredis alias
+manage.py djredis_cache info                          # every djredis alias (server INFO, and
+                                                      # hit ratio and latency from djredis.metrics)
 manage.py djredis_cache keys "user:*" --alias default --limit 50
 manage.py djredis_cache delete "user:*" --dry-run     # cache keys, as cache.delete_pattern
 manage.py djredis_cache clear-prefix "legacy:" --alias default   # raw Redis keys
@@ -14,6 +15,7 @@ hide it) and, with ``--dry-run``, only count and list what they would delete.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
@@ -27,6 +29,20 @@ BAR_WIDTH = 30
 
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value} ms"
+
+
+def _metrics_summary() -> dict[str, Any] | None:
+    """Per-alias figures from djredis.metrics (every worker's in multiprocess mode), or None
+    without prometheus_client."""
+    try:
+        from djredis import metrics
+    except ImportError:
+        return None
+    return dict(metrics.summary())
 
 
 class Command(BaseCommand):
@@ -72,6 +88,7 @@ class Command(BaseCommand):
             self._delete(alias, pattern, options)
 
     def _info(self, aliases: list[str]) -> None:
+        figures = _metrics_summary()
         for location, stats in probe_servers():
             if stats.alias not in aliases:
                 continue
@@ -89,6 +106,26 @@ class Command(BaseCommand):
                 f"{_ratio(stats.keyspace_hit_ratio)} "
                 f"({stats.keyspace_hits} hits, {stats.keyspace_misses} misses)"
             )
+            self._metrics(figures, stats.alias)
+
+    def _metrics(self, figures: dict[str, Any] | None, alias: str) -> None:
+        if figures is None:
+            self.stdout.write("  djredis metrics: off (pip install prometheus-client)")
+            return
+        found = figures.get(alias)
+        where = "every worker" if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else "this process"
+        if found is None or not (found.gets or found.commands):
+            self.stdout.write(
+                f"  djredis metrics ({where}): none recorded (DJREDIS_PROMETHEUS = True, and "
+                "PROMETHEUS_MULTIPROC_DIR to see the workers' figures from here)"
+            )
+            return
+        self.stdout.write(
+            f"  hit ratio (djredis metrics, {where}): {_ratio(found.hit_ratio)} "
+            f"({found.hits:.0f} hits, {found.misses:.0f} misses, {found.fails:.0f} failed)\n"
+            f"  command latency (djredis metrics, {where}): p50 {_ms(found.p50_ms)}, "
+            f"p95 {_ms(found.p95_ms)}, p99 {_ms(found.p99_ms)} over {found.commands:.0f} commands"
+        )
 
     def _keys(self, alias: str, pattern: str, limit: int, count: int) -> None:
         shown = 0
