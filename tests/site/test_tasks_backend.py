@@ -18,6 +18,7 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
+import django
 import pytest
 from django.db import transaction
 from django.test import override_settings
@@ -324,3 +325,111 @@ def test_task_enqueued_in_on_commit_is_not_sent_on_rollback(
         enqueue_then_fail()
     assert sent == []
     assert set(workers.client().scan_iter("djredis:task:*")) == records_before
+
+
+# -- Django's own tasks suite (tests/tasks/ of Django 6), the cases that exercise a backend --
+# Written again here against a real worker; docs/tasks.md lists those that do not apply.
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("name", ["noop", "noop_async"])
+def test_django_suite_enqueue_task(jobs: ModuleType, mode: str, name: str) -> None:
+    task = getattr(jobs, name)
+    result = enqueue(task, mode, 1, two=3)
+    assert result.status == TaskResultStatus.READY
+    assert result.is_finished is False
+    assert (result.started_at, result.last_attempted_at, result.finished_at) == (None,) * 3
+    with pytest.raises(ValueError, match="Task has not finished yet"):
+        _ = result.return_value
+    assert result.task == task
+    assert (result.args, result.kwargs, result.attempts) == ([1], {"two": 3}, 0)
+    finished(result)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value is None
+    assert result.enqueued_at <= result.started_at <= result.finished_at
+    assert result.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "exception", "message"),
+    [
+        ("fail", ValueError, "This Task failed due to ValueError"),
+        ("exit_with_system_exit", SystemExit, "This Task failed due to SystemExit"),
+    ],
+)
+def test_django_suite_catches_exception(
+    jobs: ModuleType, name: str, exception: type[BaseException], message: str
+) -> None:
+    args = [message] if name == "fail" else []
+    result = finished(getattr(jobs, name).enqueue(*args))
+    assert result.status == TaskResultStatus.FAILED
+    with pytest.raises(ValueError, match="Task failed"):
+        _ = result.return_value
+    assert result.errors[0].exception_class is exception
+    assert result.errors[0].traceback.endswith(f"{exception.__name__}: {message}\n")
+    assert result.enqueued_at <= result.started_at <= result.finished_at
+
+
+def test_django_suite_complex_exception(jobs: ModuleType) -> None:
+    result = finished(jobs.nested_exception.enqueue())
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is ValueError
+    assert 'ValueError(ValueError("This task failed"))' in result.errors[0].traceback
+
+
+def test_django_suite_context_attempt(jobs: ModuleType) -> None:
+    assert finished(jobs.check_attempt.enqueue(1)).return_value is True
+
+
+def test_django_suite_get_result_of_another_task_mismatches(jobs: ModuleType) -> None:
+    from djredis.tasks.api import task_backends as backends
+
+    result = backends["default"].enqueue(jobs.noop_async, (), {})
+    with pytest.raises(Exception, match="Task does not match") as caught:
+        jobs.noop.get_result(result.id)
+    assert type(caught.value).__name__ == "TaskResultMismatch"
+    with pytest.raises(Exception, match="Task does not match"):
+        asyncio.run(jobs.noop.aget_result(result.id))
+
+
+def test_django_suite_refresh_keeps_an_unchanged_result(jobs: ModuleType) -> None:
+    import dataclasses
+
+    result = jobs.noop.using(queue_name="backlog").enqueue()  # no worker: stays READY
+    original = dataclasses.asdict(result)
+    result.refresh()
+    assert dataclasses.asdict(result) == original
+    asyncio.run(result.arefresh())
+    assert dataclasses.asdict(result) == original
+
+
+@pytest.mark.skipif(
+    django.VERSION < (6,), reason="the django-tasks backport's Task does not pickle"
+)
+def test_django_suite_pickled_result_equals(jobs: ModuleType) -> None:
+    import pickle
+
+    result = jobs.noop.using(queue_name="backlog").enqueue()
+    assert pickle.loads(pickle.dumps(result)) == result
+
+
+@pytest.mark.parametrize("priority", [-101, 101, 3.1])
+def test_django_suite_invalid_priority(jobs: ModuleType, priority: float) -> None:
+    with pytest.raises(InvalidTask, match="priority must be a whole number"):
+        jobs.noop.using(priority=priority)
+
+
+def test_django_suite_naive_run_after(jobs: ModuleType) -> None:
+    from datetime import datetime
+
+    with pytest.raises(InvalidTask, match="run_after must be an aware datetime"):
+        jobs.noop.using(run_after=datetime.now())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_django_suite_does_not_wait_for_commit_by_default(jobs: ModuleType) -> None:
+    with transaction.atomic():
+        result = jobs.noop.enqueue()
+        assert result.enqueued_at is not None
+        finished(result)  # sent at once: the worker runs it before the block ends
+    assert result.status == TaskResultStatus.SUCCESSFUL

@@ -68,3 +68,31 @@ def _record_signal(sender: Any, task_result: Any, **kwargs: Any) -> None:
 
 task_started.connect(_record_signal, dispatch_uid="tests.tasks_project.started")
 task_finished.connect(_record_signal, dispatch_uid="tests.tasks_project.finished")
+
+
+# The shapes of Django's own tests/tasks/tasks.py, for the cases of its suite that apply.
+@task
+def noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@task
+async def noop_async(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@task
+def exit_with_system_exit() -> None:
+    raise SystemExit("This Task failed due to SystemExit")
+
+
+@task
+def nested_exception() -> None:
+    raise ValueError(ValueError("This task failed"))
+
+
+@task(takes_context=True)
+def check_attempt(context: TaskContext, attempt: int) -> bool:
+    if context.attempt != attempt:
+        raise AssertionError(f"attempt {context.attempt} != {attempt}")
+    return True
