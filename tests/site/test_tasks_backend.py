@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -190,6 +192,77 @@ def test_signals_fire_in_the_caller_and_in_the_worker(
     signals_key = jobs.SIGNALS_KEY.format(result.id)
     logged = wait_for(lambda: workers.client().lrange(signals_key, 0, -1), 10, "signals")
     assert logged == [b"RUNNING", b"SUCCESSFUL"]
+
+
+def test_concurrent_aenqueue_shares_one_connection_and_writes_every_task(
+    jobs: ModuleType, workers: TasksWorkers
+) -> None:
+    """50 coroutines enqueue at once over the loop's one multiplexed connection; each task
+    has its record and its message (the backlog queue has no worker here)."""
+    client = workers.client()
+    backend = task_backends["default"]
+    assert isinstance(backend, CeleryBackend)
+    queue_key = backend.broker.queue_key("djredis-backlog", 4)  # Django priority 0
+    client.delete(queue_key)
+    backlog = jobs.add.using(queue_name="backlog")
+
+    async def enqueue_all() -> list[TaskResult]:
+        return list(await asyncio.gather(*(backlog.aenqueue(i, 1) for i in range(50))))
+
+    connections_before = int(client.info("stats")["total_connections_received"])
+    results = asyncio.run(enqueue_all())
+    connections = int(client.info("stats")["total_connections_received"]) - connections_before
+    try:
+        assert connections == 1
+        assert client.llen(queue_key) == 50
+        for i, result in enumerate(results):
+            again = jobs.add.get_result(result.id)
+            assert (again.status, again.args) == (TaskResultStatus.READY, [i, 1])
+    finally:
+        client.delete(queue_key)
+
+
+def test_aenqueue_runs_djangos_logging_receiver_on_the_loop(
+    jobs: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Django's own task_enqueued receiver (a debug log line) runs in the loop's thread: no
+    hop to a thread per enqueue, as Signal.asend would make."""
+    caplog.set_level(logging.DEBUG, logger="django.tasks")
+    caplog.set_level(logging.DEBUG, logger="django_tasks")
+
+    async def enqueue_one() -> tuple[TaskResult, int]:
+        return await jobs.add.aenqueue(1, 2), threading.get_ident()
+
+    result, loop_thread = asyncio.run(enqueue_one())
+    logged = [r for r in caplog.records if f"id={result.id}" in r.getMessage()]
+    assert [r.thread for r in logged] == [loop_thread]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_aenqueue_runs_other_receivers_as_asend_does(jobs: ModuleType) -> None:
+    """A project's sync receiver still runs in a thread (it may query the database, which
+    Django forbids on the loop); an async receiver is awaited on the loop."""
+    seen: list[tuple[str, str, int]] = []
+
+    def sync_receiver(sender: type, task_result: TaskResult, **kwargs: Any) -> None:
+        from django.contrib.auth.models import User
+
+        seen.append(("sync", task_result.id, User.objects.count()))
+
+    async def async_receiver(sender: type, task_result: TaskResult, **kwargs: Any) -> None:
+        seen.append(("async", task_result.id, threading.get_ident()))
+
+    async def enqueue_one() -> tuple[TaskResult, int]:
+        return await jobs.add.aenqueue(1, 2), threading.get_ident()
+
+    task_enqueued.connect(sync_receiver)
+    task_enqueued.connect(async_receiver)
+    try:
+        result, loop_thread = asyncio.run(enqueue_one())
+    finally:
+        task_enqueued.disconnect(sync_receiver)
+        task_enqueued.disconnect(async_receiver)
+    assert sorted(seen) == [("async", result.id, loop_thread), ("sync", result.id, 0)]
 
 
 def test_arguments_must_be_json(jobs: ModuleType, workers: TasksWorkers) -> None:

@@ -21,6 +21,7 @@ which a worker of the project's Celery app finds with ``app.autodiscover_tasks()
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +35,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import records
+from djredis._core.commands import Batch, Call, Operation
+from djredis._core.errors import ErrorPolicy
+from djredis._routing.base import run_async, run_sync
+
+from . import dispatch, records
 from .api import (
     DEFAULT_TASK_QUEUE_NAME,
     BaseTaskBackend,
@@ -49,6 +54,8 @@ from .broker import Broker, celery_priority
 __all__ = ["CeleryBackend", "CeleryTask"]
 
 OPTION_NAMES = frozenset({"APP", "QUEUE_MAP", "RESULT_EXPIRES"})
+
+logger = logging.getLogger("djredis.tasks")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +90,20 @@ class _Prepared:
     message: bytes
 
 
+def _write(prepared: _Prepared) -> Operation[None]:
+    """Write the result record and push the Celery message, as one transaction."""
+    set_record: tuple[Any, ...] = ("SET", prepared.record_key, prepared.record)
+    if prepared.expires is not None:
+        set_record += ("EX", prepared.expires)
+    yield Batch((set_record, ("LPUSH", prepared.queue_key, prepared.message)), transaction=True)
+
+
+def _read(key: str) -> Operation[Any]:
+    """Return the raw result record at ``key`` (None when there is none)."""
+    raw = yield Call(("GET", key))
+    return raw
+
+
 class CeleryBackend(BaseTaskBackend):
     """Send Django tasks to Celery workers through the Redis broker."""
 
@@ -111,6 +132,8 @@ class CeleryBackend(BaseTaskBackend):
         self._app_path: str | None = options.get("APP")
         self._app: Celery | None = None
         self._broker: Broker | None = None
+        # Connection and timeout errors always reach the caller (no IGNORE_EXCEPTIONS here).
+        self._policy = ErrorPolicy(ignore=False, logger=logger, where=f"TASKS[{alias!r}]")
 
     # -- configuration -------------------------------------------------------------------------
     @property
@@ -221,25 +244,15 @@ class CeleryBackend(BaseTaskBackend):
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:  # type: ignore[type-arg]
         """Write the result record and the Celery message in one round trip (MULTI)."""
         prepared = self._prepare(task, args, kwargs)
-        with self.broker.client().pipeline(transaction=True) as pipe:
-            pipe.set(prepared.record_key, prepared.record, ex=prepared.expires)
-            pipe.lpush(prepared.queue_key, prepared.message)
-            pipe.execute()
+        run_sync(self.broker.topology, _write(prepared), self._policy, "enqueue", None)
         task_enqueued.send(type(self), task_result=prepared.result)
         return prepared.result
 
     async def aenqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:  # type: ignore[type-arg]
-        """``enqueue`` on the running loop's asyncio client (no thread)."""
+        """``enqueue`` on the running loop's multiplexed connection (no thread)."""
         prepared = self._prepare(task, args, kwargs)
-        async with self.broker.async_client().pipeline(transaction=True) as pipe:
-            pipe.set(prepared.record_key, prepared.record, ex=prepared.expires)
-            pipe.lpush(prepared.queue_key, prepared.message)
-            await pipe.execute()
-        asend = getattr(task_enqueued, "asend", None)  # Django >= 5.0
-        if asend is not None:
-            await asend(type(self), task_result=prepared.result)
-        else:
-            task_enqueued.send(type(self), task_result=prepared.result)
+        await run_async(self.broker.topology, _write(prepared), self._policy, "aenqueue", None)
+        await dispatch.asend(task_enqueued, type(self), task_result=prepared.result)
         return prepared.result
 
     # -- results -------------------------------------------------------------------------------
@@ -253,12 +266,13 @@ class CeleryBackend(BaseTaskBackend):
     def get_result(self, result_id: str) -> TaskResult:  # type: ignore[type-arg]
         """Read the task's record from Redis (TaskResultDoesNotExist if there is none)."""
         key = self.broker.record_key(str(result_id))
-        return self._result(self.broker.client().get(key), str(result_id))
+        raw = run_sync(self.broker.topology, _read(key), self._policy, "get_result", None)
+        return self._result(raw, str(result_id))
 
     async def aget_result(self, result_id: str) -> TaskResult:  # type: ignore[type-arg]
-        """``get_result`` on the running loop's asyncio client."""
+        """``get_result`` on the running loop's multiplexed connection."""
         key = self.broker.record_key(str(result_id))
-        raw = await self.broker.async_client().get(key)
+        raw = await run_async(self.broker.topology, _read(key), self._policy, "aget_result", None)
         return self._result(raw, str(result_id))
 
     # -- checks --------------------------------------------------------------------------------

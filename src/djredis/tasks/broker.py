@@ -1,11 +1,13 @@
 """Celery messages for the Redis broker, written by djredis itself.
 
 Enqueueing a Django task is one round trip to the broker's Redis: the result record (SET)
-and the Celery message (LPUSH onto the queue's list) go in one pipeline, from the sync or
-the asyncio client. The message is the one Celery's ``apply_async`` would send (protocol 2
-headers built by Celery's own ``app.amqp.as_task_v2``, kombu's Redis envelope around it),
-so a plain ``celery worker`` consumes it; kombu itself is not used to publish, because its
-producer is synchronous (``aenqueue`` would need a thread) and makes more round trips.
+and the Celery message (LPUSH onto the queue's list) go in one MULTI/EXEC, run by djredis's
+own connections to the broker (``Broker.topology``: the blocking pool, or the running loop's
+multiplexed connection, where concurrent enqueues share one socket). The message is the
+one Celery's ``apply_async`` would send (protocol 2 headers built by Celery's own
+``app.amqp.as_task_v2``, kombu's Redis envelope around it), so a plain ``celery worker``
+consumes it; kombu itself is not used to publish, because its producer is synchronous
+(``aenqueue`` would need a thread) and makes more round trips.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from celery import Celery
 from celery.utils.nodenames import anon_nodename
 from django.core.exceptions import ImproperlyConfigured
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
-from djredis._io.loops import loop_state
+from djredis._config.options import parse_connection_settings
+from djredis._routing.base import Topology
+from djredis._routing.connect import connect
 
 __all__ = ["RUNNER_NAME", "Broker", "celery_priority"]
 
@@ -70,21 +73,19 @@ class Broker:
         self.sep = str(options.get("sep", KOMBU_SEP))
         self.steps = sorted(options.get("priority_steps", KOMBU_PRIORITY_STEPS))
         self.origin = anon_nodename()
+        # Built now (no I/O yet), so that a URL djredis cannot use fails the system check.
+        self.topology: Topology = connect(
+            parse_connection_settings(first, {}, setting="the Celery app's broker_url")
+        )
         self._client: Redis | None = None
 
     # -- connections ---------------------------------------------------------------------------
     def client(self) -> Redis:
-        """The process-wide redis-py client of the broker (thread-safe pool)."""
+        """The process-wide redis-py client of the broker (thread-safe pool): the worker's
+        record updates (djredis.tasks.runner)."""
         if self._client is None:
             self._client = Redis.from_url(self.url)
         return self._client
-
-    def async_client(self) -> AsyncRedis:
-        """The running loop's redis.asyncio client of the broker, closed with the loop."""
-        client: AsyncRedis = loop_state().shared(
-            ("djredis.tasks", self.url), lambda: AsyncRedis.from_url(self.url)
-        )
-        return client
 
     # -- keys ----------------------------------------------------------------------------------
     def queue_key(self, queue: str, priority: int) -> str:
