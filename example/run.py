@@ -72,6 +72,7 @@ PAGES = {
     "/chat/": "AuthMiddlewareStack",
     "/chat/lobby/": "RedisChannelLayer",
     "/tasks/": "Celery tasks on a Redis broker",
+    "/django-tasks/": "djredis.tasks.CeleryBackend",
     "/dashboard/": "server_stats",
     "/health/": '"status": "ok"',
 }

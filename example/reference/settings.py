@@ -14,6 +14,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib.util import find_spec
 from pathlib import Path
@@ -181,6 +182,19 @@ CHANNEL_LAYERS = {
         },
     },
 }
+
+# -- Django's task framework on Celery (the "Django tasks" page) -----------------------------
+# @task functions (reference/mail.py) run on the site's Celery worker, over its Redis broker
+# (CELERY_BROKER_URL below); djredis's result records live there too, for an hour.
+TASKS = {
+    "default": {
+        "BACKEND": "djredis.tasks.CeleryBackend",
+        "OPTIONS": {"APP": "reference.celery.app", "RESULT_EXPIRES": 3600},
+    }
+}
+if importlib.util.find_spec("django.tasks") is None and importlib.util.find_spec("django_tasks"):
+    # Django < 6.0: the backport's app runs the backends' system checks (CeleryBackend's too).
+    INSTALLED_APPS.append("django_tasks")
 
 # -- Celery (reference/celery.py reads every CELERY_* setting) -------------------------------
 # Broker and result backend on databases 3 and 4 of the same server, as in the guide. The

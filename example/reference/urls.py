@@ -17,6 +17,7 @@ from .views import (
     home,
     ratelimit,
     structures,
+    task_framework,
     tasks,
 )
 from .views.dashboard import metrics_view
@@ -66,4 +67,11 @@ urlpatterns: list[URLPattern] = [
     # Celery
     path("tasks/", tasks.tasks_demo, name="tasks"),
     path("tasks/<str:task_id>/", tasks.task_status, name="task-status"),
+    # Django's task framework on Celery (djredis.tasks.CeleryBackend)
+    path("django-tasks/", task_framework.django_tasks_demo, name="django-tasks"),
+    path(
+        "django-tasks/<str:result_id>.json",
+        task_framework.django_task_result,
+        name="django-task-result",
+    ),
 ]

@@ -25,7 +25,7 @@ PAGES = [
     "/", "/caches/", "/cache-page/", "/cache-class/", "/fragment/", "/fragment/?lang=fr",
     "/counter/", "/api-tour/", "/articles/", "/async/", "/login/", "/leaderboard/",
     "/notifications/", "/lock/", "/tasks/", "/dashboard/", "/memoize/", "/per-user/",
-    "/ratelimit/",
+    "/ratelimit/", "/django-tasks/",
 ]  # fmt: skip
 LOGIN_ONLY = ["/account/sessions/", "/account/profile/"]
 

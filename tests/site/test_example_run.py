@@ -64,7 +64,7 @@ def test_check_brings_up_redis_site_worker_and_beat_then_stops_them(
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "OK"
-    assert sum(line.startswith("OK /") for line in lines) == 21  # run.PAGES, chat included
+    assert sum(line.startswith("OK /") for line in lines) == 22  # run.PAGES, chat included
     services = ["uvicorn", "redis-server"]
     if celery_expected:
         assert "not starting Celery" not in result.stdout, result.stdout

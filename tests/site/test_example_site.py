@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,43 @@ def test_task_started_from_the_tasks_page_shows_its_result_live(
     expect(page.locator("#task-result")).to_contain_text("processed")
     page.get_by_role("link", name="Back to the tasks").click()
     expect(page.locator("#recent li")).to_contain_text(["process_order.delay"])
+
+
+def test_django_task_enqueued_from_its_page_shows_its_task_result_live(
+    example_celery: Any, page: Any
+) -> None:
+    """Click "Enqueue the email": the TaskResult row follows the worker to SUCCESSFUL."""
+    page.goto(example_celery.base + "/")
+    page.get_by_role("link", name="Django tasks on Celery").click()
+    page.get_by_role("button", name="Enqueue the email").click()
+
+    row = page.locator("#results tbody tr").first
+    expect(row).to_contain_text("email_users.enqueue(...)")
+    expect(row.locator(".status")).to_have_text("SUCCESSFUL", timeout=20_000)
+    expect(row.locator(".return-value")).to_have_text("1")  # send_mail: one email sent
+    expect(row.locator(".attempts")).to_have_text("1")
+    expect(row.locator(".worker-ids")).to_contain_text("test-worker@")
+    expect(row.locator(".finished-at")).not_to_have_text("")
+
+
+def test_deferred_django_task_stays_ready_until_its_run_after(
+    example_celery: Any, page: Any
+) -> None:
+    """Click "Enqueue it to run in 5 s": READY at first, SUCCESSFUL once run_after passed."""
+    page.goto(example_celery.base + "/")
+    page.get_by_role("link", name="Django tasks on Celery").click()
+    page.get_by_role("button", name="Enqueue it to run in 5 s").click()
+
+    row = page.locator("#results tbody tr").first
+    expect(row).to_contain_text("run_after=now + 5 s")
+    expect(row.locator(".status")).to_have_text("READY")
+    expect(row.locator(".started-at")).to_have_text("")
+    expect(row.locator(".status")).to_have_text("SUCCESSFUL", timeout=25_000)
+    run_after = datetime.fromisoformat(row.locator(".run-after").inner_text())
+    enqueued_at = datetime.fromisoformat(row.locator(".enqueued-at").inner_text())
+    started_at = datetime.fromisoformat(row.locator(".started-at").inner_text())
+    assert run_after - enqueued_at >= timedelta(seconds=4.9)
+    assert started_at >= run_after
 
 
 def test_dashboard_updates_live_as_pages_read_the_cache(site: str, new_page: Any) -> None:

@@ -58,6 +58,7 @@ SECTIONS = [
         "Celery",
         [
             ("tasks", "Celery tasks", "delay, countdown, ETA, retries, beat; status by id."),
+            ("django-tasks", "Django tasks on Celery", "@task, enqueue, run_after; TaskResult."),
         ],
     ),
     (
