@@ -1,5 +1,5 @@
-"""The package's shape: the layers of DESIGN.md hold, nothing imports in a circle, modules
-stay small enough to read."""
+"""The package's shape: the layers of docs/architecture.md hold, nothing imports in a circle,
+modules stay small enough to read."""
 
 from __future__ import annotations
 

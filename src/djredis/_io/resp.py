@@ -7,7 +7,7 @@ complete reply, or ``False`` when more bytes are needed. Error replies are retur
 raised) as ``ReplyError`` objects, top level or nested in arrays.
 
 A reply that breaks the protocol makes ``gets()`` (and every later ``feed()``/``gets()`` on
-that reader) raise ``djredis._errors.ProtocolError``, whichever reader is in use; nothing
+that reader) raise ``djredis._core.errors.ProtocolError``, whichever reader is in use; nothing
 else escapes. The pure-Python reader refuses:
 
 - a type byte other than ``+ - : $ *``, including every RESP3 type (``% ~ > , # _ ( = |``):
