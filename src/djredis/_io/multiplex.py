@@ -43,6 +43,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
+from djredis._core import observe
 from djredis._core.errors import (
     CommandNotSent,
     MaxClientsReached,
@@ -132,6 +133,10 @@ class MultiplexedConnection(asyncio.Protocol):
         self._kick(loop)
         return futures
 
+    def state(self) -> tuple[bool, int]:
+        """Return (connected, commands awaiting their replies): for ``djredis.metrics``."""
+        return self.connected, len(self._waiting) + len(self._queued)
+
     def describe(self) -> str:
         """Return the server's ``host:port/db``, for errors."""
         return self._config.describe()
@@ -217,6 +222,8 @@ class MultiplexedConnection(asyncio.Protocol):
             raise
         self._ready = True
         self._active_at = loop.time()
+        if self.connections_made and observe.hooks is not None:  # djredis.metrics
+            observe.reconnected(self._config)
         self.connections_made += 1
 
     async def _handshake(self, loop: asyncio.AbstractEventLoop) -> None:

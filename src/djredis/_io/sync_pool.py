@@ -39,6 +39,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
+from djredis._core import observe
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CONNECTION_ERRORS
 from djredis._io.sync_connection import SyncConnection
@@ -49,6 +50,7 @@ __all__ = [
     "disconnect_pools",
     "execute_on",
     "pool_for",
+    "pools",
     "request_many",
 ]
 
@@ -72,6 +74,13 @@ class SyncPool:
         # assumed closed by the server too (found dead: one opened after it).
         self._generation = 0
         self._dead_upto = 0
+        # For djredis.metrics, read when scraped (nothing on the command path): how often a
+        # caller waited for a connection (BlockingConnectionPool) or was refused one, and
+        # how many broken connections no new one has replaced yet (the next opens are
+        # reconnects).
+        self.waits = 0
+        self.refusals = 0
+        self._broken = 0
 
     def acquire(self) -> SyncConnection:
         """Return a usable idle connection, or a new (connected) one.
@@ -111,8 +120,8 @@ class SyncPool:
         """Give a connection back; broken ones are dropped."""
         if conn.pid != self._pid:
             return
-        if not conn.connected:
-            self._forget()
+        if not conn.connected:  # it broke in use
+            self._forget(broken=True)
             return
         if self._config.health_check_interval:
             conn.used_at = time.monotonic()
@@ -127,7 +136,7 @@ class SyncPool:
         """Close a connection that failed and forget it."""
         conn.close()
         if conn.pid == self._pid:
-            self._forget()
+            self._forget(broken=True)
 
     def lost(self, conn: SyncConnection) -> None:
         """Forget a connection that broke in use; idle ones opened before it go too."""
@@ -146,8 +155,11 @@ class SyncPool:
         with self._condition:
             while self._open >= self._max:
                 if not self._blocking:
+                    self.refusals += 1
                     raise RedisConnectionError("Too many connections")
+                self.waits += 1
                 if not self._condition.wait(self._wait_timeout):
+                    self.refusals += 1
                     raise RedisConnectionError("No connection available.")
                 if self._idle:
                     return None
@@ -161,11 +173,26 @@ class SyncPool:
             conn.close()
             self._forget()
             raise
+        if self._broken:
+            self._broken -= 1
+            if observe.hooks is not None:  # a reconnect (djredis.metrics)
+                observe.reconnected(self._config)
         return conn
 
-    def _forget(self) -> None:
+    @property
+    def server(self) -> ServerConfig:
+        """The server this pool connects to."""
+        return self._config
+
+    def state(self) -> tuple[int, int, int]:
+        """Return (open, idle, max_connections) now: what ``djredis.metrics`` reports."""
+        return self._open, len(self._idle), self._max
+
+    def _forget(self, broken: bool = False) -> None:
         with self._condition:
             self._open -= 1
+            if broken:
+                self._broken += 1
             self._condition.notify()
 
     def _after_fork(self) -> None:
@@ -174,6 +201,7 @@ class SyncPool:
         for conn in idle:
             conn.close()
         self._open = 0
+        self._broken = 0
         self._pid = os.getpid()
         self._condition = threading.Condition(threading.Lock())
 
@@ -196,6 +224,11 @@ def pool_for(config: ServerConfig) -> SyncPool:
             if pool is None:
                 pool = _pools[config] = SyncPool(config)
     return pool
+
+
+def pools() -> list[SyncPool]:
+    """Return this process's djredis pools (one per server), for ``djredis.metrics``."""
+    return list(_pools.values())
 
 
 def disconnect_pools(configs: Iterable[ServerConfig]) -> None:
