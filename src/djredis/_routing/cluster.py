@@ -74,6 +74,7 @@ from djredis._routing.cluster_plan import (
     _not_sent,
     _Part,
     _redirect,
+    _seen_all_end,
     _seen_end,
     _split_eval,
     _split_keys,
@@ -299,6 +300,9 @@ class ClusterGroup(Topology):
             except ATTEMPT_ERRORS as exc:
                 _seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+            except BaseException as exc:  # interrupted: the span ends all the same
+                _seen_end(seen, exc)
+                raise
             else:
                 _seen_end(seen, None)
                 return reply
@@ -321,12 +325,16 @@ class ClusterGroup(Topology):
     def _send_sync(self, groups: _Groups) -> dict[_Node, Exception]:
         """Write every node's commands, then read every reply (one round trip in parallel)."""
         watched = _watch_nodes(groups)
-        outcomes = request_many(
-            {
-                node.config: [a for part in parts for a in part.wire()]
-                for node, parts in groups.items()
-            }
-        )
+        try:
+            outcomes = request_many(
+                {
+                    node.config: [a for part in parts for a in part.wire()]
+                    for node, parts in groups.items()
+                }
+            )
+        except BaseException as exc:  # interrupted (a signal's exception): no reply was read
+            _seen_all_end(watched, exc)
+            raise
         failed: dict[_Node, Exception] = {}
         for node, parts in groups.items():
             outcome = outcomes[node.config]
@@ -355,6 +363,9 @@ class ClusterGroup(Topology):
             except ATTEMPT_ERRORS as exc:
                 _seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+            except BaseException as exc:  # cancelled: the span ends all the same
+                _seen_end(seen, exc)
+                raise
             else:
                 _seen_end(seen, None)
                 return reply
@@ -388,6 +399,28 @@ class ClusterGroup(Topology):
         """Queue every part on its node's multiplexed connection, then collect the replies."""
         failed: dict[_Node, Exception] = {}
         watched = _watch_nodes(groups)
+        answered: set[_Node] = set()
+        try:
+            await self._send_async_parts(groups, state, failed, answered)
+        except BaseException as exc:
+            # Cancelled (a timeout around the caller) or another error mid-send: every
+            # node's span still ends, the unanswered ones with the exception.
+            for node, seen in watched.items():
+                seen.end(failed.get(node) or (None if node in answered else exc))
+            raise
+        for node, seen in watched.items():
+            seen.end(failed.get(node))
+        return failed
+
+    async def _send_async_parts(
+        self,
+        groups: _Groups,
+        state: LoopState,
+        failed: dict[_Node, Exception],
+        answered: set[_Node],
+    ) -> None:
+        """``_send_async``'s work: ``failed`` gets each node's connection error, ``answered``
+        each node whose every reply came back."""
         conns = {node: state.connection(node.config) for node in groups}
         connecting = [node for node, conn in conns.items() if not conn.connected]
         if connecting:
@@ -413,9 +446,7 @@ class ClusterGroup(Topology):
                     failed.setdefault(node, exc)
             if node not in failed:
                 _deliver(parts, replies)
-        for node, seen in watched.items():
-            seen.end(failed.get(node))
-        return failed
+            answered.add(node)
 
     # -- clients for user code, and housekeeping ------------------------------------------------
 
