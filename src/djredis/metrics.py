@@ -35,6 +35,7 @@ serves the sum over every worker, so the hit ratio is the whole site's.
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import os
 import threading
@@ -48,7 +49,7 @@ from django.http import HttpRequest, HttpResponse
 
 try:
     import prometheus_client
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+    from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "djredis.metrics needs prometheus_client: pip install 'djredis[prometheus]'"
@@ -57,9 +58,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from djredis._core import observe
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.observe import Observer, OperationInfo
-from djredis._io.loops import multiplexed_connections
-from djredis._io.sync_pool import pools
-from djredis.cache.near.tier import near_caches
+from djredis.metrics_state import SAMPLE_SECONDS, StateMetrics
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -91,11 +90,6 @@ LATENCY_BUCKETS = (
     float("inf"),
 )
 _GETS = frozenset({"get", "get_many", "get_or_set"})
-# In multiprocess mode, how often each worker writes its near-cache and pool figures (in
-# one process they are read when scraped).
-SAMPLE_SECONDS = 5.0
-# The near-cache's own counters, exported as djredis_near_cache_<name>_total.
-_NEAR_COUNTERS = ("hits", "misses", "evictions", "invalidations", "flushes")
 
 
 def _django_prometheus_counters() -> tuple[Any, ...] | None:
@@ -122,11 +116,9 @@ class MetricsObserver(Observer):
         )
         theirs = _django_prometheus_counters() if registry is None else None
         target = registry if registry is not None else prometheus_client.REGISTRY
-        # Registered before the metrics it updates: a scrape samples them, then reads them.
-        target.register(_Sampling(self))
-        self._sample_lock = threading.Lock()
-        self._last: dict[tuple[Any, ...], float] = {}
-        self._gauged: set[tuple[Any, ...]] = set()
+        self._children: dict[tuple[Any, ...], Any] = {}
+        # Near-cache, pools and connections: read from the objects when sampled.
+        self.state = StateMetrics(target, self._child)
         if theirs is None:
 
             def counter(name: str, doc: str) -> Counter:
@@ -170,12 +162,6 @@ class MetricsObserver(Observer):
             ["topology"],
             registry=target,
         )
-        self.reconnects = Counter(
-            "djredis_reconnects_total",
-            "Connections opened again after one to the same server broke or was found dead",
-            ["server"],
-            registry=target,
-        )
         self.rate_limit_decisions = Counter(
             "djredis_ratelimit_decisions_total",
             "Rate-limit decisions by rule (group) and outcome: allowed, limited, "
@@ -204,71 +190,7 @@ class MetricsObserver(Observer):
             "Sessions deleted by revoke_session / revoke_all_sessions",
             registry=target,
         )
-        self.near = {
-            name: Counter(
-                f"djredis_near_cache_{name}_total",
-                f"Near-cache {name} (the local tier's own counters, read when sampled)",
-                ["alias"],
-                registry=target,
-            )
-            for name in _NEAR_COUNTERS
-        }
-        self.near_entries = Gauge(
-            "djredis_near_cache_entries",
-            "Entries in the near-cache's local tier",
-            ["alias"],
-            registry=target,
-            multiprocess_mode="livesum",
-        )
-        self.near_bytes = Gauge(
-            "djredis_near_cache_bytes",
-            "Bytes the near-cache's local tier holds (keys, values, overhead)",
-            ["alias"],
-            registry=target,
-            multiprocess_mode="livesum",
-        )
-        self.pool_connections = Gauge(
-            "djredis_pool_connections",
-            "Blocking connections of djredis's pools: in_use (checked out) or idle",
-            ["server", "state"],
-            registry=target,
-            multiprocess_mode="livesum",
-        )
-        self.pool_max = Gauge(
-            "djredis_pool_max_connections",
-            "max_connections of each pool",
-            ["server"],
-            registry=target,
-            multiprocess_mode="livesum",
-        )
-        self.pool_waits = Counter(
-            "djredis_pool_waits_total",
-            "Times a thread waited for a connection (BlockingConnectionPool at its maximum)",
-            ["server"],
-            registry=target,
-        )
-        self.pool_refusals = Counter(
-            "djredis_pool_refusals_total",
-            "Times no connection was to be had (max_connections reached; or waited in vain)",
-            ["server"],
-            registry=target,
-        )
-        self.multiplexed = Gauge(
-            "djredis_multiplexed_connections",
-            "Open multiplexed (async) connections: one per event loop and server",
-            ["server"],
-            registry=target,
-            multiprocess_mode="livesum",
-        )
-        self.multiplexed_pending = Gauge(
-            "djredis_multiplexed_pending_commands",
-            "Commands on the multiplexed connections awaiting their replies",
-            ["server"],
-            registry=target,
-            multiprocess_mode="livesum",
-        )
         self.registry = target
-        self._children: dict[tuple[Any, ...], Any] = {}
         self._reads: dict[str, tuple[Any, Any, Any]] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -326,9 +248,6 @@ class MetricsObserver(Observer):
     def topology_changed(self, topology: str) -> None:
         self._child(self.topology_changes, topology).inc()
 
-    def reconnected(self, server: Any) -> None:
-        self._child(self.reconnects, server.describe()).inc()
-
     def rate_limit_decided(self, rule: str, outcome: str) -> None:
         self._child(self.rate_limit_decisions, rule, outcome).inc()
 
@@ -343,67 +262,6 @@ class MetricsObserver(Observer):
             self.session_logins.inc(count)
         elif event == "revoked":
             self.session_revocations.inc(count)
-
-    # -- state read when sampled (a scrape; every SAMPLE_SECONDS in multiprocess mode) -------
-
-    def sample(self) -> None:
-        """Copy the near-caches' counters and the pools' state into the metrics."""
-        with self._sample_lock:
-            counts: dict[tuple[Any, ...], float] = {}
-            gauges: dict[tuple[Any, ...], float] = {}
-            for near in near_caches():
-                alias = ",".join(sorted(near.aliases))
-                stats = near.stats()
-                for name in _NEAR_COUNTERS:
-                    key = (self.near[name], alias, id(near))
-                    counts[key] = counts.get(key, 0.0) + stats[name]
-                for gauge, field in ((self.near_entries, "entries"), (self.near_bytes, "bytes")):
-                    gauges[gauge, alias] = gauges.get((gauge, alias), 0.0) + stats[field]
-            for pool in pools():
-                server = pool.server.describe()
-                opened, idle, most = pool.state()
-                gauges[self.pool_connections, server, "in_use"] = max(0, opened - idle)
-                gauges[self.pool_connections, server, "idle"] = idle
-                gauges[self.pool_max, server] = most
-                counts[self.pool_waits, server, id(pool)] = pool.waits
-                counts[self.pool_refusals, server, id(pool)] = pool.refusals
-            for conn in multiplexed_connections():
-                connected, pending = conn.state()
-                server = conn.describe()
-                for gauge, value in (
-                    (self.multiplexed, connected),
-                    (self.multiplexed_pending, pending),
-                ):
-                    gauges[gauge, server] = gauges.get((gauge, server), 0.0) + value
-            for entry, count in counts.items():
-                # Counters grow by what the object counted since the last sample (it may
-                # be new, or have been reset by a fork: then all of it).
-                before = self._last.get(entry, 0.0)
-                grown = count - before if count >= before else count
-                if grown:
-                    self._child(entry[0], *entry[1:-1]).inc(grown)
-            self._last = counts
-            for gone in self._gauged - set(gauges):  # gone (a closed loop): now zero
-                self._child(gone[0], *gone[1:]).set(0)
-            for entry, level in gauges.items():
-                self._child(entry[0], *entry[1:]).set(level)
-            self._gauged = set(gauges)
-
-
-class _Sampling:
-    """Samples the observer's state metrics when its registry is collected (a scrape):
-    registered before them, so they are read fresh. Reports no metric of its own."""
-
-    def __init__(self, observer: MetricsObserver) -> None:
-        self._observer = observer
-
-    def describe(self) -> list[Any]:
-        return []
-
-    def collect(self) -> list[Any]:
-        if hasattr(self._observer, "registry"):  # fully built
-            self._observer.sample()
-        return []
 
 
 _installed: MetricsObserver | None = None
@@ -456,9 +314,20 @@ def _sample_forever() -> None:
         if found is None:
             return
         try:
-            found.sample()
+            found.state.sample()
         except Exception:  # never let a bug end the sampling silently in every worker
             observe.logger.exception("djredis: sampling the metrics failed")
+
+
+@atexit.register
+def _sample_at_exit() -> None:
+    # A worker that exits (a recycled gunicorn worker, a management command) leaves its
+    # last figures in its files: the counters of the site keep what it counted.
+    if _installed is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            _installed.state.sample()
+        except Exception:
+            observe.logger.exception("djredis: sampling the metrics at exit failed")
 
 
 def _after_fork_in_child() -> None:
@@ -487,7 +356,7 @@ def collecting_registry() -> Any:
     (``PROMETHEUS_MULTIPROC_DIR``), else this process's registry."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         if _installed is not None:  # this worker's own figures, fresh
-            _installed.sample()
+            _installed.state.sample()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry

@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +30,7 @@ from django.test import RequestFactory
 from prometheus_client import CollectorRegistry
 
 import djredis.metrics
+from djredis.cache.near.tier import close_all
 from djredis.channels import RedisChannelLayer
 from djredis.ratelimit import Rule
 from tests._servers import RedisServer, free_port
@@ -116,7 +121,7 @@ def test_near_cache_hits_evictions_and_invalidations_are_exported_per_alias(
         cache.get("c")
         assert scrape(registry, "djredis_near_cache_hits_total", alias="near") == stats["hits"] + 1
     finally:
-        cache.close()
+        close_all()  # the listeners: their PINGs must not reach other tests' servers
 
 
 # -- rate limiting ----------------------------------------------------------------------------
@@ -350,3 +355,64 @@ def test_stampede_protected_reads_carry_the_cache_alias(
     assert all(found["alias"] == "other" for found in labels), labels
     count = "djredis_command_duration_seconds_count"
     assert scrape(registry, count, alias="other", command="EVALSHA stampede_claim") >= 1
+
+
+# -- several worker processes -----------------------------------------------------------------
+
+NEAR_WORKER = """
+import sys, time
+sys.path[:0] = [{src!r}, {root!r}]
+import django
+from django.conf import settings
+settings.configure(
+    CACHES={{"near": {{
+        "BACKEND": "djredis.cache.RedisCache",
+        "LOCATION": {url!r},
+        "KEY_PREFIX": {prefix!r},
+        "OPTIONS": {{"NEAR_CACHE": True}},
+    }}}},
+    DJREDIS_PROMETHEUS=True,
+    INSTALLED_APPS=["djredis"],
+)
+django.setup()
+from django.core.cache import caches
+cache = caches["near"]
+cache.set("k", 1, 60)
+deadline = time.monotonic() + 10
+while cache.near_stats()["hits"] < {hits} and time.monotonic() < deadline:
+    cache.get("k")
+    time.sleep(0.005)
+print(cache.near_stats()["hits"])
+"""
+
+
+def test_near_cache_counters_of_every_worker_add_up_in_multiprocess_mode(
+    tmp_path: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = Path(__file__).resolve().parents[2]
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    prefix = f"mp{uuid.uuid4().hex[:6]}"
+    counted = 0
+    for hits in (3, 5):  # each worker exits before any sampling period: written at exit
+        script = NEAR_WORKER.format(
+            src=str(project / "src"),
+            root=str(project),
+            url=redis_server.url(13),
+            prefix=prefix,
+            hits=hits,
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        counted += int(done.stdout.split()[-1])
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    site = djredis.metrics.collecting_registry()
+    assert counted >= 8
+    assert scrape(site, "djredis_near_cache_hits_total", alias="near") == counted

@@ -44,7 +44,6 @@ __all__ = [
     "operation",
     "operation_name",
     "rate_limit_decided",
-    "reconnected",
     "scope",
     "session_event",
     "topology_changed",
@@ -114,10 +113,6 @@ class Observer:
         return None
 
     def topology_changed(self, topology: str) -> None:
-        return None
-
-    def reconnected(self, server: Any) -> None:
-        """A connection to ``server`` was opened again after one broke (or was found dead)."""
         return None
 
     def rate_limit_decided(self, rule: str, outcome: str) -> None:
@@ -368,13 +363,6 @@ def topology_changed(topology: str) -> None:
 
 # Rare events, or ones a request meets once: every observer is told (callers test
 # ``hooks is not None`` first, so they cost nothing when nothing is installed).
-
-
-def reconnected(server: Any) -> None:
-    """Report a connection to ``server`` opened again after one broke."""
-    found = hooks
-    for observer in found.observers if found is not None else ():
-        _call(observer.reconnected, server)
 
 
 def rate_limit_decided(rule: str, outcome: str) -> None:

@@ -39,7 +39,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
-from djredis._core import observe
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CONNECTION_ERRORS
 from djredis._io.sync_connection import SyncConnection
@@ -76,10 +75,10 @@ class SyncPool:
         self._dead_upto = 0
         # For djredis.metrics, read when scraped (nothing on the command path): how often a
         # caller waited for a connection (BlockingConnectionPool) or was refused one, and
-        # how many broken connections no new one has replaced yet (the next opens are
-        # reconnects).
+        # connections opened to replace broken ones (``_broken``: not yet replaced).
         self.waits = 0
         self.refusals = 0
+        self.reconnects = 0
         self._broken = 0
 
     def acquire(self) -> SyncConnection:
@@ -173,10 +172,10 @@ class SyncPool:
             conn.close()
             self._forget()
             raise
-        if self._broken:
-            self._broken -= 1
-            if observe.hooks is not None:  # a reconnect (djredis.metrics)
-                observe.reconnected(self._config)
+        with self._condition:
+            if self._broken:
+                self._broken -= 1
+                self.reconnects += 1
         return conn
 
     @property
