@@ -24,9 +24,15 @@ djredis's own:
 - ``djredis_operations_total`` / ``djredis_operation_errors_total`` (``component``,
   ``alias``, ``operation``[, ``error``]): operations of the cache, sessions (``save``,
   ``load``, ``revoke_session``...), rate limiting (``check``) and the channel layer
-  (``send``, ``group_send``; ``error="ChannelFull"`` is a full queue);
+  (``send``, ``group_send``);
 - ``djredis_topology_changes_total`` (``topology``): a Sentinel failover or a Cluster slot
-  map whose primaries changed.
+  map whose primaries changed;
+- ``djredis_ratelimit_decisions_total`` (``rule``, ``outcome``),
+  ``djredis_channel_messages_total`` (``event``), ``djredis_channel_full_total``,
+  ``djredis_session_logins_total``, ``djredis_session_revocations_total``: told by the
+  components (``djredis._core.observe``);
+- near-cache, pool, async connection and reconnect figures, read from the objects when
+  sampled (``djredis.metrics_state``).
 
 With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
 multiprocess mode, docs/operations.md) before the workers start: ``metrics_view`` then
