@@ -24,9 +24,15 @@ djredis's own:
 - ``djredis_operations_total`` / ``djredis_operation_errors_total`` (``component``,
   ``alias``, ``operation``[, ``error``]): operations of the cache, sessions (``save``,
   ``load``, ``revoke_session``...), rate limiting (``check``) and the channel layer
-  (``send``, ``group_send``; ``error="ChannelFull"`` is a full queue);
+  (``send``, ``group_send``);
 - ``djredis_topology_changes_total`` (``topology``): a Sentinel failover or a Cluster slot
-  map whose primaries changed.
+  map whose primaries changed;
+- ``djredis_ratelimit_decisions_total`` (``rule``, ``outcome``),
+  ``djredis_channel_messages_total`` (``event``), ``djredis_channel_full_total``,
+  ``djredis_session_logins_total``, ``djredis_session_revocations_total``: told by the
+  components (``djredis._core.observe``);
+- near-cache, pool, async connection and reconnect figures, read from the objects when
+  sampled (``djredis.metrics_state``).
 
 With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
 multiprocess mode, docs/operations.md) before the workers start: ``metrics_view`` then
@@ -35,8 +41,10 @@ serves the sum over every worker, so the hit ratio is the whole site's.
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +64,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from djredis._core import observe
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.observe import Observer, OperationInfo
+from djredis.metrics_state import SAMPLE_SECONDS, StateMetrics
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -113,6 +122,9 @@ class MetricsObserver(Observer):
         )
         theirs = _django_prometheus_counters() if registry is None else None
         target = registry if registry is not None else prometheus_client.REGISTRY
+        self._children: dict[tuple[Any, ...], Any] = {}
+        # Near-cache, pools and connections: read from the objects when sampled.
+        self.state = StateMetrics(target, self._child)
         if theirs is None:
 
             def counter(name: str, doc: str) -> Counter:
@@ -156,8 +168,35 @@ class MetricsObserver(Observer):
             ["topology"],
             registry=target,
         )
+        self.rate_limit_decisions = Counter(
+            "djredis_ratelimit_decisions_total",
+            "Rate-limit decisions by rule (group) and outcome: allowed, limited, "
+            "failed_open, failed_closed (Redis gave no decision)",
+            ["rule", "outcome"],
+            registry=target,
+        )
+        self.channel_messages_total = Counter(
+            "djredis_channel_messages_total",
+            "Channel layer messages: sent (send), group_sent (group_send deliveries), received",
+            ["event"],
+            registry=target,
+        )
+        self.channel_full = Counter(
+            "djredis_channel_full_total",
+            "send() calls refused with ChannelFull (the channel held its capacity)",
+            registry=target,
+        )
+        self.session_logins = Counter(
+            "djredis_session_logins_total",
+            "Sessions saved under a user they were not read with (a login)",
+            registry=target,
+        )
+        self.session_revocations = Counter(
+            "djredis_session_revocations_total",
+            "Sessions deleted by revoke_session / revoke_all_sessions",
+            registry=target,
+        )
         self.registry = target
-        self._children: dict[tuple[Any, ...], Any] = {}
         self._reads: dict[str, tuple[Any, Any, Any]] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -215,6 +254,21 @@ class MetricsObserver(Observer):
     def topology_changed(self, topology: str) -> None:
         self._child(self.topology_changes, topology).inc()
 
+    def rate_limit_decided(self, rule: str, outcome: str) -> None:
+        self._child(self.rate_limit_decisions, rule, outcome).inc()
+
+    def channel_messages(self, event: str, count: int) -> None:
+        if event == "full":
+            self.channel_full.inc(count)
+        elif count:
+            self._child(self.channel_messages_total, event).inc(count)
+
+    def session_event(self, event: str, count: int) -> None:
+        if event == "login":
+            self.session_logins.inc(count)
+        elif event == "revoked":
+            self.session_revocations.inc(count)
+
 
 _installed: MetricsObserver | None = None
 _by_registry: dict[int, MetricsObserver] = {}
@@ -233,6 +287,8 @@ def install(registry: CollectorRegistry | None = None) -> MetricsObserver:
         found = _by_registry[key] = MetricsObserver(registry)
     _installed = found
     observe.install(found)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _start_sampling()
     return found
 
 
@@ -242,6 +298,54 @@ def uninstall() -> None:
     if _installed is not None:
         observe.uninstall(_installed)
         _installed = None
+
+
+# In multiprocess mode the scrape reads every worker's files, never a worker's registry:
+# each worker writes its sampled figures itself, every SAMPLE_SECONDS.
+_sampler: threading.Thread | None = None
+
+
+def _start_sampling() -> None:
+    global _sampler
+    if _sampler is not None and _sampler.is_alive():
+        return
+    _sampler = threading.Thread(target=_sample_forever, name="djredis-metrics", daemon=True)
+    _sampler.start()
+
+
+def _sample_forever() -> None:
+    stop = threading.Event()
+    while not stop.wait(SAMPLE_SECONDS):
+        found = _installed
+        if found is None:
+            return
+        try:
+            found.state.sample()
+        except Exception:  # never let a bug end the sampling silently in every worker
+            observe.logger.exception("djredis: sampling the metrics failed")
+
+
+@atexit.register
+def _sample_at_exit() -> None:
+    # A worker that exits (a recycled gunicorn worker, a management command) leaves its
+    # last figures in its files: the counters of the site keep what it counted.
+    if _installed is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            _installed.state.sample()
+        except Exception:
+            observe.logger.exception("djredis: sampling the metrics at exit failed")
+
+
+def _after_fork_in_child() -> None:
+    # The parent's sampling thread does not exist in a forked worker: start one there.
+    global _sampler
+    _sampler = None
+    if _installed is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _start_sampling()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def configure(value: Any) -> None:
@@ -257,6 +361,8 @@ def collecting_registry() -> Any:
     """Return what to scrape: every worker's metrics in multiprocess mode
     (``PROMETHEUS_MULTIPROC_DIR``), else this process's registry."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if _installed is not None:  # this worker's own figures, fresh
+            _installed.state.sample()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry

@@ -34,6 +34,7 @@ __all__ = [
     "OperationInfo",
     "Sent",
     "cache_reads",
+    "channel_messages",
     "command_name",
     "current",
     "failed",
@@ -42,7 +43,9 @@ __all__ = [
     "key_count",
     "operation",
     "operation_name",
+    "rate_limit_decided",
     "scope",
+    "session_event",
     "topology_changed",
     "uninstall",
     "watch_async",
@@ -110,6 +113,21 @@ class Observer:
         return None
 
     def topology_changed(self, topology: str) -> None:
+        return None
+
+    def rate_limit_decided(self, rule: str, outcome: str) -> None:
+        """A rate-limit rule (its group) decided: ``allowed``, ``limited``,
+        ``failed_open`` or ``failed_closed`` (Redis gave no decision)."""
+        return None
+
+    def channel_messages(self, event: str, count: int) -> None:
+        """The channel layer ``sent``, ``group_sent`` (deliveries), ``received`` messages, or
+        refused one to a ``full`` channel."""
+        return None
+
+    def session_event(self, event: str, count: int) -> None:
+        """Sessions: a ``login`` (a session saved under a user it was not loaded with) or
+        ``revoked`` sessions (``revoke_session``, ``revoke_all_sessions``)."""
         return None
 
 
@@ -341,6 +359,31 @@ def topology_changed(topology: str) -> None:
     found = hooks
     for observer in found.observers if found is not None else ():
         _call(observer.topology_changed, topology)
+
+
+# Rare events, or ones a request meets once: every observer is told (callers test
+# ``hooks is not None`` first, so they cost nothing when nothing is installed).
+
+
+def rate_limit_decided(rule: str, outcome: str) -> None:
+    """Report a rate-limit decision (``Observer.rate_limit_decided``)."""
+    found = hooks
+    for observer in found.observers if found is not None else ():
+        _call(observer.rate_limit_decided, rule, outcome)
+
+
+def channel_messages(event: str, count: int = 1) -> None:
+    """Report channel layer traffic (``Observer.channel_messages``)."""
+    found = hooks
+    for observer in found.observers if found is not None else ():
+        _call(observer.channel_messages, event, count)
+
+
+def session_event(event: str, count: int = 1) -> None:
+    """Report a session login or revocations (``Observer.session_event``)."""
+    found = hooks
+    for observer in found.observers if found is not None else ():
+        _call(observer.session_event, event, count)
 
 
 def key_count(command: Call | Batch | Eval) -> int:

@@ -30,7 +30,7 @@ from djredis._config.server import ServerConfig
 from djredis._io.bridge import resent_errors, retry_policy
 from djredis._io.multiplex import MultiplexedConnection
 
-__all__ = ["LoopState", "loop_state"]
+__all__ = ["LoopState", "loop_state", "multiplexed_connections"]
 
 T = TypeVar("T")
 
@@ -118,6 +118,17 @@ def loop_state() -> LoopState:
         state = _states[loop] = LoopState()
         state.watch_shutdown()
     return state
+
+
+def multiplexed_connections() -> list[MultiplexedConnection]:
+    """Return every event loop's multiplexed connections (for ``djredis.metrics``; other
+    threads' loops may add some meanwhile, so the copy is retried)."""
+    for _attempt in range(5):
+        try:
+            return [conn for state in list(_states.values()) for conn in state.multiplexed.values()]
+        except RuntimeError:  # changed size during iteration
+            continue
+    return []
 
 
 def _async_client(config: ServerConfig) -> aioredis.Redis:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -54,7 +54,8 @@ from djredis._io.handshake import handshake_commands, handshake_failure, ssl_con
 from djredis._io.progress import BIG_WRITE, SAMPLE, late_at, timeout_message, unsent
 from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
 
-__all__ = ["MultiplexedConnection"]
+__all__ = ["MultiplexedConnection", "reconnects"]
+reconnects: Counter[ServerConfig] = Counter()  # connections made again, for djredis.metrics
 
 
 # What a RESP2 reply can be once parsed; hiredis turns RESP3 maps, doubles and booleans
@@ -131,6 +132,9 @@ class MultiplexedConnection(asyncio.Protocol):
         futures = [self._queue(loop, args) for args in commands]
         self._kick(loop)
         return futures
+
+    def pending(self) -> int:  # commands awaiting their replies (djredis.metrics)
+        return len(self._waiting) + len(self._queued)
 
     def describe(self) -> str:
         """Return the server's ``host:port/db``, for errors."""
@@ -218,6 +222,7 @@ class MultiplexedConnection(asyncio.Protocol):
         self._ready = True
         self._active_at = loop.time()
         self.connections_made += 1
+        reconnects[self._config] += self.connections_made > 1
 
     async def _handshake(self, loop: asyncio.AbstractEventLoop) -> None:
         commands = handshake_commands(self._kwargs)

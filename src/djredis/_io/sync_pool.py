@@ -49,6 +49,7 @@ __all__ = [
     "disconnect_pools",
     "execute_on",
     "pool_for",
+    "pools",
     "request_many",
 ]
 
@@ -72,6 +73,13 @@ class SyncPool:
         # assumed closed by the server too (found dead: one opened after it).
         self._generation = 0
         self._dead_upto = 0
+        # For djredis.metrics, read when scraped (nothing on the command path): how often a
+        # caller waited for a connection (BlockingConnectionPool) or was refused one, and
+        # connections opened to replace broken ones (``_broken``: not yet replaced).
+        self.waits = 0
+        self.refusals = 0
+        self.reconnects = 0
+        self._broken = 0
 
     def acquire(self) -> SyncConnection:
         """Return a usable idle connection, or a new (connected) one.
@@ -111,8 +119,8 @@ class SyncPool:
         """Give a connection back; broken ones are dropped."""
         if conn.pid != self._pid:
             return
-        if not conn.connected:
-            self._forget()
+        if not conn.connected:  # it broke in use
+            self._forget(broken=True)
             return
         if self._config.health_check_interval:
             conn.used_at = time.monotonic()
@@ -127,7 +135,7 @@ class SyncPool:
         """Close a connection that failed and forget it."""
         conn.close()
         if conn.pid == self._pid:
-            self._forget()
+            self._forget(broken=True)
 
     def lost(self, conn: SyncConnection) -> None:
         """Forget a connection that broke in use; idle ones opened before it go too."""
@@ -146,8 +154,11 @@ class SyncPool:
         with self._condition:
             while self._open >= self._max:
                 if not self._blocking:
+                    self.refusals += 1
                     raise RedisConnectionError("Too many connections")
+                self.waits += 1
                 if not self._condition.wait(self._wait_timeout):
+                    self.refusals += 1
                     raise RedisConnectionError("No connection available.")
                 if self._idle:
                     return None
@@ -161,11 +172,26 @@ class SyncPool:
             conn.close()
             self._forget()
             raise
+        with self._condition:
+            if self._broken:
+                self._broken -= 1
+                self.reconnects += 1
         return conn
 
-    def _forget(self) -> None:
+    @property
+    def server(self) -> ServerConfig:
+        """The server this pool connects to."""
+        return self._config
+
+    def state(self) -> tuple[int, int, int]:
+        """Return (open, idle, max_connections) now: what ``djredis.metrics`` reports."""
+        return self._open, len(self._idle), self._max
+
+    def _forget(self, broken: bool = False) -> None:
         with self._condition:
             self._open -= 1
+            if broken:
+                self._broken += 1
             self._condition.notify()
 
     def _after_fork(self) -> None:
@@ -174,6 +200,7 @@ class SyncPool:
         for conn in idle:
             conn.close()
         self._open = 0
+        self._broken = 0
         self._pid = os.getpid()
         self._condition = threading.Condition(threading.Lock())
 
@@ -196,6 +223,11 @@ def pool_for(config: ServerConfig) -> SyncPool:
             if pool is None:
                 pool = _pools[config] = SyncPool(config)
     return pool
+
+
+def pools() -> list[SyncPool]:
+    """Return this process's djredis pools (one per server), for ``djredis.metrics``."""
+    return list(_pools.values())
 
 
 def disconnect_pools(configs: Iterable[ServerConfig]) -> None:

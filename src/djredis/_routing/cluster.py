@@ -50,7 +50,7 @@ from djredis._io.bridge import (
     retry_policy,
 )
 from djredis._io.loops import LoopState
-from djredis._io.sync_pool import execute_on, request_many
+from djredis._io.sync_pool import execute_on
 from djredis._io.wire import execute_async
 from djredis._routing.base import (
     ATTEMPT_ERRORS,
@@ -66,21 +66,19 @@ from djredis._routing.cluster_plan import (
     _SPLIT,
     _accepted,
     _batch,
-    _deliver,
     _error_code,
     _first,
     _name,
     _Node,
-    _not_sent,
     _Part,
     _redirect,
     _seen_end,
     _split_eval,
     _split_keys,
-    _watch_nodes,
     _watch_one,
     slot_of,
 )
+from djredis._routing.cluster_send import send_round_async, send_round_sync
 from djredis._routing.cluster_slots import SlotMap
 
 __all__ = ["MAX_ROUNDS", "ClusterGroup", "slot_of"]
@@ -299,6 +297,9 @@ class ClusterGroup(Topology):
             except ATTEMPT_ERRORS as exc:
                 _seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+            except BaseException as exc:  # interrupted: the span ends all the same
+                _seen_end(seen, exc)
+                raise
             else:
                 _seen_end(seen, None)
                 return reply
@@ -319,24 +320,7 @@ class ClusterGroup(Topology):
             return self._finish(parts, merge)
 
     def _send_sync(self, groups: _Groups) -> dict[_Node, Exception]:
-        """Write every node's commands, then read every reply (one round trip in parallel)."""
-        watched = _watch_nodes(groups)
-        outcomes = request_many(
-            {
-                node.config: [a for part in parts for a in part.wire()]
-                for node, parts in groups.items()
-            }
-        )
-        failed: dict[_Node, Exception] = {}
-        for node, parts in groups.items():
-            outcome = outcomes[node.config]
-            if isinstance(outcome, Exception):
-                failed[node] = outcome
-            else:
-                _deliver(parts, outcome)
-        for node, seen in watched.items():
-            seen.end(failed.get(node))
-        return failed
+        return send_round_sync(groups)
 
     # -- async ------------------------------------------------------------------------------------
 
@@ -355,6 +339,9 @@ class ClusterGroup(Topology):
             except ATTEMPT_ERRORS as exc:
                 _seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+            except BaseException as exc:  # cancelled: the span ends all the same
+                _seen_end(seen, exc)
+                raise
             else:
                 _seen_end(seen, None)
                 return reply
@@ -385,37 +372,7 @@ class ClusterGroup(Topology):
         return node.config
 
     async def _send_async(self, groups: _Groups, state: LoopState) -> dict[_Node, Exception]:
-        """Queue every part on its node's multiplexed connection, then collect the replies."""
-        failed: dict[_Node, Exception] = {}
-        watched = _watch_nodes(groups)
-        conns = {node: state.connection(node.config) for node in groups}
-        connecting = [node for node, conn in conns.items() if not conn.connected]
-        if connecting:
-            outcomes = await asyncio.gather(
-                *(conns[node].ensure_connected() for node in connecting), return_exceptions=True
-            )
-            for node, outcome in zip(connecting, outcomes, strict=True):
-                if isinstance(outcome, CONNECTION_ERRORS):
-                    failed[node] = _not_sent(outcome)
-                elif isinstance(outcome, BaseException):
-                    raise outcome
-        sent = [
-            (node, parts, conns[node].send_all(a for part in parts for a in part.wire()))
-            for node, parts in groups.items()
-            if node not in failed
-        ]
-        for node, parts, futures in sent:
-            replies: list[Any] = []
-            for future in futures:  # every future is awaited, so no exception goes unretrieved
-                try:
-                    replies.append(await future)
-                except CONNECTION_ERRORS as exc:
-                    failed.setdefault(node, exc)
-            if node not in failed:
-                _deliver(parts, replies)
-        for node, seen in watched.items():
-            seen.end(failed.get(node))
-        return failed
+        return await send_round_async(groups, state)
 
     # -- clients for user code, and housekeeping ------------------------------------------------
 

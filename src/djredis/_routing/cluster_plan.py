@@ -272,6 +272,11 @@ def _seen_end(seen: observe.Sent | None, error: BaseException | None) -> None:
         seen.end(error)
 
 
+def _seen_all_end(watched: dict[_Node, observe.Sent], error: BaseException) -> None:
+    for seen in watched.values():
+        seen.end(error)
+
+
 def _as_command(parts: list[_Part]) -> Call | Batch | Eval:
     """Describe the parts sent to one node as the one command an observer sees."""
     calls = [call for part in parts for call in (part.transaction or (part.args,))]

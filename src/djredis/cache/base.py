@@ -224,7 +224,7 @@ class CacheBase(BaseCache):
         near = parse_near_options(options.get("NEAR_CACHE"), f"{where}['OPTIONS']['NEAR_CACHE']")
         self._near: NearCache | None = None
         if near is not None:
-            self._near = near_cache_for(connection, near, self._tracked())
+            self._near = near_cache_for(connection, near, self._tracked(), self._stats.alias)
 
     # -- plumbing ---------------------------------------------------------------------------
 

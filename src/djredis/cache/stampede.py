@@ -84,7 +84,19 @@ def _log(cache: CacheBase, kind: str) -> BurstLogger:
 
 
 # Operations in a plan raise connection errors to the plan, which decides (fail open or not).
-_RAISE = ErrorPolicy(ignore=False, logger=logger, where="stampede")
+# One such policy per cache: its ``where`` names the cache (``CACHES['default']``), so that
+# tracing and metrics label the plan's operations with the cache's alias.
+_raising: weakref.WeakKeyDictionary[CacheBase, ErrorPolicy] = weakref.WeakKeyDictionary()
+
+
+def _raise(cache: CacheBase) -> ErrorPolicy:
+    found = _raising.get(cache)
+    if found is None:
+        with _logs_lock:
+            found = _raising.setdefault(
+                cache, ErrorPolicy(ignore=False, logger=logger, where=cache._policy.where)
+            )
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +438,7 @@ def _next(steps: Plan, reply: Any, error: BaseException | None) -> Step | _Done:
 def drive_sync(cache: CacheBase, steps: Plan, compute: Callable[[], Any], name: str) -> Any:
     """Run a plan with blocking I/O; ``compute()`` returns the value."""
     group = cache._group
+    policy = _raise(cache)
     reply: Any = None
     error: BaseException | None = None
     while True:
@@ -444,7 +457,7 @@ def drive_sync(cache: CacheBase, steps: Plan, compute: Callable[[], Any], name: 
             elif isinstance(step, Sleep):
                 time.sleep(step.seconds)
             else:
-                reply = run_sync(group, _watched(cache, step), _RAISE, name, None)
+                reply = run_sync(group, _watched(cache, step), policy, name, None)
         except BaseException as exc:  # handed to the plan, which releases the lock
             error = exc
 
@@ -454,6 +467,7 @@ async def drive_async(
 ) -> Any:
     """Run a plan on the running loop; ``compute()`` may return an awaitable."""
     group = cache._group
+    policy = _raise(cache)
     reply: Any = None
     error: BaseException | None = None
     while True:
@@ -474,6 +488,6 @@ async def drive_async(
             elif isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
             else:
-                reply = await run_async(group, _watched(cache, step), _RAISE, name, None)
+                reply = await run_async(group, _watched(cache, step), policy, name, None)
         except BaseException as exc:
             error = exc

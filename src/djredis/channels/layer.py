@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers import BaseChannelLayer
 
+from djredis._core import observe
 from djredis._core.commands import Operation
 from djredis._core.errors import ErrorPolicy
 from djredis._routing.base import Topology, run_async
@@ -128,6 +129,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             ),
             "send",
         )
+        if observe.hooks is not None:  # djredis.metrics: sends and full channels
+            observe.channel_messages("sent" if sent else "full")
         if not sent:
             raise ChannelFull(channel)
 
@@ -170,6 +173,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 routes.clear()
             routes[channel] = reader
         message: dict[str, Any] = await reader.receive(channel)
+        if observe.hooks is not None:
+            observe.channel_messages("received")
         return message
 
     async def new_channel(self, prefix: str = "specific") -> str:
@@ -204,7 +209,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         key = ops.group_key(self.prefix, group)
         topology = self._topology(group)
         if self._one_server:
-            await self._run(
+            delivered = await self._run(
                 topology,
                 ops.group_send_here(
                     key,
@@ -216,6 +221,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 ),
                 "group_send",
             )
+            if observe.hooks is not None:
+                observe.channel_messages("group_sent", delivered)
             return
         members = await self._run(
             topology, ops.group_members(key, self._group_expiry_ms), "group_send"
@@ -231,7 +238,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             buckets.setdefault((shard, slot), []).append(
                 (list_key, channel[len(non_local) :], self.get_capacity(channel))
             )
-        await asyncio.gather(
+        deliveries = await asyncio.gather(
             *(
                 self._run(
                     self.settings.shards[shard],
@@ -241,6 +248,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 for (shard, _), targets in buckets.items()
             )
         )
+        if observe.hooks is not None:
+            observe.channel_messages("group_sent", sum(deliveries))
 
     async def flush(self) -> None:
         """Delete every channel and group of this layer's prefix, and stop this loop's

@@ -28,6 +28,7 @@ from django.http import HttpRequest
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
+from djredis._core import observe
 from djredis._core.commands import Eval, Operation
 from djredis._core.errors import BurstLogger
 from djredis._core.scripts import lua
@@ -257,12 +258,16 @@ class Rule:
     def _refuse_all(self, rate: Rate, group: str) -> Result:
         """A count of 0: every request is refused, and Redis has nothing to count."""
         period = float(rate.seconds)
+        if observe.hooks is not None:
+            observe.rate_limit_decided(group, "limited")
         return Result(False, 0, 0, period, period, rate, self.algorithm, group)
 
     def _undecided(self, exc: Exception, rate: Rate, group: str) -> Result:
         fails_open = self._fails_open()
         decision_failed(exc, group, fails_open)
         retry_after = 0.0 if fails_open else UNDECIDED_RETRY_AFTER
+        if observe.hooks is not None:
+            observe.rate_limit_decided(group, "failed_open" if fails_open else "failed_closed")
         return Result(
             fails_open, rate.count, 0, 0.0, retry_after, rate, self.algorithm, group, True
         )
@@ -276,6 +281,8 @@ class Rule:
                 group,
             )
         limit = (self.burst or rate.count) if self.algorithm == "gcra" else rate.count
+        if observe.hooks is not None:
+            observe.rate_limit_decided(group, "allowed" if allowed else "limited")
         return Result(
             bool(allowed),
             limit,

@@ -34,6 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone as django_timezone
 
+from djredis._core import observe
 from djredis._core.commands import Batch, Call, Eval, Operation
 from djredis._core.scripts import lua
 from djredis.sessions.config import SessionSettings
@@ -161,6 +162,8 @@ def op_revoke(conf: SessionSettings, uid: str, mode: str, target: str) -> Operat
             )
         revoked += int(deleted)
         if not cursor:
+            if revoked and observe.hooks is not None:
+                observe.session_event("revoked", revoked)
             return revoked
 
 

@@ -19,6 +19,7 @@ from django.utils.crypto import get_random_string
 from django.utils.translation import gettext as _
 from redis.exceptions import ResponseError
 
+from djredis._core import observe
 from djredis._core.commands import Call, Eval, Operation
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy
 from djredis._core.scripts import lua
@@ -96,6 +97,9 @@ class SessionStore(SessionBase):
         # (None: save() writes; False/True: a save(must_create=...) awaits _asave_later()).
         self._defer_saves = False
         self._deferred: bool | None = None
+        # The user the stored session was read or last written with: a save under another
+        # one is a login (djredis.metrics counts them).
+        self._stored_uid = ""
 
     # -- keys and encoding ------------------------------------------------------------------
 
@@ -125,6 +129,8 @@ class SessionStore(SessionBase):
             try:
                 data = self.serializer().loads(raw)
                 if isinstance(data, dict):
+                    uid = data.get(AUTH_USER_KEY)
+                    self._stored_uid = "" if uid is None else str(uid)
                     return data
                 # Bytes from Redis are untrusted: JSON that is not an object is no session.
                 raise TypeError(f"the data is a {type(data).__name__}, not a dict")
@@ -207,6 +213,10 @@ class SessionStore(SessionBase):
             (mode, payload, ttl_ms, session_key, uid, ip, agent),
             per_key=roles,
         )
+        if written and uid != self._stored_uid:
+            if uid and observe.hooks is not None:
+                observe.session_event("login")
+            self._stored_uid = uid
         return bool(written)
 
     def _op_delete(self, session_key: str) -> Operation[bool]:
@@ -299,6 +309,7 @@ class SessionStore(SessionBase):
         """Empty the session (and forget a failed load: the caller replaces the data)."""
         super().clear()
         self._load_error = None
+        self._stored_uid = ""
 
     @classmethod
     def clear_expired(cls) -> None:

@@ -30,7 +30,7 @@ from djredis.cache.near.lru import NEVER, LocalTier, Ticket
 from djredis.cache.near.options import NearOptions
 from djredis.cache.near.tracking import Listener
 
-__all__ = ["NearCache", "near_cache_for"]
+__all__ = ["NearCache", "near_cache_for", "near_caches"]
 
 logger = logging.getLogger("djredis.cache")
 # How often the read servers are asked for when nothing failed (a Cluster gaining a
@@ -56,6 +56,9 @@ class NearCache:
         self.hits = 0
         self.misses = 0
         self.flushes = 0
+        # The cache aliases served by this tier (aliases with the same settings share it).
+        # Replaced whole, never changed in place: a scrape in another thread reads it.
+        self.aliases: frozenset[str] = frozenset()
         _instances.add(self)
 
     # -- the read path ------------------------------------------------------------------------
@@ -243,8 +246,11 @@ _registry: dict[Hashable, NearCache] = {}
 _registry_lock = threading.Lock()
 
 
-def near_cache_for(settings: Settings, options: NearOptions, prefix: str) -> NearCache:
-    """Return this process's near-cache for these settings (shared by every thread)."""
+def near_cache_for(
+    settings: Settings, options: NearOptions, prefix: str, alias: str = ""
+) -> NearCache:
+    """Return this process's near-cache for these settings (shared by every thread);
+    ``alias`` names the cache using it (``djredis.metrics`` labels its counters so)."""
     key = (settings, options, prefix)
     near = _registry.get(key)
     if near is None:
@@ -252,7 +258,14 @@ def near_cache_for(settings: Settings, options: NearOptions, prefix: str) -> Nea
             near = _registry.get(key)
             if near is None:
                 near = _registry[key] = NearCache(settings, options, prefix)
+    if alias and alias not in near.aliases:
+        near.aliases = near.aliases | {alias}
     return near
+
+
+def near_caches() -> list[NearCache]:
+    """Return this process's near-caches (for ``djredis.metrics``)."""
+    return list(_instances)
 
 
 def close_all() -> None:
