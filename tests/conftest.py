@@ -19,6 +19,7 @@ import pytest
 from django.core.cache import caches
 
 from djredis.cache import RedisCache
+from djredis.cache.near.tier import close_all
 
 from ._servers import RedisServer
 from ._topologies import Cluster, Replicated, Sentinels, Standalone, Topology, started
@@ -75,6 +76,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ],
             indirect=True,
         )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _near_cache_listeners_end_with_their_module() -> Iterator[None]:
+    """Stop the near-caches' invalidation listeners after each module (the next read starts
+    them again): their heartbeat PINGs would otherwise land in a later module's count of the
+    commands sent to the shared server."""
+    yield
+    close_all()
 
 
 @pytest.fixture(scope="session")

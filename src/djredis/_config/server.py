@@ -70,8 +70,8 @@ DEFAULT_PORT = 6379
 READERS: Mapping[type, str] = {_HiredisParser: "hiredis", _RESP2Parser: "python"}
 
 
-# What a resend may follow: the one resend rule (``djredis._core.errors.may_resend``) covers connection
-# errors, and timeouts when retry_on_timeout is on; no other error is ever resent.
+# What a resend may follow: the one resend rule (``djredis._core.errors.may_resend``) covers
+# connection errors, and timeouts when retry_on_timeout is on; no other error is ever resent.
 TIMEOUT_ERRORS: tuple[type[Exception], ...] = (RedisTimeoutError, TimeoutError)
 
 
