@@ -81,15 +81,17 @@ def test_near_cache_hits_evictions_and_invalidations_are_exported_per_alias(
     registry: CollectorRegistry, settings: Any, redis_server: RedisServer
 ) -> None:
     prefix = f"n{uuid.uuid4().hex[:8]}"
+    # An alias of its own: near-caches of earlier tests may still be labelled "near".
+    alias = f"near-{prefix}"
     settings.CACHES = {
-        "near": {
+        alias: {
             "BACKEND": "djredis.cache.RedisCache",
             "LOCATION": redis_server.url(6),
             "KEY_PREFIX": prefix,
             "OPTIONS": {"NEAR_CACHE": {"MAX_ENTRIES": 2}},
         }
     }
-    cache = caches["near"]
+    cache = caches[alias]
     try:
         cache.set_many({"a": 1, "b": 2, "c": 3}, 60)
 
@@ -110,16 +112,16 @@ def test_near_cache_hits_evictions_and_invalidations_are_exported_per_alias(
         stats = cache.near_stats()
         assert stats["hits"] > 0
         assert stats["evictions"] > 0
-        assert scrape(registry, "djredis_near_cache_hits_total", alias="near") == stats["hits"]
-        assert scrape(registry, "djredis_near_cache_misses_total", alias="near") == stats["misses"]
-        evictions = scrape(registry, "djredis_near_cache_evictions_total", alias="near")
+        assert scrape(registry, "djredis_near_cache_hits_total", alias=alias) == stats["hits"]
+        assert scrape(registry, "djredis_near_cache_misses_total", alias=alias) == stats["misses"]
+        evictions = scrape(registry, "djredis_near_cache_evictions_total", alias=alias)
         assert evictions == stats["evictions"]
-        invalidations = scrape(registry, "djredis_near_cache_invalidations_total", alias="near")
+        invalidations = scrape(registry, "djredis_near_cache_invalidations_total", alias=alias)
         assert invalidations == stats["invalidations"] == 1
-        assert scrape(registry, "djredis_near_cache_entries", alias="near") == stats["entries"]
+        assert scrape(registry, "djredis_near_cache_entries", alias=alias) == stats["entries"]
         # Counters only grow: a second scrape adds what was counted since, nothing twice.
         cache.get("c")
-        assert scrape(registry, "djredis_near_cache_hits_total", alias="near") == stats["hits"] + 1
+        assert scrape(registry, "djredis_near_cache_hits_total", alias=alias) == stats["hits"] + 1
     finally:
         close_all()  # the listeners: their PINGs must not reach other tests' servers
 
