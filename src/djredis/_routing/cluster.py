@@ -61,25 +61,25 @@ from djredis._routing.base import (
     drive_sync,
 )
 from djredis._routing.cluster_plan import (
-    _KEYLESS,
-    _PENDING,
-    _SPLIT,
-    _accepted,
-    _batch,
-    _deliver,
-    _error_code,
-    _first,
-    _name,
-    _Node,
-    _not_sent,
-    _Part,
-    _redirect,
-    _seen_end,
-    _split_eval,
-    _split_keys,
-    _watch_nodes,
-    _watch_one,
+    KEYLESS,
+    PENDING,
+    SPLIT,
+    Node,
+    Part,
+    accepted_kwargs,
+    all_replies,
+    command_name,
+    deliver,
+    error_code,
+    first_reply,
+    not_sent,
+    redirect_target,
+    seen_end,
     slot_of,
+    split_eval,
+    split_keys,
+    watch_nodes,
+    watch_one,
 )
 from djredis._routing.cluster_slots import SlotMap
 
@@ -93,7 +93,7 @@ CLUSTERDOWN_DELAY = 0.1
 
 # What the retry loop asks its runner to do.
 _REFRESH = "refresh"
-_Groups = dict[_Node, list[_Part]]
+_Groups = dict[Node, list[Part]]
 _Step = Any  # _REFRESH, a delay in seconds (float), or _Groups to send
 
 
@@ -120,38 +120,36 @@ class ClusterGroup(Topology):
 
     # -- planning: one command -> parts routed on their own, and how to merge them -------------
 
-    def _plan(self, command: Call | Batch | Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+    def _plan(self, command: Call | Batch | Eval) -> tuple[list[Part], Callable[[list[Any]], Any]]:
         parts, merge = self._split(command)
         for part in parts:
             part.write = command.write
         return parts, merge
 
-    def _split(
-        self, command: Call | Batch | Eval
-    ) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+    def _split(self, command: Call | Batch | Eval) -> tuple[list[Part], Callable[[list[Any]], Any]]:
         if isinstance(command, Call):
             args = command.args
             if command.node is not None:
-                return [_Part(args, node=command.node)], _first
-            name = _name(args[0])
-            split = _SPLIT.get(name)
+                return [Part(args, node=command.node)], first_reply
+            name = command_name(args[0])
+            split = SPLIT.get(name)
             if split is not None and len(args) > 1 + split[0]:
-                return _split_keys(args, split)
-            keyless = len(args) < 2 or name in _KEYLESS
-            return [_Part(args, slot=None if keyless else slot_of(args[1]))], _first
+                return split_keys(args, split)
+            keyless = len(args) < 2 or name in KEYLESS
+            return [Part(args, slot=None if keyless else slot_of(args[1]))], first_reply
         if isinstance(command, Eval):
-            return _split_eval(command)
+            return split_eval(command)
         if command.transaction:
             slot = slot_of(command.calls[0][1]) if command.calls[0][1:] else None
-            return [_Part(("EXEC",), slot=slot, transaction=command.calls)], _first
+            return [Part(("EXEC",), slot=slot, transaction=command.calls)], first_reply
         parts = [
-            _Part(args, slot=slot_of(args[1]) if len(args) > 1 else None) for args in command.calls
+            Part(args, slot=slot_of(args[1]) if len(args) > 1 else None) for args in command.calls
         ]
-        return parts, _batch
+        return parts, all_replies
 
     # -- the retry loop, written once for both runners ------------------------------------------
 
-    def _drive(self, parts: list[_Part]) -> Generator[_Step, Any, None]:
+    def _drive(self, parts: list[Part]) -> Generator[_Step, Any, None]:
         """Fill in every part's reply, following redirections and failovers."""
         pending = parts
         for _ in range(MAX_ROUNDS):
@@ -169,7 +167,7 @@ class ClusterGroup(Topology):
                     part.reply = TopologyError(f"no Redis Cluster node serves slot {part.slot}")
                     continue
                 groups.setdefault(node, []).append(part)
-            failed: dict[_Node, Exception] = (yield groups) if groups else {}
+            failed: dict[Node, Exception] = (yield groups) if groups else {}
             pending, refresh, delay = self._settle(pending, failed)
             if not pending:
                 return
@@ -184,10 +182,10 @@ class ClusterGroup(Topology):
         )
 
     def _settle(
-        self, parts: list[_Part], failed: dict[_Node, Exception]
-    ) -> tuple[list[_Part], bool, float]:
+        self, parts: list[Part], failed: dict[Node, Exception]
+    ) -> tuple[list[Part], bool, float]:
         """Decide which parts to send again; raise what cannot be retried."""
-        retry: list[_Part] = []
+        retry: list[Part] = []
         refresh, delay = False, 0.0
         for part in parts:
             reply = part.reply
@@ -217,7 +215,7 @@ class ClusterGroup(Topology):
                 continue
             if not isinstance(reply, ResponseError):
                 continue
-            redirect = _redirect(reply)
+            redirect = redirect_target(reply)
             if redirect is not None:
                 kind, slot, host, port = redirect
                 target = self._map.node(host, port)
@@ -231,7 +229,7 @@ class ClusterGroup(Topology):
                     refresh = self._map.moved(slot, target) or refresh
                 retry.append(part)
                 continue
-            code = _error_code(reply)
+            code = error_code(reply)
             if code == "TRYAGAIN":
                 retry.append(part)
                 delay = max(delay, TRYAGAIN_DELAY)
@@ -245,10 +243,10 @@ class ClusterGroup(Topology):
                 part.script = None
                 retry.append(part)
         for part in retry:
-            part.reply = _PENDING
+            part.reply = PENDING
         return retry, refresh, delay
 
-    def _finish(self, parts: list[_Part], merge: Callable[[list[Any]], Any]) -> Any:
+    def _finish(self, parts: list[Part], merge: Callable[[list[Any]], Any]) -> Any:
         for part in parts:
             if isinstance(part.reply, ResponseError):
                 raise part.reply
@@ -256,16 +254,16 @@ class ClusterGroup(Topology):
 
     # -- sync -------------------------------------------------------------------------------------
 
-    def _fast_target(self, command: Command) -> _Node | None:
+    def _fast_target(self, command: Command) -> Node | None:
         """Return the node for a command on one known slot (the common case), else None."""
         slots = self._map.slots
         if slots is None:
             return None
         if type(command) is Call:
             args = command.args
-            if command.node is not None or len(args) < 2 or args[0] in _KEYLESS:
+            if command.node is not None or len(args) < 2 or args[0] in KEYLESS:
                 return None
-            split = _SPLIT.get(args[0])
+            split = SPLIT.get(args[0])
             if split is not None and len(args) != 1 + split[0]:
                 return None
             return slots[slot_of(args[1])]
@@ -273,10 +271,10 @@ class ClusterGroup(Topology):
             return slots[slot_of(command.keys[0])]
         return None
 
-    def _fast_failed(self, node: _Node, exc: Exception, write: bool) -> None:
+    def _fast_failed(self, node: Node, exc: Exception, write: bool) -> None:
         """Re-raise ``exc`` unless the retry loop can do something about it."""
         if isinstance(exc, ResponseError):
-            if _redirect(exc) is None and _error_code(exc) not in _RETRIED:
+            if redirect_target(exc) is None and error_code(exc) not in _RETRIED:
                 raise exc
             return
         self._map.failed(node)
@@ -293,14 +291,14 @@ class ClusterGroup(Topology):
         # The common case, one slot on a known node, goes straight to that node's client.
         node = self._fast_target(command)
         if node is not None:
-            seen = _watch_one(node, command)
+            seen = watch_one(node, command)
             try:
                 reply = execute_on(node.config, command)  # type: ignore[arg-type]
             except ATTEMPT_ERRORS as exc:
-                _seen_end(seen, exc)
+                seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
             else:
-                _seen_end(seen, None)
+                seen_end(seen, None)
                 return reply
         parts, merge = self._plan(command)  # type: ignore[arg-type]
         steps = self._drive(parts)
@@ -318,22 +316,22 @@ class ClusterGroup(Topology):
         except StopIteration:
             return self._finish(parts, merge)
 
-    def _send_sync(self, groups: _Groups) -> dict[_Node, Exception]:
+    def _send_sync(self, groups: _Groups) -> dict[Node, Exception]:
         """Write every node's commands, then read every reply (one round trip in parallel)."""
-        watched = _watch_nodes(groups)
+        watched = watch_nodes(groups)
         outcomes = request_many(
             {
                 node.config: [a for part in parts for a in part.wire()]
                 for node, parts in groups.items()
             }
         )
-        failed: dict[_Node, Exception] = {}
+        failed: dict[Node, Exception] = {}
         for node, parts in groups.items():
             outcome = outcomes[node.config]
             if isinstance(outcome, Exception):
                 failed[node] = outcome
             else:
-                _deliver(parts, outcome)
+                deliver(parts, outcome)
         for node, seen in watched.items():
             seen.end(failed.get(node))
         return failed
@@ -349,14 +347,14 @@ class ClusterGroup(Topology):
             return self._map.primaries
         node = self._fast_target(command)
         if node is not None:
-            seen = _watch_one(node, command)
+            seen = watch_one(node, command)
             try:
                 reply = await execute_async(state.connection(node.config), command)  # type: ignore[arg-type]
             except ATTEMPT_ERRORS as exc:
-                _seen_end(seen, exc)
+                seen_end(seen, exc)
                 self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
             else:
-                _seen_end(seen, None)
+                seen_end(seen, None)
                 return reply
         parts, merge = self._plan(command)  # type: ignore[arg-type]
         steps = self._drive(parts)
@@ -384,10 +382,10 @@ class ClusterGroup(Topology):
             raise TopologyError(f"no Cluster node serves the slot of {key!r}")
         return node.config
 
-    async def _send_async(self, groups: _Groups, state: LoopState) -> dict[_Node, Exception]:
+    async def _send_async(self, groups: _Groups, state: LoopState) -> dict[Node, Exception]:
         """Queue every part on its node's multiplexed connection, then collect the replies."""
-        failed: dict[_Node, Exception] = {}
-        watched = _watch_nodes(groups)
+        failed: dict[Node, Exception] = {}
+        watched = watch_nodes(groups)
         conns = {node: state.connection(node.config) for node in groups}
         connecting = [node for node, conn in conns.items() if not conn.connected]
         if connecting:
@@ -396,7 +394,7 @@ class ClusterGroup(Topology):
             )
             for node, outcome in zip(connecting, outcomes, strict=True):
                 if isinstance(outcome, CONNECTION_ERRORS):
-                    failed[node] = _not_sent(outcome)
+                    failed[node] = not_sent(outcome)
                 elif isinstance(outcome, BaseException):
                     raise outcome
         sent = [
@@ -412,7 +410,7 @@ class ClusterGroup(Topology):
                 except CONNECTION_ERRORS as exc:
                     failed.setdefault(node, exc)
             if node not in failed:
-                _deliver(parts, replies)
+                deliver(parts, replies)
         for node, seen in watched.items():
             seen.end(failed.get(node))
         return failed
@@ -429,7 +427,7 @@ class ClusterGroup(Topology):
         )
         kwargs.setdefault("retry_on_error", list(resent_errors(self._map.template)))
         kwargs["startup_nodes"] = [ClusterNode(*seed.address) for seed in self._settings.seeds]  # type: ignore[no-untyped-call]
-        return _accepted(cls, kwargs)
+        return accepted_kwargs(cls, kwargs)
 
     def client(self, write: bool = True) -> RedisCluster:
         """Return redis-py's ``RedisCluster`` for these seeds (user code, sync locks).

@@ -345,7 +345,7 @@ class CacheBase(BaseCache):
         self, command: str, key: Any, version: int | None, *args: Any, write: bool = True
     ) -> Operation[int]:
         """Run ``command key *args``, whose reply is an integer (ZCARD, HDEL...), and return it."""
-        count: int = (yield Call((command, self._key(key, version=version), *args), write))
+        count: int = yield Call((command, self._key(key, version=version), *args), write)
         return count
 
     def _scan_delete(self, pattern: str, count: int) -> Operation[int]:
