@@ -48,6 +48,33 @@ def test_no_module_imports_itself_through_a_circle(graph: grimp.ImportGraph) -> 
     assert _cycle(graph) is None
 
 
+def _package_imports(root: Path) -> list[tuple[str, str]]:
+    """Return (importer, package) for each ``from package import submodule`` in the package
+    at ``root``. grimp records the submodule only, but the statement reads the package's
+    namespace: its ``__init__`` runs first, and a package whose ``__init__`` imports the
+    importer makes a circle that grimp does not show."""
+    package = root.name
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = _module_name(root, path)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                source = node.module
+                if (
+                    source.split(".")[0] == package
+                    and (root.parent / source.replace(".", "/")).is_dir()
+                ):
+                    found.append((module, source))
+    return found
+
+
+def test_no_module_imports_its_package_through_a_circle() -> None:
+    with_packages = grimp.build_graph("djredis", cache_dir=None)  # its own: edges are added
+    for importer, package in _package_imports(PACKAGE):
+        with_packages.add_import(importer=importer, imported=package)
+    assert _cycle(with_packages) is None
+
+
 def test_the_cycle_finder_sees_a_circle() -> None:
     circular = grimp.ImportGraph()
     for name in ("pkg", "pkg.a", "pkg.b"):
