@@ -48,22 +48,28 @@ def test_no_module_imports_itself_through_a_circle(graph: grimp.ImportGraph) -> 
     assert _cycle(graph) is None
 
 
+def _source(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """Return the module a ``from ... import`` statement in ``module`` reads from."""
+    if not node.level:
+        return node.module or ""
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    base = here[: len(here) - node.level + 1]
+    return ".".join([*base, node.module] if node.module else base)
+
+
 def _package_imports(root: Path) -> list[tuple[str, str]]:
     """Return (importer, package) for each ``from package import submodule`` in the package
     at ``root``. grimp records the submodule only, but the statement reads the package's
     namespace: its ``__init__`` runs first, and a package whose ``__init__`` imports the
     importer makes a circle that grimp does not show."""
-    package = root.name
     found = []
     for path in sorted(root.rglob("*.py")):
         module = _module_name(root, path)
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                source = node.module
-                if (
-                    source.split(".")[0] == package
-                    and (root.parent / source.replace(".", "/")).is_dir()
-                ):
+            if isinstance(node, ast.ImportFrom):
+                source = _source(module, path.name == "__init__.py", node)
+                parts = source.split(".")
+                if parts[0] == root.name and root.parent.joinpath(*parts).is_dir():
                     found.append((module, source))
     return found
 
@@ -115,7 +121,6 @@ def _underscore_imports(root: Path) -> list[str]:
     found = []
     for module, path in sorted(paths.items()):
         tree = ast.parse(path.read_text(), str(path))
-        here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
         modules: dict[str, str] = {}  # local name -> the package module it is bound to
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -124,8 +129,7 @@ def _underscore_imports(root: Path) -> list[str]:
                         local = alias.asname or alias.name.split(".")[0]
                         modules[local] = alias.name if alias.asname else package
             elif isinstance(node, ast.ImportFrom):
-                base = ".".join(here[: len(here) - node.level + 1]) if node.level else ""
-                source = ".".join(filter(None, (base, node.module)))
+                source = _source(module, path.name == "__init__.py", node)
                 if source.split(".")[0] != package:
                     continue
                 for alias in node.names:
@@ -167,4 +171,19 @@ def test_the_underscore_finder_sees_each_way_in(tmp_path: Path) -> None:
         "pkg.c:2 pkg.sub.a._helper",
         "pkg.e:2 pkg.sub.a._SECRET",
         "pkg.sub.d:1 from pkg.sub.a import _helper",
+    ]
+
+
+def test_the_package_import_finder_sees_absolute_and_relative_ones(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "sub").mkdir(parents=True)
+    (root / "__init__.py").write_text("from pkg.sub.a import A\n")
+    (root / "sub" / "__init__.py").write_text("")
+    (root / "sub" / "a.py").write_text("from pkg.sub import b\nfrom . import c\nA = 1\n")
+    (root / "sub" / "b.py").write_text("from .. import sub\nfrom .c import C\n")
+    (root / "sub" / "c.py").write_text("C = 1\n")
+    assert _package_imports(root) == [  # pkg's import names a module, not a package
+        ("pkg.sub.a", "pkg.sub"),
+        ("pkg.sub.a", "pkg.sub"),
+        ("pkg.sub.b", "pkg"),
     ]
