@@ -293,14 +293,14 @@ class ClusterGroup(Topology):
         if node is not None:
             seen = watch_one(node, command)
             try:
-                reply = execute_on(node.config, command)  # type: ignore[arg-type]
+                reply = execute_on(node.config, command)
             except ATTEMPT_ERRORS as exc:
                 seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+                self._fast_failed(node, exc, command.write)
             else:
                 seen_end(seen, None)
                 return reply
-        parts, merge = self._plan(command)  # type: ignore[arg-type]
+        parts, merge = self._plan(command)
         steps = self._drive(parts)
         try:
             step = next(steps)
@@ -349,14 +349,14 @@ class ClusterGroup(Topology):
         if node is not None:
             seen = watch_one(node, command)
             try:
-                reply = await execute_async(state.connection(node.config), command)  # type: ignore[arg-type]
+                reply = await execute_async(state.connection(node.config), command)
             except ATTEMPT_ERRORS as exc:
                 seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+                self._fast_failed(node, exc, command.write)
             else:
                 seen_end(seen, None)
                 return reply
-        parts, merge = self._plan(command)  # type: ignore[arg-type]
+        parts, merge = self._plan(command)
         steps = self._drive(parts)
         try:
             step = next(steps)
