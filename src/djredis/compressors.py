@@ -136,14 +136,16 @@ class ZstdCompressor:
             context = self._local.compressor
         except AttributeError:
             context = self._local.compressor = self._zstd.ZstdCompressor(level=self.level)
-        return context.compress(data)  # type: ignore[no-any-return]
+        compressed: bytes = context.compress(data)  # zstandard has no type hints
+        return compressed
 
     def decompress(self, data: bytes | memoryview) -> bytes:
         try:
             context = self._local.decompressor
         except AttributeError:
             context = self._local.decompressor = self._zstd.ZstdDecompressor()
-        return context.decompress(data)  # type: ignore[no-any-return]
+        plain: bytes = context.decompress(data)
+        return plain
 
     def __repr__(self) -> str:
         return f"ZstdCompressor(level={self.level})"

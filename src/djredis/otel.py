@@ -196,7 +196,7 @@ def describe(command: Call | Batch | Eval, query_text: bool = False) -> tuple[st
     else:
         name = span_name
         if query_text:
-            attributes["db.query.text"] = _call_text(command.args)  # type: ignore[union-attr]
+            attributes["db.query.text"] = _call_text(command.args)
     attributes["db.operation.name"] = name
     if "db.query.text" in attributes:
         attributes["db.query.text"] = attributes["db.query.text"][:QUERY_TEXT_LIMIT]

@@ -109,7 +109,8 @@ def cache_page_per_user(
                 response = view(request, *args, **kwargs)
                 return _store(middleware, request, response, shared=who == _SHARED)
 
-        return wrapper  # type: ignore[no-any-return]
+        decorated: V = wrapper  # view's signature, and its metadata by functools.wraps
+        return decorated
 
     return decorator
 

@@ -63,6 +63,14 @@ OPERATIONS: list[tuple[str, Callable[[RedisCache], Any], Any]] = [
     ("zrange", lambda c: c.zrange("z", 0, -1, withscores=True), []),
     ("zpopmax", lambda c: c.zpopmax("z"), None),
     ("zpopmin_count", lambda c: c.zpopmin("z", 2), []),
+    ("zincrby", lambda c: c.zincrby("z", 1, "m"), None),
+    ("zcard", lambda c: c.zcard("z"), 0),
+    ("zcount", lambda c: c.zcount("z", 0, 10), 0),
+    ("zrem", lambda c: c.zrem("z", "m"), 0),
+    ("zremrangebyscore", lambda c: c.zremrangebyscore("z", 0, 10), 0),
+    ("scard", lambda c: c.scard("s"), 0),
+    ("hdel", lambda c: c.hdel("h", "f"), 0),
+    ("hlen", lambda c: c.hlen("h"), 0),
 ]
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 from djredis._core.scripts import LuaScript
 
@@ -38,6 +38,7 @@ __all__ = ["Batch", "Call", "Command", "Eval", "Operation", "Primaries"]
 T = TypeVar("T")
 
 
+@final
 @dataclass(slots=True)
 class Call:
     """One Redis command; ``write=False`` lets it go to a read replica.
@@ -50,6 +51,7 @@ class Call:
     node: Any = None
 
 
+@final
 @dataclass(slots=True)
 class Batch:
     """Several commands in one round trip, optionally as one MULTI/EXEC transaction.
@@ -62,6 +64,7 @@ class Batch:
     transaction: bool = False
 
 
+@final
 @dataclass(slots=True)
 class Eval:
     """A Lua script from ``djredis/lua``, by SHA (EVAL once if the server lacks it).
@@ -78,6 +81,7 @@ class Eval:
     per_key: tuple[Any, ...] = ()
 
 
+@final
 @dataclass(slots=True)
 class Primaries:
     """Ask for the primary servers, for commands that run on each (``SCAN``, ``FLUSHDB``).
@@ -86,5 +90,7 @@ class Primaries:
     """
 
 
+# The commands are final: runners test ``type(command) is Call`` (cheaper than isinstance),
+# and mypy narrows a Command by such a test only for final classes.
 Command = Call | Batch | Eval | Primaries
 Operation = Generator[Command, Any, T]

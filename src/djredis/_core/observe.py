@@ -347,7 +347,7 @@ def command_name(command: Call | Batch | Eval) -> str:
     if type(command) is Batch:
         names = {_upper(args[0]) for args in command.calls}
         return f"BATCH {names.pop()}" if len(names) == 1 else "BATCH"
-    return _upper(command.args[0])  # type: ignore[union-attr]
+    return _upper(command.args[0])
 
 
 def _upper(value: Any) -> str:
@@ -392,7 +392,7 @@ def key_count(command: Call | Batch | Eval) -> int:
         return len(command.keys)
     if type(command) is Batch:
         return sum(_args_keys(args) for args in command.calls)
-    return _args_keys(command.args)  # type: ignore[union-attr]
+    return _args_keys(command.args)
 
 
 def _args_keys(args: tuple[Any, ...]) -> int:

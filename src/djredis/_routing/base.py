@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 # Everything a topology inspects after an attempt, to retry elsewhere or give up.
 ATTEMPT_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, ResponseError)
@@ -168,8 +169,8 @@ class Topology(abc.ABC):
 
 
 def run_sync(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
-) -> T:
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+) -> T | F:
     """Drive ``operation`` to completion with blocking I/O; apply ``policy`` on errors."""
     found = observe.hooks
     if found is not None and found.operations:  # tracing or metrics on (djredis._core.observe)
@@ -179,8 +180,8 @@ def run_sync(
 
 
 def _run_sync(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
-) -> T:
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+) -> T | F:
     execute = topology.execute
     try:
         command = next(operation)
@@ -198,13 +199,13 @@ def _run_sync(
         operation.close()
         if observe.hooks is not None:
             observe.failed(exc)
-        handled: T = policy.handle(exc, name, fallback)
+        handled: F = policy.handle(exc, name, fallback)
         return handled
 
 
 async def run_async(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
-) -> T:
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+) -> T | F:
     """Drive ``operation`` to completion on the running loop's multiplexed connections."""
     found = observe.hooks
     if found is not None and found.operations:
@@ -214,8 +215,8 @@ async def run_async(
 
 
 async def _run_async(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: Any
-) -> T:
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+) -> T | F:
     state = loop_state()
     execute = topology.aexecute
     try:
@@ -234,7 +235,7 @@ async def _run_async(
         operation.close()
         if observe.hooks is not None:
             observe.failed(exc)
-        handled: T = policy.handle(exc, name, fallback)
+        handled: F = policy.handle(exc, name, fallback)
         return handled
 
 

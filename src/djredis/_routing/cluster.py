@@ -61,22 +61,22 @@ from djredis._routing.base import (
     drive_sync,
 )
 from djredis._routing.cluster_plan import (
-    _KEYLESS,
-    _PENDING,
-    _SPLIT,
-    _accepted,
-    _batch,
-    _error_code,
-    _first,
-    _name,
-    _Node,
-    _Part,
-    _redirect,
-    _seen_end,
-    _split_eval,
-    _split_keys,
-    _watch_one,
+    KEYLESS,
+    PENDING,
+    SPLIT,
+    Node,
+    Part,
+    accepted_kwargs,
+    all_replies,
+    command_name,
+    error_code,
+    first_reply,
+    redirect_target,
+    seen_end,
     slot_of,
+    split_eval,
+    split_keys,
+    watch_one,
 )
 from djredis._routing.cluster_send import send_round_async, send_round_sync
 from djredis._routing.cluster_slots import SlotMap
@@ -91,7 +91,7 @@ CLUSTERDOWN_DELAY = 0.1
 
 # What the retry loop asks its runner to do.
 _REFRESH = "refresh"
-_Groups = dict[_Node, list[_Part]]
+_Groups = dict[Node, list[Part]]
 _Step = Any  # _REFRESH, a delay in seconds (float), or _Groups to send
 
 
@@ -118,38 +118,36 @@ class ClusterGroup(Topology):
 
     # -- planning: one command -> parts routed on their own, and how to merge them -------------
 
-    def _plan(self, command: Call | Batch | Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+    def _plan(self, command: Call | Batch | Eval) -> tuple[list[Part], Callable[[list[Any]], Any]]:
         parts, merge = self._split(command)
         for part in parts:
             part.write = command.write
         return parts, merge
 
-    def _split(
-        self, command: Call | Batch | Eval
-    ) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+    def _split(self, command: Call | Batch | Eval) -> tuple[list[Part], Callable[[list[Any]], Any]]:
         if isinstance(command, Call):
             args = command.args
             if command.node is not None:
-                return [_Part(args, node=command.node)], _first
-            name = _name(args[0])
-            split = _SPLIT.get(name)
+                return [Part(args, node=command.node)], first_reply
+            name = command_name(args[0])
+            split = SPLIT.get(name)
             if split is not None and len(args) > 1 + split[0]:
-                return _split_keys(args, split)
-            keyless = len(args) < 2 or name in _KEYLESS
-            return [_Part(args, slot=None if keyless else slot_of(args[1]))], _first
+                return split_keys(args, split)
+            keyless = len(args) < 2 or name in KEYLESS
+            return [Part(args, slot=None if keyless else slot_of(args[1]))], first_reply
         if isinstance(command, Eval):
-            return _split_eval(command)
+            return split_eval(command)
         if command.transaction:
             slot = slot_of(command.calls[0][1]) if command.calls[0][1:] else None
-            return [_Part(("EXEC",), slot=slot, transaction=command.calls)], _first
+            return [Part(("EXEC",), slot=slot, transaction=command.calls)], first_reply
         parts = [
-            _Part(args, slot=slot_of(args[1]) if len(args) > 1 else None) for args in command.calls
+            Part(args, slot=slot_of(args[1]) if len(args) > 1 else None) for args in command.calls
         ]
-        return parts, _batch
+        return parts, all_replies
 
     # -- the retry loop, written once for both runners ------------------------------------------
 
-    def _drive(self, parts: list[_Part]) -> Generator[_Step, Any, None]:
+    def _drive(self, parts: list[Part]) -> Generator[_Step, Any, None]:
         """Fill in every part's reply, following redirections and failovers."""
         pending = parts
         for _ in range(MAX_ROUNDS):
@@ -167,7 +165,7 @@ class ClusterGroup(Topology):
                     part.reply = TopologyError(f"no Redis Cluster node serves slot {part.slot}")
                     continue
                 groups.setdefault(node, []).append(part)
-            failed: dict[_Node, Exception] = (yield groups) if groups else {}
+            failed: dict[Node, Exception] = (yield groups) if groups else {}
             pending, refresh, delay = self._settle(pending, failed)
             if not pending:
                 return
@@ -182,10 +180,10 @@ class ClusterGroup(Topology):
         )
 
     def _settle(
-        self, parts: list[_Part], failed: dict[_Node, Exception]
-    ) -> tuple[list[_Part], bool, float]:
+        self, parts: list[Part], failed: dict[Node, Exception]
+    ) -> tuple[list[Part], bool, float]:
         """Decide which parts to send again; raise what cannot be retried."""
-        retry: list[_Part] = []
+        retry: list[Part] = []
         refresh, delay = False, 0.0
         for part in parts:
             reply = part.reply
@@ -215,7 +213,7 @@ class ClusterGroup(Topology):
                 continue
             if not isinstance(reply, ResponseError):
                 continue
-            redirect = _redirect(reply)
+            redirect = redirect_target(reply)
             if redirect is not None:
                 kind, slot, host, port = redirect
                 target = self._map.node(host, port)
@@ -229,7 +227,7 @@ class ClusterGroup(Topology):
                     refresh = self._map.moved(slot, target) or refresh
                 retry.append(part)
                 continue
-            code = _error_code(reply)
+            code = error_code(reply)
             if code == "TRYAGAIN":
                 retry.append(part)
                 delay = max(delay, TRYAGAIN_DELAY)
@@ -243,10 +241,10 @@ class ClusterGroup(Topology):
                 part.script = None
                 retry.append(part)
         for part in retry:
-            part.reply = _PENDING
+            part.reply = PENDING
         return retry, refresh, delay
 
-    def _finish(self, parts: list[_Part], merge: Callable[[list[Any]], Any]) -> Any:
+    def _finish(self, parts: list[Part], merge: Callable[[list[Any]], Any]) -> Any:
         for part in parts:
             if isinstance(part.reply, ResponseError):
                 raise part.reply
@@ -254,16 +252,16 @@ class ClusterGroup(Topology):
 
     # -- sync -------------------------------------------------------------------------------------
 
-    def _fast_target(self, command: Command) -> _Node | None:
+    def _fast_target(self, command: Command) -> Node | None:
         """Return the node for a command on one known slot (the common case), else None."""
         slots = self._map.slots
         if slots is None:
             return None
         if type(command) is Call:
             args = command.args
-            if command.node is not None or len(args) < 2 or args[0] in _KEYLESS:
+            if command.node is not None or len(args) < 2 or args[0] in KEYLESS:
                 return None
-            split = _SPLIT.get(args[0])
+            split = SPLIT.get(args[0])
             if split is not None and len(args) != 1 + split[0]:
                 return None
             return slots[slot_of(args[1])]
@@ -271,10 +269,10 @@ class ClusterGroup(Topology):
             return slots[slot_of(command.keys[0])]
         return None
 
-    def _fast_failed(self, node: _Node, exc: Exception, write: bool) -> None:
+    def _fast_failed(self, node: Node, exc: Exception, write: bool) -> None:
         """Re-raise ``exc`` unless the retry loop can do something about it."""
         if isinstance(exc, ResponseError):
-            if _redirect(exc) is None and _error_code(exc) not in _RETRIED:
+            if redirect_target(exc) is None and error_code(exc) not in _RETRIED:
                 raise exc
             return
         self._map.failed(node)
@@ -291,19 +289,19 @@ class ClusterGroup(Topology):
         # The common case, one slot on a known node, goes straight to that node's client.
         node = self._fast_target(command)
         if node is not None:
-            seen = _watch_one(node, command)
+            seen = watch_one(node, command)
             try:
-                reply = execute_on(node.config, command)  # type: ignore[arg-type]
+                reply = execute_on(node.config, command)
             except ATTEMPT_ERRORS as exc:
-                _seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+                seen_end(seen, exc)
+                self._fast_failed(node, exc, command.write)
             except BaseException as exc:  # interrupted: the span ends all the same
-                _seen_end(seen, exc)
+                seen_end(seen, exc)
                 raise
             else:
-                _seen_end(seen, None)
+                seen_end(seen, None)
                 return reply
-        parts, merge = self._plan(command)  # type: ignore[arg-type]
+        parts, merge = self._plan(command)
         steps = self._drive(parts)
         try:
             step = next(steps)
@@ -319,7 +317,7 @@ class ClusterGroup(Topology):
         except StopIteration:
             return self._finish(parts, merge)
 
-    def _send_sync(self, groups: _Groups) -> dict[_Node, Exception]:
+    def _send_sync(self, groups: _Groups) -> dict[Node, Exception]:
         return send_round_sync(groups)
 
     # -- async ------------------------------------------------------------------------------------
@@ -333,19 +331,19 @@ class ClusterGroup(Topology):
             return self._map.primaries
         node = self._fast_target(command)
         if node is not None:
-            seen = _watch_one(node, command)
+            seen = watch_one(node, command)
             try:
-                reply = await execute_async(state.connection(node.config), command)  # type: ignore[arg-type]
+                reply = await execute_async(state.connection(node.config), command)
             except ATTEMPT_ERRORS as exc:
-                _seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)  # type: ignore[union-attr]
+                seen_end(seen, exc)
+                self._fast_failed(node, exc, command.write)
             except BaseException as exc:  # cancelled: the span ends all the same
-                _seen_end(seen, exc)
+                seen_end(seen, exc)
                 raise
             else:
-                _seen_end(seen, None)
+                seen_end(seen, None)
                 return reply
-        parts, merge = self._plan(command)  # type: ignore[arg-type]
+        parts, merge = self._plan(command)
         steps = self._drive(parts)
         try:
             step = next(steps)
@@ -371,7 +369,7 @@ class ClusterGroup(Topology):
             raise TopologyError(f"no Cluster node serves the slot of {key!r}")
         return node.config
 
-    async def _send_async(self, groups: _Groups, state: LoopState) -> dict[_Node, Exception]:
+    async def _send_async(self, groups: _Groups, state: LoopState) -> dict[Node, Exception]:
         return await send_round_async(groups, state)
 
     # -- clients for user code, and housekeeping ------------------------------------------------
@@ -386,7 +384,7 @@ class ClusterGroup(Topology):
         )
         kwargs.setdefault("retry_on_error", list(resent_errors(self._map.template)))
         kwargs["startup_nodes"] = [ClusterNode(*seed.address) for seed in self._settings.seeds]  # type: ignore[no-untyped-call]
-        return _accepted(cls, kwargs)
+        return accepted_kwargs(cls, kwargs)
 
     def client(self, write: bool = True) -> RedisCluster:
         """Return redis-py's ``RedisCluster`` for these seeds (user code, sync locks).

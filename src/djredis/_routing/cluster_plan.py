@@ -1,6 +1,6 @@
 """Split a command by hash slot and put the replies back together, for the Cluster router.
 
-Pure functions and the ``_Part`` record: no I/O. ``cluster.py`` sends the parts.
+Pure functions and the ``Part`` record: no I/O. ``cluster.py`` sends the parts.
 """
 
 from __future__ import annotations
@@ -21,10 +21,31 @@ from djredis._core.errors import CommandNotSent, error_from_reply
 from djredis._io.bridge import get_client
 from djredis._io.resp import ERROR_TYPES
 
-__all__ = ["slot_of"]
+__all__ = [
+    "KEYLESS",
+    "PENDING",
+    "SPLIT",
+    "Node",
+    "Part",
+    "accepted_kwargs",
+    "all_replies",
+    "command_name",
+    "deliver",
+    "error_code",
+    "first_reply",
+    "not_sent",
+    "redirect_target",
+    "seen_all_end",
+    "seen_end",
+    "slot_of",
+    "split_eval",
+    "split_keys",
+    "watch_nodes",
+    "watch_one",
+]
 
 # Multi-key commands split by slot: name -> (arguments per key, how replies combine).
-_SPLIT: dict[str, tuple[int, str]] = {
+SPLIT: dict[str, tuple[int, str]] = {
     "MGET": (1, "positions"),
     "MSET": (2, "ok"),
     "DEL": (1, "sum"),
@@ -33,12 +54,12 @@ _SPLIT: dict[str, tuple[int, str]] = {
     "TOUCH": (1, "sum"),
 }
 # Commands without a key, run on one primary when no node is given.
-_KEYLESS = frozenset(
+KEYLESS = frozenset(
     {"PING", "INFO", "TIME", "DBSIZE", "SCAN", "FLUSHDB", "FLUSHALL", "RANDOMKEY", "ECHO"}
 )
 
 
-class _Node:
+class Node:
     """One cluster node: its configuration and (lazily) its sync client."""
 
     __slots__ = ("_client", "config")
@@ -58,7 +79,7 @@ class _Node:
         return f"<cluster node {self.config.describe()}>"
 
 
-_PENDING = object()
+PENDING = object()
 
 
 def slot_of(key: Any) -> int:
@@ -70,11 +91,11 @@ def slot_of(key: Any) -> int:
     return int(key_slot(bytes(key)))
 
 
-def _name(value: Any) -> str:
+def command_name(value: Any) -> str:
     return (value.decode() if isinstance(value, bytes) else str(value)).upper()
 
 
-class _Part:
+class Part:
     """One command of a (possibly split) cluster command, routed on its own."""
 
     __slots__ = (
@@ -94,7 +115,7 @@ class _Part:
         self,
         args: tuple[Any, ...],
         slot: int | None = None,
-        node: _Node | None = None,
+        node: Node | None = None,
         transaction: tuple[tuple[Any, ...], ...] = (),
         script: Any = None,
     ) -> None:
@@ -103,10 +124,10 @@ class _Part:
         self.node = node
         self.transaction = transaction
         self.script = script  # the LuaScript of an EVALSHA, for NOSCRIPT
-        self.ask: _Node | None = None
-        self.sent_to: _Node | None = None
+        self.ask: Node | None = None
+        self.sent_to: Node | None = None
         self.conn_failures = 0
-        self.reply: Any = _PENDING
+        self.reply: Any = PENDING
         self.write = True  # False: it only reads, so it may be resent after any failure
 
     def wire(self) -> list[tuple[Any, ...]]:
@@ -141,7 +162,7 @@ def _as_error(reply: Any) -> ResponseError | None:
     return None
 
 
-def _redirect(exc: ResponseError) -> tuple[str, int, str, int] | None:
+def redirect_target(exc: ResponseError) -> tuple[str, int, str, int] | None:
     """Return (kind, slot, host, port) for a MOVED or ASK error, else None."""
     code = getattr(exc, "status_code", None)
     text = str(exc)
@@ -159,7 +180,7 @@ def _redirect(exc: ResponseError) -> tuple[str, int, str, int] | None:
     return code, int(slot), host, int(port)
 
 
-def _error_code(exc: ResponseError) -> str:
+def error_code(exc: ResponseError) -> str:
     code = getattr(exc, "status_code", None)
     if isinstance(code, str) and code:
         return code
@@ -174,7 +195,7 @@ def _error_code(exc: ResponseError) -> str:
     return by_class or str(exc).split(" ", 1)[0]
 
 
-def _accepted(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+def accepted_kwargs(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     """Drop the arguments ``cls`` does not take (the async RedisCluster has no **kwargs)."""
     params = inspect.signature(cls.__init__).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in params):
@@ -183,7 +204,7 @@ def _accepted(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in names}
 
 
-def _not_sent(exc: Exception) -> Exception:
+def not_sent(exc: Exception) -> Exception:
     """Mark a failure to connect as one that sent nothing (a timeout stays a timeout)."""
     if isinstance(exc, (CommandNotSent, RedisTimeoutError)):
         return exc
@@ -192,17 +213,17 @@ def _not_sent(exc: Exception) -> Exception:
     return error
 
 
-def _first(replies: list[Any]) -> Any:
+def first_reply(replies: list[Any]) -> Any:
     return replies[0]
 
 
-def _batch(replies: list[Any]) -> list[Any]:
+def all_replies(replies: list[Any]) -> list[Any]:
     return replies
 
 
-def _split_keys(
+def split_keys(
     args: tuple[Any, ...], split: tuple[int, str]
-) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+) -> tuple[list[Part], Callable[[list[Any]], Any]]:
     """Split a multi-key command into one command per slot."""
     step, combine = split
     name, items = args[0], args[1:]
@@ -210,9 +231,9 @@ def _split_keys(
     for index in range(0, len(items), step):
         by_slot.setdefault(slot_of(items[index]), []).append(index)
     if len(by_slot) == 1:
-        return [_Part(args, slot=next(iter(by_slot)))], _first
+        return [Part(args, slot=next(iter(by_slot)))], first_reply
     parts = [
-        _Part((name, *(item for i in indexes for item in items[i : i + step])), slot=slot)
+        Part((name, *(item for i in indexes for item in items[i : i + step])), slot=slot)
         for slot, indexes in by_slot.items()
     ]
     if combine == "positions":
@@ -229,16 +250,16 @@ def _split_keys(
         return parts, positions
     if combine == "sum":
         return parts, lambda replies: sum(int(r) for r in replies)
-    return parts, _first
+    return parts, first_reply
 
 
-def _split_eval(command: Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]:
+def split_eval(command: Eval) -> tuple[list[Part], Callable[[list[Any]], Any]]:
     """Route a script by the slot of its keys; split a per-key script by slot."""
     script, keys = command.script, command.keys
     if not command.per_key:
         tail = (*keys, *command.args)
         args = ("EVALSHA", script.sha, len(keys), *tail)
-        return [_Part(args, slot=slot_of(keys[0]) if keys else None, script=script)], _first
+        return [Part(args, slot=slot_of(keys[0]) if keys else None, script=script)], first_reply
     by_slot: dict[int, list[int]] = {}
     for index, key in enumerate(keys):
         by_slot.setdefault(slot_of(key), []).append(index)
@@ -247,11 +268,11 @@ def _split_eval(command: Eval) -> tuple[list[_Part], Callable[[list[Any]], Any]]
         part_keys = tuple(keys[i] for i in indexes)
         values = tuple(command.per_key[i] for i in indexes)
         args = ("EVALSHA", script.sha, len(part_keys), *part_keys, *command.args, *values)
-        parts.append(_Part(args, slot=slot, script=script))
+        parts.append(Part(args, slot=slot, script=script))
     return parts, lambda replies: sum(int(r) for r in replies)
 
 
-def _watch_nodes(groups: dict[_Node, list[_Part]]) -> dict[_Node, observe.Sent]:
+def watch_nodes(groups: dict[Node, list[Part]]) -> dict[Node, observe.Sent]:
     """Observe what goes to each node as one command (djredis._core.observe), if watched."""
     found = observe.hooks
     if found is None or not found.commands:
@@ -259,7 +280,7 @@ def _watch_nodes(groups: dict[_Node, list[_Part]]) -> dict[_Node, observe.Sent]:
     return {node: observe.Sent(node.config, _as_command(parts)) for node, parts in groups.items()}
 
 
-def _watch_one(node: _Node, command: Any) -> observe.Sent | None:
+def watch_one(node: Node, command: Any) -> observe.Sent | None:
     """Observe a command sent straight to its node, if watched."""
     found = observe.hooks
     if found is None or not found.commands:
@@ -267,17 +288,17 @@ def _watch_one(node: _Node, command: Any) -> observe.Sent | None:
     return observe.Sent(node.config, command)
 
 
-def _seen_end(seen: observe.Sent | None, error: BaseException | None) -> None:
+def seen_end(seen: observe.Sent | None, error: BaseException | None) -> None:
     if seen is not None:
         seen.end(error)
 
 
-def _seen_all_end(watched: dict[_Node, observe.Sent], error: BaseException) -> None:
+def seen_all_end(watched: dict[Node, observe.Sent], error: BaseException) -> None:
     for seen in watched.values():
         seen.end(error)
 
 
-def _as_command(parts: list[_Part]) -> Call | Batch | Eval:
+def _as_command(parts: list[Part]) -> Call | Batch | Eval:
     """Describe the parts sent to one node as the one command an observer sees."""
     calls = [call for part in parts for call in (part.transaction or (part.args,))]
     write = any(part.write for part in parts)
@@ -290,7 +311,7 @@ def _as_command(parts: list[_Part]) -> Call | Batch | Eval:
     return Call(calls[0], write)
 
 
-def _deliver(parts: list[_Part], replies: list[Any]) -> None:
+def deliver(parts: list[Part], replies: list[Any]) -> None:
     """Hand each part its replies, in the order the parts were written to one node."""
     replies = [_as_error(reply) or reply for reply in replies]
     for part in parts:

@@ -16,23 +16,23 @@ from djredis._core.errors import CONNECTION_ERRORS
 from djredis._io.loops import LoopState
 from djredis._io.sync_pool import request_many
 from djredis._routing.cluster_plan import (
-    _deliver,
-    _Node,
-    _not_sent,
-    _Part,
-    _seen_all_end,
-    _watch_nodes,
+    Node,
+    Part,
+    deliver,
+    not_sent,
+    seen_all_end,
+    watch_nodes,
 )
 
 __all__ = ["send_round_async", "send_round_sync"]
 
-_Groups = dict[_Node, list[_Part]]
+_Groups = dict[Node, list[Part]]
 
 
-def send_round_sync(groups: _Groups) -> dict[_Node, Exception]:
+def send_round_sync(groups: _Groups) -> dict[Node, Exception]:
     """Write every node's commands, then read every reply; return each failed node's
     connection error (the parts of the others have their replies)."""
-    watched = _watch_nodes(groups)
+    watched = watch_nodes(groups)
     try:
         outcomes = request_many(
             {
@@ -41,26 +41,26 @@ def send_round_sync(groups: _Groups) -> dict[_Node, Exception]:
             }
         )
     except BaseException as exc:  # interrupted (a signal's exception): no reply was read
-        _seen_all_end(watched, exc)
+        seen_all_end(watched, exc)
         raise
-    failed: dict[_Node, Exception] = {}
+    failed: dict[Node, Exception] = {}
     for node, parts in groups.items():
         outcome = outcomes[node.config]
         if isinstance(outcome, Exception):
             failed[node] = outcome
         else:
-            _deliver(parts, outcome)
+            deliver(parts, outcome)
     for node, seen in watched.items():
         seen.end(failed.get(node))
     return failed
 
 
-async def send_round_async(groups: _Groups, state: LoopState) -> dict[_Node, Exception]:
+async def send_round_async(groups: _Groups, state: LoopState) -> dict[Node, Exception]:
     """Queue every part on its node's multiplexed connection, then collect the replies;
     return each failed node's connection error."""
-    failed: dict[_Node, Exception] = {}
-    watched = _watch_nodes(groups)
-    answered: set[_Node] = set()
+    failed: dict[Node, Exception] = {}
+    watched = watch_nodes(groups)
+    answered: set[Node] = set()
     try:
         await _round_async(groups, state, failed, answered)
     except BaseException as exc:
@@ -75,7 +75,7 @@ async def send_round_async(groups: _Groups, state: LoopState) -> dict[_Node, Exc
 
 
 async def _round_async(
-    groups: _Groups, state: LoopState, failed: dict[_Node, Exception], answered: set[_Node]
+    groups: _Groups, state: LoopState, failed: dict[Node, Exception], answered: set[Node]
 ) -> None:
     """``send_round_async``'s work: ``failed`` gets each node's connection error,
     ``answered`` each node whose every reply came back."""
@@ -87,7 +87,7 @@ async def _round_async(
         )
         for node, outcome in zip(connecting, outcomes, strict=True):
             if isinstance(outcome, CONNECTION_ERRORS):
-                failed[node] = _not_sent(outcome)
+                failed[node] = not_sent(outcome)
             elif isinstance(outcome, BaseException):
                 raise outcome
     sent = [
@@ -103,5 +103,5 @@ async def _round_async(
             except CONNECTION_ERRORS as exc:
                 failed.setdefault(node, exc)
         if node not in failed:
-            _deliver(parts, replies)
+            deliver(parts, replies)
         answered.add(node)

@@ -17,7 +17,7 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS
 from djredis._config.server import ServerConfig
 from djredis._core.commands import Call
 from djredis._routing.base import ATTEMPT_ERRORS, Route, TopologyError
-from djredis._routing.cluster_plan import _Node
+from djredis._routing.cluster_plan import Node
 
 __all__ = ["FAILED_NODE_PAUSE", "MIN_REFRESH_INTERVAL", "SlotMap"]
 
@@ -40,26 +40,26 @@ class SlotMap:
         # Called with the new primaries (the read servers) whenever they change.
         self._changed = changed
         self.template = seeds[0]
-        self.nodes: dict[tuple[str, int], _Node] = {}
+        self.nodes: dict[tuple[str, int], Node] = {}
         self.seeds = [self.node(*seed.address) for seed in seeds]
-        self.slots: list[_Node | None] | None = None
-        self.primaries: tuple[_Node, ...] = ()
-        self.replicas: tuple[_Node, ...] = ()
+        self.slots: list[Node | None] | None = None
+        self.primaries: tuple[Node, ...] = ()
+        self.replicas: tuple[Node, ...] = ()
         self._refreshed_at = -MIN_REFRESH_INTERVAL
-        self._failed_at: dict[_Node, float] = {}
+        self._failed_at: dict[Node, float] = {}
         # A node failed since the map was last loaded: reload it before the next command
         # (at most every MIN_REFRESH_INTERVAL), so a promoted replica is found even when
         # the failed node only ever times out.
         self.suspect = False
         self._lock = threading.Lock()
 
-    def node(self, host: str, port: int) -> _Node:
+    def node(self, host: str, port: int) -> Node:
         node = self.nodes.get((host, port))
         if node is None:
-            node = self.nodes.setdefault((host, port), _Node(self.template.at(host, port)))
+            node = self.nodes.setdefault((host, port), Node(self.template.at(host, port)))
         return node
 
-    def _candidates(self) -> list[_Node]:
+    def _candidates(self) -> list[Node]:
         now = time.monotonic()
         ordered = dict.fromkeys([*self.primaries, *self.replicas, *self.seeds])
         fresh = [
@@ -82,10 +82,10 @@ class SlotMap:
             return
         raise TopologyError(f"no Redis Cluster node answered CLUSTER SLOTS ({'; '.join(problems)})")
 
-    def _install(self, reply: Any, via: _Node) -> None:
-        slots: list[_Node | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
-        primaries: dict[_Node, None] = {}
-        replicas: dict[_Node, None] = {}
+    def _install(self, reply: Any, via: Node) -> None:
+        slots: list[Node | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
+        primaries: dict[Node, None] = {}
+        replicas: dict[Node, None] = {}
         for start, end, primary, *others in reply:
             owner = self._entry_node(primary, via)
             primaries[owner] = None
@@ -96,12 +96,12 @@ class SlotMap:
         self.replicas = tuple(replicas)
         self._set_primaries(tuple(primaries))
 
-    def _set_primaries(self, primaries: tuple[_Node, ...]) -> None:
+    def _set_primaries(self, primaries: tuple[Node, ...]) -> None:
         before, self.primaries = self.primaries, primaries
         if before and set(before) != set(primaries):
             self._changed(tuple(node.config for node in primaries))
 
-    def _entry_node(self, entry: Any, via: _Node) -> _Node:
+    def _entry_node(self, entry: Any, via: Node) -> Node:
         host = entry[0].decode() if isinstance(entry[0], bytes) else str(entry[0])
         if not host or host == "?":  # the node does not know its own address: use ours
             host = via.config.address[0]
@@ -116,7 +116,7 @@ class SlotMap:
             self._refreshed_at = now
             return True
 
-    def moved(self, slot: int, target: _Node) -> bool:
+    def moved(self, slot: int, target: Node) -> bool:
         """Route ``slot`` to ``target`` (a ``MOVED``); return whether it is a new primary.
 
         A new primary (a promoted replica) serves reads of that slot from now on, so it
@@ -132,10 +132,10 @@ class SlotMap:
     def after_fork(self) -> None:
         self._lock = threading.Lock()  # the parent's may have been held by another thread
 
-    def failed(self, node: _Node) -> None:
+    def failed(self, node: Node) -> None:
         self._failed_at[node] = time.monotonic()
         self.suspect = True
 
-    def owner(self, slot: int) -> _Node | None:
+    def owner(self, slot: int) -> Node | None:
         slots = self.slots
         return None if slots is None else slots[slot]

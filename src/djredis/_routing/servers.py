@@ -87,15 +87,15 @@ class ServerGroup(Topology):
         if type(command) is Primaries:
             return (None,)
         if not self._read_from:
-            return send_sync(self.primary, command)  # type: ignore[arg-type]
-        return drive_sync(self._route(command))  # type: ignore[arg-type]
+            return send_sync(self.primary, command)
+        return drive_sync(self._route(command))
 
     async def aexecute(self, command: Command, state: LoopState) -> Any:
         if type(command) is Primaries:
             return (None,)
         if not self._read_from:
-            return await send_async(state, self.primary, command)  # type: ignore[arg-type]
-        return await drive_async(self._route(command), state)  # type: ignore[arg-type]
+            return await send_async(state, self.primary, command)
+        return await drive_async(self._route(command), state)
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False
@@ -300,14 +300,14 @@ class SentinelGroup(Topology):
             self._watch.ensure()
         if type(command) is Primaries:
             return (None,)
-        return drive_sync(self._route(command))  # type: ignore[arg-type]
+        return drive_sync(self._route(command))
 
     async def aexecute(self, command: Command, state: LoopState) -> Any:
         if not self._watch.complete:
             self._watch.ensure()
         if type(command) is Primaries:
             return (None,)
-        return await drive_async(self._route(command), state)  # type: ignore[arg-type]
+        return await drive_async(self._route(command), state)
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False

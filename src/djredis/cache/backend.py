@@ -349,13 +349,13 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
         """Delete every key in one DEL; return how many existed (django-redis), or None
         for no keys (Django)."""
-        return self._run(self._op_delete_many(keys, version), "delete_many", None)  # type: ignore[no-any-return]
+        return self._run(self._op_delete_many(keys, version), "delete_many", None)
 
     async def adelete_many(  # type: ignore[override]
         self, keys: Iterable[Any], version: int | None = None
     ) -> int | None:
         """Delete every key in one DEL; return how many existed, or None for no keys."""
-        return await self._arun(self._op_delete_many(keys, version), "delete_many", None)  # type: ignore[no-any-return]
+        return await self._arun(self._op_delete_many(keys, version), "delete_many", None)
 
     def _op_delete_many(self, keys: Iterable[Any], version: int | None) -> Operation[int | None]:
         made = [self._key(key, version=version) for key in keys]
@@ -369,26 +369,27 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
         """Add ``delta`` atomically, keeping the TTL; ``ValueError`` if the key is missing,
         unless ``ignore_key_check`` (django-redis): then a missing key starts at ``delta``."""
         op = self._op_incr(key, delta, version, ignore_key_check)
-        result: int = self._run(op, "incr", None)
-        return result
+        # With IGNORE_EXCEPTIONS an unavailable Redis gives None, as in django-redis
+        # (docs/cache.md), though Django's signature says int: so do decr and incr_version.
+        return self._run(op, "incr", None)  # type: ignore[return-value]
 
     async def aincr(
         self, key: Any, delta: int = 1, version: int | None = None, ignore_key_check: bool = False
     ) -> int:
         """Add ``delta`` atomically (see ``incr``)."""
         op = self._op_incr(key, delta, version, ignore_key_check)
-        result: int = await self._arun(op, "incr", None)
-        return result
+        pending = self._arun(op, "incr", None)  # bound first: typed by its arguments
+        return await pending  # type: ignore[return-value]
 
     def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Subtract ``delta`` atomically, keeping the TTL."""
-        result: int = self._run(self._op_incr(key, -delta, version), "decr", None)
-        return result
+        return self._run(self._op_incr(key, -delta, version), "decr", None)  # type: ignore[return-value]
 
     async def adecr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Subtract ``delta`` atomically, keeping the TTL."""
-        result: int = await self._arun(self._op_incr(key, -delta, version), "decr", None)
-        return result
+        op = self._op_incr(key, -delta, version)
+        pending = self._arun(op, "decr", None)
+        return await pending  # type: ignore[return-value]
 
     def _op_incr(
         self, key: Any, delta: Any, version: int | None, create: bool = False
@@ -419,14 +420,14 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
 
     def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Move ``key`` to version + ``delta`` atomically (RENAME keeps the TTL)."""
-        result: int = self._run(self._op_incr_version(key, delta, version), "incr_version", None)
-        return result
+        op = self._op_incr_version(key, delta, version)
+        return self._run(op, "incr_version", None)  # type: ignore[return-value]
 
     async def aincr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Move ``key`` to version + ``delta`` atomically (RENAME keeps the TTL)."""
         op = self._op_incr_version(key, delta, version)
-        result: int = await self._arun(op, "incr_version", None)
-        return result
+        pending = self._arun(op, "incr_version", None)
+        return await pending  # type: ignore[return-value]
 
     def decr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Move ``key`` to version - ``delta``."""

@@ -52,6 +52,7 @@ __all__ = ["CacheBase"]
 logger = logging.getLogger("djredis.cache")
 
 T = TypeVar("T")
+F = TypeVar("F")
 MISSING = object()
 DEFAULT_COMPRESS_MIN_LENGTH = 256
 DEFAULT_SCAN_COUNT = 1000
@@ -87,12 +88,14 @@ def resumed(operation: Operation[T], first: Command) -> Operation[T]:
             try:
                 command = operation.throw(exc)
             except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                thrown: T = stop.value  # what ``operation`` returns: a T
+                return thrown
         else:
             try:
                 command = operation.send(reply)
             except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                sent: T = stop.value
+                return sent
 
 
 def _default_reverse_key(key: str) -> str:
@@ -238,7 +241,7 @@ class CacheBase(BaseCache):
         sample = self.key_func("k", self.key_prefix, 1)
         return self.key_prefix if self.key_prefix and sample.startswith(self.key_prefix) else ""
 
-    def _run(self, operation: Operation[Any], name: str, fallback: Any) -> Any:
+    def _run(self, operation: Operation[T], name: str, fallback: F) -> T | F:
         if self._near is not None:
             operation = watch(self._near, operation)
         return run_sync(self._group, operation, self._policy, name, fallback)
@@ -300,14 +303,14 @@ class CacheBase(BaseCache):
             exc,
         )
 
-    def _arun(self, operation: Operation[Any], name: str, fallback: Any) -> Awaitable[Any]:
+    def _arun(self, operation: Operation[T], name: str, fallback: F) -> Awaitable[T | F]:
         if self._near is not None:
             operation = watch(self._near, operation)
         return run_async(self._group, operation, self._policy, name, fallback)
 
     async def _arun_encoding(
-        self, make: Callable[[], Operation[Any]], name: str, fallback: Any
-    ) -> Any:
+        self, make: Callable[[], Operation[T]], name: str, fallback: F
+    ) -> T | F:
         """Run an operation that encodes values, on the loop unless encoding needs the
         database: pickling a lazy QuerySet evaluates it, and Django forbids queries in an
         event loop (SynchronousOnlyOperation). Only then is the encoding step (everything
@@ -315,10 +318,12 @@ class CacheBase(BaseCache):
         Django's own ``a*`` methods would run all of it; the fast path never leaves the loop.
         """
         operation = make()
+        result: T
         try:
             first = next(operation)
         except StopIteration as stop:
-            return stop.value
+            result = stop.value  # done before its first command: what it returns, a T
+            return result
         except UnserializableValue as exc:
             if not isinstance(exc.__cause__, SynchronousOnlyOperation):
                 raise
@@ -326,7 +331,8 @@ class CacheBase(BaseCache):
             try:
                 first = await sync_to_async(next)(operation)
             except StopIteration as stop:
-                return stop.value
+                result = stop.value
+                return result
         return await self._arun(resumed(operation, first), name, fallback)
 
     def _op_one(
@@ -334,6 +340,13 @@ class CacheBase(BaseCache):
     ) -> Operation[Any]:
         """Run ``command key *args`` on one cache key and return the raw reply."""
         return (yield Call((command, self._key(key, version=version), *args), write))
+
+    def _op_count(
+        self, command: str, key: Any, version: int | None, *args: Any, write: bool = True
+    ) -> Operation[int]:
+        """Run ``command key *args``, whose reply is an integer (ZCARD, HDEL...), and return it."""
+        count: int = yield Call((command, self._key(key, version=version), *args), write)
+        return count
 
     def _scan_delete(self, pattern: str, count: int) -> Operation[int]:
         deleted = 0

@@ -31,19 +31,19 @@ class DjangoRedisExtras(CacheBase):
 
     def ttl(self, key: Any, version: int | None = None) -> int | None:
         """Return seconds to live: None if the key never expires, 0 if it does not exist."""
-        return self._run(self._op_ttl("TTL", key, version), "ttl", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_ttl("TTL", key, version), "ttl", 0)
 
     async def attl(self, key: Any, version: int | None = None) -> int | None:
         """Return seconds to live: None if the key never expires, 0 if it does not exist."""
-        return await self._arun(self._op_ttl("TTL", key, version), "ttl", 0)  # type: ignore[no-any-return]
+        return await self._arun(self._op_ttl("TTL", key, version), "ttl", 0)
 
     def pttl(self, key: Any, version: int | None = None) -> int | None:
         """Return milliseconds to live: None if the key never expires, 0 if it is missing."""
-        return self._run(self._op_ttl("PTTL", key, version), "pttl", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_ttl("PTTL", key, version), "pttl", 0)
 
     async def apttl(self, key: Any, version: int | None = None) -> int | None:
         """Return milliseconds to live: None if the key never expires, 0 if it is missing."""
-        return await self._arun(self._op_ttl("PTTL", key, version), "pttl", 0)  # type: ignore[no-any-return]
+        return await self._arun(self._op_ttl("PTTL", key, version), "pttl", 0)
 
     def _op_ttl(self, command: str, key: Any, version: int | None) -> Operation[int | None]:
         left = yield from self._op_one(command, key, version, write=False)

@@ -42,7 +42,7 @@ class RedisHashes(MemberCodec):
     ) -> int:
         """Set ``field`` to ``value`` and/or every item of ``mapping``; return how many
         fields are new."""
-        return self._run(self._op_hset(key, field, value, mapping, version), "hset", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_hset(key, field, value, mapping, version), "hset", 0)
 
     async def ahset(
         self,
@@ -55,7 +55,7 @@ class RedisHashes(MemberCodec):
         """Set ``field`` to ``value`` and/or every item of ``mapping``; return how many
         fields are new."""
         op = self._op_hset(key, field, value, mapping, version)
-        return await self._arun(op, "hset", 0)  # type: ignore[no-any-return]
+        return await self._arun(op, "hset", 0)
 
     def _op_hset(
         self,
@@ -78,20 +78,20 @@ class RedisHashes(MemberCodec):
 
     def hdel(self, key: Any, field: Any, version: int | None = None) -> int:
         """Delete ``field``; return 1 if it existed, else 0."""
-        return self._run(self._op_one("HDEL", key, version, field), "hdel", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_count("HDEL", key, version, field), "hdel", 0)
 
     async def ahdel(self, key: Any, field: Any, version: int | None = None) -> int:
         """Delete ``field``; return 1 if it existed, else 0."""
-        return await self._arun(self._op_one("HDEL", key, version, field), "hdel", 0)  # type: ignore[no-any-return]
+        return await self._arun(self._op_count("HDEL", key, version, field), "hdel", 0)
 
     def hlen(self, key: Any, version: int | None = None) -> int:
         """Return the number of fields (0 for a missing key)."""
-        return self._run(self._op_one("HLEN", key, version, write=False), "hlen", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_count("HLEN", key, version, write=False), "hlen", 0)
 
     async def ahlen(self, key: Any, version: int | None = None) -> int:
         """Return the number of fields (0 for a missing key)."""
-        op = self._op_one("HLEN", key, version, write=False)
-        return await self._arun(op, "hlen", 0)  # type: ignore[no-any-return]
+        op = self._op_count("HLEN", key, version, write=False)
+        return await self._arun(op, "hlen", 0)
 
     def hexists(self, key: Any, field: Any, version: int | None = None) -> bool:
         """Return whether ``field`` exists."""
@@ -105,11 +105,11 @@ class RedisHashes(MemberCodec):
 
     def hkeys(self, key: Any, version: int | None = None) -> list[Any]:
         """Return the field names, as ``str``."""
-        return self._run(self._op_hkeys(key, version), "hkeys", [])  # type: ignore[no-any-return]
+        return self._run(self._op_hkeys(key, version), "hkeys", [])
 
     async def ahkeys(self, key: Any, version: int | None = None) -> list[Any]:
         """Return the field names, as ``str``."""
-        return await self._arun(self._op_hkeys(key, version), "hkeys", [])  # type: ignore[no-any-return]
+        return await self._arun(self._op_hkeys(key, version), "hkeys", [])
 
     def _op_hkeys(self, key: Any, version: int | None) -> Operation[list[Any]]:
         raws = yield from self._op_one("HKEYS", key, version, write=False)
@@ -134,11 +134,11 @@ class RedisHashes(MemberCodec):
 
     def hgetall(self, key: Any, version: int | None = None) -> dict[Any, Any]:
         """Return every field (as ``str``) and its value ({} for a missing key)."""
-        return self._run(self._op_hgetall(key, version), "hgetall", {})  # type: ignore[no-any-return]
+        return self._run(self._op_hgetall(key, version), "hgetall", {})
 
     async def ahgetall(self, key: Any, version: int | None = None) -> dict[Any, Any]:
         """Return every field (as ``str``) and its value ({} for a missing key)."""
-        return await self._arun(self._op_hgetall(key, version), "hgetall", {})  # type: ignore[no-any-return]
+        return await self._arun(self._op_hgetall(key, version), "hgetall", {})
 
     def _op_hgetall(self, key: Any, version: int | None) -> Operation[dict[Any, Any]]:
         full = self._key(key, version=version)

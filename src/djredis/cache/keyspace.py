@@ -15,7 +15,7 @@ from typing import Any
 
 from djredis._core.commands import Call, Operation, Primaries
 from djredis.cache.base import glob_escape
-from djredis.cache.stats import _backend
+from djredis.cache.stats import djredis_cache
 
 __all__ = ["ScanPage", "cache_pattern", "prefix_pattern", "scan_pages", "unlink"]
 
@@ -43,7 +43,7 @@ class ScanPage:
 
 def cache_pattern(alias: str, search: str, version: int | None = None) -> str:
     """Return the Redis glob for cache keys matching ``search`` (``prefix:version:search``)."""
-    pattern: str = _backend(alias)._pattern(search, version)
+    pattern: str = djredis_cache(alias)._pattern(search, version)
     return pattern
 
 
@@ -76,7 +76,7 @@ def _op_page(position: _Position, pattern: str, count: int) -> Operation[Any]:
 
 def scan_pages(alias: str, pattern: str, count: int = 1000) -> Iterator[ScanPage]:
     """Yield the keys matching the Redis glob ``pattern``, one SCAN page at a time."""
-    backend = _backend(alias)
+    backend = djredis_cache(alias)
     position: _Position | None
     position, total = backend._run(_op_start(), "scan", (((), 0, 0), 0))
     if not position[0]:
@@ -103,5 +103,5 @@ def unlink(alias: str, keys: list[bytes]) -> int:
     """Unlink ``keys`` (one SCAN page's) on the primary of ``alias``; return how many existed."""
     if not keys:
         return 0
-    deleted: int = _backend(alias)._run(_op_unlink(keys), "unlink", 0)
+    deleted: int = djredis_cache(alias)._run(_op_unlink(keys), "unlink", 0)
     return deleted

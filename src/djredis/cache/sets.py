@@ -26,21 +26,21 @@ class RedisSets(MemberCodec):
 
     def sadd(self, key: Any, *values: Any, version: int | None = None) -> int:
         """Add members; return how many were new."""
-        return self._run(self._op_with_members("SADD", key, values, version), "sadd", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_with_members("SADD", key, values, version), "sadd", 0)
 
     async def asadd(self, key: Any, *values: Any, version: int | None = None) -> int:
         """Add members; return how many were new."""
         op = self._op_with_members("SADD", key, values, version)
-        return await self._arun(op, "sadd", 0)  # type: ignore[no-any-return]
+        return await self._arun(op, "sadd", 0)
 
     def srem(self, key: Any, *members: Any, version: int | None = None) -> int:
         """Remove members; return how many were there."""
-        return self._run(self._op_with_members("SREM", key, members, version), "srem", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_with_members("SREM", key, members, version), "srem", 0)
 
     async def asrem(self, key: Any, *members: Any, version: int | None = None) -> int:
         """Remove members; return how many were there."""
         op = self._op_with_members("SREM", key, members, version)
-        return await self._arun(op, "srem", 0)  # type: ignore[no-any-return]
+        return await self._arun(op, "srem", 0)
 
     def _op_with_members(
         self, command: str, key: Any, members: tuple[Any, ...], version: int | None
@@ -51,12 +51,12 @@ class RedisSets(MemberCodec):
 
     def scard(self, key: Any, version: int | None = None) -> int:
         """Return the number of members (0 for a missing key)."""
-        return self._run(self._op_one("SCARD", key, version, write=False), "scard", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_count("SCARD", key, version, write=False), "scard", 0)
 
     async def ascard(self, key: Any, version: int | None = None) -> int:
         """Return the number of members (0 for a missing key)."""
-        op = self._op_one("SCARD", key, version, write=False)
-        return await self._arun(op, "scard", 0)  # type: ignore[no-any-return]
+        op = self._op_count("SCARD", key, version, write=False)
+        return await self._arun(op, "scard", 0)
 
     def sismember(self, key: Any, member: Any, version: int | None = None) -> bool:
         """Return whether ``member`` is in the set."""
@@ -73,12 +73,12 @@ class RedisSets(MemberCodec):
     def smismember(self, key: Any, *members: Any, version: int | None = None) -> list[bool]:
         """Return, for each member, whether it is in the set (Redis >= 6.2)."""
         op = self._op_mismember(key, members, version)
-        return self._run(op, "smismember", [False] * len(members))  # type: ignore[no-any-return]
+        return self._run(op, "smismember", [False] * len(members))
 
     async def asmismember(self, key: Any, *members: Any, version: int | None = None) -> list[bool]:
         """Return, for each member, whether it is in the set (Redis >= 6.2)."""
         op = self._op_mismember(key, members, version)
-        return await self._arun(op, "smismember", [False] * len(members))  # type: ignore[no-any-return]
+        return await self._arun(op, "smismember", [False] * len(members))
 
     def _op_mismember(
         self, key: Any, members: tuple[Any, ...], version: int | None
@@ -90,42 +90,42 @@ class RedisSets(MemberCodec):
 
     def smembers(self, key: Any, version: int | None = None) -> SetReply:
         """Return every member, as a Python set (empty for a missing key)."""
-        return self._run(self._op_set_reply("SMEMBERS", [(key, version)]), "smembers", set())  # type: ignore[no-any-return]
+        return self._run(self._op_set_reply("SMEMBERS", [(key, version)]), "smembers", set())
 
     async def asmembers(self, key: Any, version: int | None = None) -> SetReply:
         """Return every member, as a Python set (empty for a missing key)."""
         op = self._op_set_reply("SMEMBERS", [(key, version)])
-        return await self._arun(op, "smembers", set())  # type: ignore[no-any-return]
+        return await self._arun(op, "smembers", set())
 
     def sdiff(self, *keys: Any, version: int | None = None) -> SetReply:
         """Return the members of the first set that are in none of the others."""
         op = self._op_set_reply("SDIFF", [(k, version) for k in keys])
-        return self._run(op, "sdiff", set())  # type: ignore[no-any-return]
+        return self._run(op, "sdiff", set())
 
     async def asdiff(self, *keys: Any, version: int | None = None) -> SetReply:
         """Return the members of the first set that are in none of the others."""
         op = self._op_set_reply("SDIFF", [(k, version) for k in keys])
-        return await self._arun(op, "sdiff", set())  # type: ignore[no-any-return]
+        return await self._arun(op, "sdiff", set())
 
     def sinter(self, *keys: Any, version: int | None = None) -> SetReply:
         """Return the members common to every set."""
         op = self._op_set_reply("SINTER", [(k, version) for k in keys])
-        return self._run(op, "sinter", set())  # type: ignore[no-any-return]
+        return self._run(op, "sinter", set())
 
     async def asinter(self, *keys: Any, version: int | None = None) -> SetReply:
         """Return the members common to every set."""
         op = self._op_set_reply("SINTER", [(k, version) for k in keys])
-        return await self._arun(op, "sinter", set())  # type: ignore[no-any-return]
+        return await self._arun(op, "sinter", set())
 
     def sunion(self, *keys: Any, version: int | None = None) -> SetReply:
         """Return the members of any of the sets."""
         op = self._op_set_reply("SUNION", [(k, version) for k in keys])
-        return self._run(op, "sunion", set())  # type: ignore[no-any-return]
+        return self._run(op, "sunion", set())
 
     async def asunion(self, *keys: Any, version: int | None = None) -> SetReply:
         """Return the members of any of the sets."""
         op = self._op_set_reply("SUNION", [(k, version) for k in keys])
-        return await self._arun(op, "sunion", set())  # type: ignore[no-any-return]
+        return await self._arun(op, "sunion", set())
 
     def _op_set_reply(
         self, command: str, keys: list[tuple[Any, int | None]]
@@ -148,7 +148,7 @@ class RedisSets(MemberCodec):
         also takes ``version=`` for both.
         """
         op = self._op_store("SDIFFSTORE", dest, keys, version, version_dest, version_keys)
-        return self._run(op, "sdiffstore", 0)  # type: ignore[no-any-return]
+        return self._run(op, "sdiffstore", 0)
 
     async def asdiffstore(
         self,
@@ -160,27 +160,27 @@ class RedisSets(MemberCodec):
     ) -> int:
         """Store the difference of ``keys`` at ``dest``; return its size."""
         op = self._op_store("SDIFFSTORE", dest, keys, version, version_dest, version_keys)
-        return await self._arun(op, "sdiffstore", 0)  # type: ignore[no-any-return]
+        return await self._arun(op, "sdiffstore", 0)
 
     def sinterstore(self, dest: Any, *keys: Any, version: int | None = None) -> int:
         """Store the intersection of ``keys`` at ``dest``; return its size."""
         op = self._op_store("SINTERSTORE", dest, keys, version)
-        return self._run(op, "sinterstore", 0)  # type: ignore[no-any-return]
+        return self._run(op, "sinterstore", 0)
 
     async def asinterstore(self, dest: Any, *keys: Any, version: int | None = None) -> int:
         """Store the intersection of ``keys`` at ``dest``; return its size."""
         op = self._op_store("SINTERSTORE", dest, keys, version)
-        return await self._arun(op, "sinterstore", 0)  # type: ignore[no-any-return]
+        return await self._arun(op, "sinterstore", 0)
 
     def sunionstore(self, destination: Any, *keys: Any, version: int | None = None) -> int:
         """Store the union of ``keys`` at ``destination``; return its size."""
         op = self._op_store("SUNIONSTORE", destination, keys, version)
-        return self._run(op, "sunionstore", 0)  # type: ignore[no-any-return]
+        return self._run(op, "sunionstore", 0)
 
     async def asunionstore(self, destination: Any, *keys: Any, version: int | None = None) -> int:
         """Store the union of ``keys`` at ``destination``; return its size."""
         op = self._op_store("SUNIONSTORE", destination, keys, version)
-        return await self._arun(op, "sunionstore", 0)  # type: ignore[no-any-return]
+        return await self._arun(op, "sunionstore", 0)
 
     def _op_store(
         self,

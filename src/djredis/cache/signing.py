@@ -116,7 +116,7 @@ def _verified(macs: tuple[hmac.HMAC, ...], data: bytes) -> bytes | memoryview:
     """Return what follows the 33-byte signed header of ``data`` if its tag is one of
     ``macs``' over it; else raise ``UndecodableValue``."""
     tag = data[1:SIGNED_BODY]
-    body: Any = (
+    body: bytes | memoryview = (
         data[SIGNED_BODY:] if len(data) < _VIEW_THRESHOLD else memoryview(data)[SIGNED_BODY:]
     )
     if body:
@@ -124,7 +124,7 @@ def _verified(macs: tuple[hmac.HMAC, ...], data: bytes) -> bytes | memoryview:
             tagger = mac.copy()
             tagger.update(body)
             if hmac.compare_digest(tagger.digest(), tag):
-                return body  # type: ignore[no-any-return]
+                return body
     raise UndecodableValue("the value's signature does not verify")
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "cache_stats",
     "counters_for",
     "djredis_aliases",
+    "djredis_cache",
     "parse_info",
     "probe_servers",
     "reset_cache_stats",
@@ -118,7 +119,8 @@ def djredis_aliases() -> list[str]:
     return [alias for alias in settings.CACHES if _is_djredis(caches[alias])]
 
 
-def _backend(alias: str) -> Any:
+def djredis_cache(alias: str) -> Any:
+    """Return the djredis cache ``alias``; ``TypeError`` when another backend serves it."""
     backend = caches[alias]
     if not _is_djredis(backend):
         raise TypeError(
@@ -130,7 +132,7 @@ def _backend(alias: str) -> Any:
 
 def cache_stats(alias: str = "default") -> CacheStats:
     """Return the hit and miss counts of the djredis cache ``alias`` in this process."""
-    backend = _backend(alias)
+    backend = djredis_cache(alias)
     counters: CacheCounters = backend._stats
     near_stats = getattr(backend, "near_stats", None)
     reported = near_stats() if callable(near_stats) else None  # None: the near-cache is off
@@ -146,7 +148,7 @@ def all_cache_stats() -> dict[str, CacheStats]:
 def reset_cache_stats(alias: str | None = None) -> None:
     """Zero the counters of ``alias`` (every djredis alias when None)."""
     for name in [alias] if alias is not None else djredis_aliases():
-        _backend(name)._stats.reset()
+        djredis_cache(name)._stats.reset()
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ def server_stats(alias: str = "default") -> ServerStats:
     never an exception. On Redis Cluster the figures are those of the node the keyless
     commands go to.
     """
-    backend = _backend(alias)
+    backend = djredis_cache(alias)
     try:
         reply = backend._run(_op_ping_info(), "server_stats", None)
     except Exception as exc:  # any failure means "not usable from here": report it

@@ -112,61 +112,64 @@ class RedisSortedSets(MemberCodec):
 
     def zcard(self, key: Any, version: int | None = None) -> int:
         """Return the number of members (0 for a missing key)."""
-        return self._run(self._op_one("ZCARD", key, version, write=False), "zcard", 0)  # type: ignore[no-any-return]
+        return self._run(self._op_count("ZCARD", key, version, write=False), "zcard", 0)
 
     async def azcard(self, key: Any, version: int | None = None) -> int:
         """Return the number of members (0 for a missing key)."""
-        op = self._op_one("ZCARD", key, version, write=False)
-        return await self._arun(op, "zcard", 0)  # type: ignore[no-any-return]
+        op = self._op_count("ZCARD", key, version, write=False)
+        return await self._arun(op, "zcard", 0)
 
     def zcount(
         self, key: Any, min: float | str, max: float | str, version: int | None = None
     ) -> int:
         """Return how many members score between ``min`` and ``max`` (inclusive; "(" excludes)."""
-        op = self._op_one("ZCOUNT", key, version, min, max, write=False)
-        return self._run(op, "zcount", 0)  # type: ignore[no-any-return]
+        op = self._op_count("ZCOUNT", key, version, min, max, write=False)
+        return self._run(op, "zcount", 0)
 
     async def azcount(
         self, key: Any, min: float | str, max: float | str, version: int | None = None
     ) -> int:
         """Return how many members score between ``min`` and ``max``."""
-        op = self._op_one("ZCOUNT", key, version, min, max, write=False)
-        return await self._arun(op, "zcount", 0)  # type: ignore[no-any-return]
+        op = self._op_count("ZCOUNT", key, version, min, max, write=False)
+        return await self._arun(op, "zcount", 0)
 
     def zremrangebyscore(
         self, key: Any, min: float | str, max: float | str, version: int | None = None
     ) -> int:
         """Remove the members scoring between ``min`` and ``max``; return how many."""
-        op = self._op_one("ZREMRANGEBYSCORE", key, version, min, max)
-        return self._run(op, "zremrangebyscore", 0)  # type: ignore[no-any-return]
+        op = self._op_count("ZREMRANGEBYSCORE", key, version, min, max)
+        return self._run(op, "zremrangebyscore", 0)
 
     async def azremrangebyscore(
         self, key: Any, min: float | str, max: float | str, version: int | None = None
     ) -> int:
         """Remove the members scoring between ``min`` and ``max``; return how many."""
-        op = self._op_one("ZREMRANGEBYSCORE", key, version, min, max)
-        return await self._arun(op, "zremrangebyscore", 0)  # type: ignore[no-any-return]
+        op = self._op_count("ZREMRANGEBYSCORE", key, version, min, max)
+        return await self._arun(op, "zremrangebyscore", 0)
 
-    def zincrby(self, key: Any, amount: float, value: Any, version: int | None = None) -> float:
-        """Add ``amount`` to the member's score (0 if absent); return the new score."""
+    def zincrby(
+        self, key: Any, amount: float, value: Any, version: int | None = None
+    ) -> float | None:
+        """Add ``amount`` to the member's score (0 if absent); return the new score (None
+        when IGNORE_EXCEPTIONS turned an unavailable Redis into a no-op)."""
         op = self._op_member_score("ZINCRBY", key, value, version, amount)
-        return self._run(op, "zincrby", None)  # type: ignore[no-any-return]
+        return self._run(op, "zincrby", None)
 
     async def azincrby(
         self, key: Any, amount: float, value: Any, version: int | None = None
-    ) -> float:
+    ) -> float | None:
         """Add ``amount`` to the member's score (0 if absent); return the new score."""
         op = self._op_member_score("ZINCRBY", key, value, version, amount)
-        return await self._arun(op, "zincrby", None)  # type: ignore[no-any-return]
+        return await self._arun(op, "zincrby", None)
 
     def zscore(self, key: Any, value: Any, version: int | None = None) -> float | None:
         """Return the member's score, or None."""
-        return self._run(self._op_member_score("ZSCORE", key, value, version), "zscore", None)  # type: ignore[no-any-return]
+        return self._run(self._op_member_score("ZSCORE", key, value, version), "zscore", None)
 
     async def azscore(self, key: Any, value: Any, version: int | None = None) -> float | None:
         """Return the member's score, or None."""
         op = self._op_member_score("ZSCORE", key, value, version)
-        return await self._arun(op, "zscore", None)  # type: ignore[no-any-return]
+        return await self._arun(op, "zscore", None)
 
     def _op_member_score(
         self, command: str, key: Any, member: Any, version: int | None, amount: Any = None
@@ -205,14 +208,14 @@ class RedisSortedSets(MemberCodec):
     def zrem(self, key: Any, *values: Any, version: int | None = None) -> int:
         """Remove members; return how many were there."""
         encode = self._codec.encode
-        op = self._op_one("ZREM", key, version, *[encode(v) for v in values])
-        return self._run(op, "zrem", 0)  # type: ignore[no-any-return]
+        op = self._op_count("ZREM", key, version, *[encode(v) for v in values])
+        return self._run(op, "zrem", 0)
 
     async def azrem(self, key: Any, *values: Any, version: int | None = None) -> int:
         """Remove members; return how many were there."""
         encode = self._codec.encode
-        op = self._op_one("ZREM", key, version, *[encode(v) for v in values])
-        return await self._arun(op, "zrem", 0)  # type: ignore[no-any-return]
+        op = self._op_count("ZREM", key, version, *[encode(v) for v in values])
+        return await self._arun(op, "zrem", 0)
 
     def zpopmax(self, key: Any, count: int | None = None, version: int | None = None) -> Any:
         """Remove and return the highest-scoring ``(member, score)`` (None if empty), or a
@@ -259,7 +262,7 @@ class RedisSortedSets(MemberCodec):
         """Return members by rank, lowest first (``desc``: highest first)."""
         command = "ZREVRANGE" if desc else "ZRANGE"
         op = self._op_range(command, key, (start, end), withscores, score_cast_func, version)
-        return self._run(op, "zrange", [])  # type: ignore[no-any-return]
+        return self._run(op, "zrange", [])
 
     async def azrange(
         self,
@@ -274,7 +277,7 @@ class RedisSortedSets(MemberCodec):
         """Return members by rank, lowest first (``desc``: highest first)."""
         command = "ZREVRANGE" if desc else "ZRANGE"
         op = self._op_range(command, key, (start, end), withscores, score_cast_func, version)
-        return await self._arun(op, "zrange", [])  # type: ignore[no-any-return]
+        return await self._arun(op, "zrange", [])
 
     def zrevrange(
         self,
@@ -287,7 +290,7 @@ class RedisSortedSets(MemberCodec):
     ) -> list[Any]:
         """Return members by rank, highest first."""
         op = self._op_range("ZREVRANGE", key, (start, end), withscores, score_cast_func, version)
-        return self._run(op, "zrevrange", [])  # type: ignore[no-any-return]
+        return self._run(op, "zrevrange", [])
 
     async def azrevrange(
         self,
@@ -300,7 +303,7 @@ class RedisSortedSets(MemberCodec):
     ) -> list[Any]:
         """Return members by rank, highest first."""
         op = self._op_range("ZREVRANGE", key, (start, end), withscores, score_cast_func, version)
-        return await self._arun(op, "zrevrange", [])  # type: ignore[no-any-return]
+        return await self._arun(op, "zrevrange", [])
 
     def zrangebyscore(
         self,
@@ -317,7 +320,7 @@ class RedisSortedSets(MemberCodec):
         and ``num`` page through them."""
         bounds = _paged((min, max), start, num)
         op = self._op_range("ZRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return self._run(op, "zrangebyscore", [])  # type: ignore[no-any-return]
+        return self._run(op, "zrangebyscore", [])
 
     async def azrangebyscore(
         self,
@@ -333,7 +336,7 @@ class RedisSortedSets(MemberCodec):
         """Return members scoring between ``min`` and ``max``, lowest first."""
         bounds = _paged((min, max), start, num)
         op = self._op_range("ZRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return await self._arun(op, "zrangebyscore", [])  # type: ignore[no-any-return]
+        return await self._arun(op, "zrangebyscore", [])
 
     def zrevrangebyscore(
         self,
@@ -349,7 +352,7 @@ class RedisSortedSets(MemberCodec):
         """Return members scoring between ``max`` and ``min``, highest first."""
         bounds = _paged((max, min), start, num)
         op = self._op_range("ZREVRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return self._run(op, "zrevrangebyscore", [])  # type: ignore[no-any-return]
+        return self._run(op, "zrevrangebyscore", [])
 
     async def azrevrangebyscore(
         self,
@@ -365,7 +368,7 @@ class RedisSortedSets(MemberCodec):
         """Return members scoring between ``max`` and ``min``, highest first."""
         bounds = _paged((max, min), start, num)
         op = self._op_range("ZREVRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return await self._arun(op, "zrevrangebyscore", [])  # type: ignore[no-any-return]
+        return await self._arun(op, "zrevrangebyscore", [])
 
     def _op_range(
         self,

@@ -31,12 +31,12 @@ from typing import Any, ClassVar
 from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers import BaseChannelLayer
 
+import djredis.channels.operations as ops
 from djredis._core import observe
 from djredis._core.commands import Operation
 from djredis._core.errors import ErrorPolicy
 from djredis._routing.base import Topology, run_async
 from djredis._routing.cluster import slot_of
-from djredis.channels import operations as ops
 from djredis.channels.config import LayerSettings, read_layer_config
 from djredis.channels.reader import Inbox, Reader
 

@@ -205,7 +205,7 @@ def build_serializer(name: Any, keys: Any, expiry: float, setting: str) -> Messa
             "encrypts)."
         )
     try:
-        serializer = registry.get_serializer(
+        serializer: MessageSerializer = registry.get_serializer(
             name, symmetric_encryption_keys=keys or None, random_prefix_length=0, expiry=expiry
         )
     except SerializerDoesNotExist:
@@ -216,4 +216,4 @@ def build_serializer(name: Any, keys: Any, expiry: float, setting: str) -> Messa
         ) from None
     except ImproperlyConfigured as exc:
         raise ImproperlyConfigured(f"{setting}: {exc}") from None
-    return serializer  # type: ignore[no-any-return]
+    return serializer

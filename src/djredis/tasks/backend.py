@@ -35,11 +35,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+import djredis.tasks.dispatch as dispatch
+import djredis.tasks.records as records
 from djredis._core.commands import Batch, Call, Operation
 from djredis._core.errors import ErrorPolicy
 from djredis._routing.base import run_async, run_sync
 
-from . import dispatch, records
 from .api import (
     DEFAULT_TASK_QUEUE_NAME,
     BaseTaskBackend,

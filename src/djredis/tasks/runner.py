@@ -20,7 +20,8 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.utils import timezone
 
-from . import records
+import djredis.tasks.records as records
+
 from .api import (
     TaskContext,
     normalize_json,

@@ -9,12 +9,14 @@ in the process without waiting for Redis's invalidation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from djredis._core.commands import Batch, Call, Command, Eval, Operation
 from djredis.cache.near.tier import NearCache
 
 __all__ = ["watch"]
+
+T = TypeVar("T")
 
 ALL = "*all*"
 # Commands the cache sends that change nothing (Call.write defaults to True).
@@ -63,7 +65,7 @@ def written_keys(command: Command) -> list[str] | str:
     return []
 
 
-def watch(near: NearCache, operation: Operation[Any]) -> Operation[Any]:
+def watch(near: NearCache, operation: Operation[T]) -> Operation[T]:
     """Run ``operation``, dropping what each of its writes names once it is answered."""
     try:
         command = next(operation)
@@ -81,7 +83,8 @@ def watch(near: NearCache, operation: Operation[Any]) -> Operation[Any]:
             _forget(near, keys)
             command = operation.send(reply)
     except StopIteration as stop:
-        return stop.value
+        result: T = stop.value  # what ``operation`` returns: a T
+        return result
 
 
 def _forget(near: NearCache, keys: list[str] | str) -> None:
