@@ -115,3 +115,17 @@ def test_a_verified_value_is_still_read_only_in_an_allowed_format() -> None:
         JSONSerializer(), None, signatures=keys("s"), accept_serializers=[PickleSerializer()]
     )
     assert accepting.decode(data) == "v"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("body", [b"1" * 20_000, b"-" + b"7" * 20_000, b"12x" * 7_000])
+def test_a_big_signed_body_that_looks_like_an_integer_is_a_miss_not_a_crash(body: bytes) -> None:
+    """A verified body of 16 KiB or more reaches the decoder as a memoryview: one that
+    starts like an integer must still be read (or refused) as bytes are."""
+    signer = keys("s")
+    data = b"\xe0" + signer.sign(body) + body
+    for codec in (
+        SignedCodec(JSONSerializer(), None, signatures=keys("s")),
+        Codec(JSONSerializer(), None, signatures=keys("s")),
+    ):
+        with pytest.raises(UndecodableValue):
+            codec.decode(data)

@@ -245,6 +245,8 @@ class Codec:
         # Values this codec did not write with its current settings: raw integers, signed
         # values, and the formats the settings accept besides their own.
         if head == 0x2D or 0x30 <= head <= 0x39:  # "-" or a digit
+            if isinstance(data, memoryview):  # a big verified signed body: read as bytes
+                data = data.tobytes()
             if data.isdigit() or (head == 0x2D and data[1:].isdigit()):
                 try:
                     return int(data)
