@@ -52,6 +52,7 @@ from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger, CommandNotSent
 from djredis._io.dedicated import AsyncDedicatedConnection, adedicated
 from djredis._io.loops import loop_state
+from djredis._io.multiplex import MultiplexedConnection
 from djredis._routing.base import Topology
 
 __all__ = ["BATCH", "Inbox", "Mailbox", "Reader", "block_seconds"]
@@ -60,6 +61,7 @@ logger = logging.getLogger("djredis.channels")
 
 BATCH = 4096  # a process-local list's messages popped per round trip (a whole backlog)
 MAX_BLOCK = 2.0
+SETTLE = 1.0  # how long a cancelled plain receive waits for its pop's reply, at most
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 # (deadline on time.monotonic(), message, the element as popped: kept for a plain channel,
@@ -115,9 +117,10 @@ class Mailbox:
 
     def offer(self, item: Item, *, front: bool = False) -> None:
         """``put`` with the lock held."""
-        here = _running_loop()
-        while self.waiters:
-            waiter = self.waiters.popleft()
+        waiters = self.waiters
+        here = _running_loop() if waiters else None
+        while waiters:
+            waiter = waiters.popleft()
             if waiter.loop is here:
                 if waiter.future.done():  # cancelled, not yet woken to leave
                     continue
@@ -227,7 +230,14 @@ class Reader:
         self.demand = 0  # receives of this loop waiting with nothing handed to them yet
         self.task: asyncio.Task[None] | None = None
         self.pops = 0  # BLMPOP round trips, for tests and benchmarks
+        self.fast_pops = 0  # LPOP round trips (a plain channel's fast path), likewise
         self._conn: AsyncDedicatedConnection | None = None
+        # A plain channel's fast path: this loop's multiplexed connection to the list's
+        # primary, and the LPOPs written on it whose reply has not been handled yet.
+        self._fast: MultiplexedConnection | None = None
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._fast_stale = False  # ask the topology afresh before the next fast pop
+        self._clock = False  # _offset_ms was measured
         self._offset_ms = 0.0  # server clock minus ours
         self._swept = 0.0
         self._garbage = BurstLogger(logger)
@@ -242,22 +252,126 @@ class Reader:
         """Return the next message for ``channel``."""
         inbox = self.inbox
         with inbox.lock:
-            box = inbox.mailbox(channel)
-            item = box.take(time.monotonic())
+            box = inbox.mailboxes.get(channel) or inbox.mailbox(channel)
+            item = box.take(time.monotonic()) if box.items else None
             if item is None:
                 waiter = _Waiter(self, box)
                 box.waiters.append(waiter)
         if item is not None:
             return item[1]
         self.demand += 1
-        if self.task is None or self.task.done():
-            self.task = self.loop.create_task(self._run())
         try:
+            if self.give_back is not None and not self._reading():
+                fast = self._fast
+                if fast is None or not fast.connected:
+                    await self._fast_connect()  # cancelled here: nothing was popped
+            self._cover(fast=True)
             item = await waiter.future
+        except asyncio.CancelledError:
+            self._left(waiter)
+            if self.give_back is not None:
+                await self._settle()
+            raise
         except BaseException:
             self._left(waiter)
             raise
         return item[1]
+
+    async def _settle(self) -> None:
+        """A plain channel's receive was cancelled: before it ends, the fast pops in flight
+        are answered and a message nobody took is back in Redis, so that an event loop
+        ending now (``asyncio.run``, ``async_to_sync``) strands nothing. Bounded by
+        ``SETTLE`` seconds (a frozen server)."""
+        pending = set(self._in_flight)
+        if pending:
+            await asyncio.wait(pending, timeout=SETTLE)
+        task = self.task
+        if task is not None and not task.done() and self._holding():
+            await asyncio.wait({task}, timeout=SETTLE)
+
+    def _holding(self) -> bool:
+        with self.inbox.lock:
+            return any(box.items for box in self.inbox.mailboxes.values())
+
+    def _reading(self) -> bool:
+        task = self.task
+        return task is not None and not task.done()
+
+    def _cover(self, *, fast: bool) -> None:
+        """See that a pop is coming for every receive waiting: the reader pops for them
+        after its current pop when it runs; otherwise a plain channel pops one message per
+        uncovered receive with LPOP on the loop's multiplexed connection when ``fast`` (its
+        list likely holds messages), and the blocking reader is started when not."""
+        if self._reading():
+            return
+        missing = self.demand - len(self._in_flight)
+        if missing <= 0:
+            return
+        conn = self._fast
+        if fast and conn is not None and conn.connected and not self._fast_stale:
+            command = ("LPOP", self.key)
+            for _ in range(missing):
+                # The pop is never cancelled with the receive it serves: its reply is
+                # handled by _popped whatever happened to that receive meanwhile.
+                future = conn.send(command)
+                self._in_flight.add(future)
+                future.add_done_callback(self._popped)
+            return
+        self.task = self.loop.create_task(self._run())
+
+    def _popped(self, future: asyncio.Future[Any]) -> None:
+        """A fast pop's reply: hand the message to the first receive waiting (or keep it
+        for the next, or give it back to Redis when nobody waits), then cover the receives
+        still waiting: popping again after a message, with the blocking reader after an
+        empty list or a failure."""
+        self._in_flight.discard(future)
+        reply: Any = None
+        if future.cancelled():  # only the connection's end does this: nothing to hand
+            self._fast_stale = True
+        else:
+            error = future.exception()
+            if error is not None:
+                # CommandNotSent: nothing was popped. Otherwise the reply may have been
+                # lost with the connection: the window every Redis-list layer has.
+                logger.debug("djredis.channels: fast pop on %s failed: %r", self.key, error)
+                self._fast_stale = True
+            else:
+                reply = future.result()
+        if type(reply) is bytes:
+            self.fast_pops += 1
+            self._dispatch([reply])
+            with self.inbox.lock:
+                box = self.inbox.mailbox(self.non_local)
+            self.returned(box)
+            self._cover(fast=True)
+            return
+        if reply is not None:  # an error reply (MOVED, READONLY...): the reader follows it
+            logger.debug("djredis.channels: fast pop on %s answered %r", self.key, reply)
+            self._fast_stale = True
+        self._cover(fast=False)
+
+    async def _fast_connect(self) -> None:
+        """Prepare the fast path: this loop's multiplexed connection to the list's primary,
+        connected, and the server's clock read once. On failure the blocking reader takes
+        over (it reconnects with backoff and reports the outage)."""
+        stale, self._fast = self._fast_stale, None
+        try:
+            state = loop_state()
+            config = await self.topology.aprimary_for(self.key, state, fresh=stale)
+            conn = state.connection(config)
+            if not conn.connected:
+                await conn.ensure_connected()
+            if not self._clock:
+                reply = await conn.send(("TIME",))
+                seconds, micros = reply
+                self._offset_ms = int(seconds) * 1000 + int(micros) / 1000 - time.time() * 1000
+                self._clock = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.debug("djredis.channels: no fast path to %s: %r", self.key, exc)
+            return
+        self._fast, self._fast_stale = conn, False
 
     def _left(self, waiter: _Waiter) -> None:
         """A waiting receive was cancelled: pass on what it was handed, if anything."""
@@ -289,6 +403,9 @@ class Reader:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._in_flight:  # their replies are handled (and given back) before we return
+            await asyncio.wait(set(self._in_flight))
+        self._fast = None
         if self.give_back is not None:
             await self._give_back()
         conn, self._conn = self._conn, None
@@ -301,12 +418,13 @@ class Reader:
         while True:
             if self.give_back is not None and not await self._give_back():
                 continue
-            if self.demand <= 0:
+            missing = self.demand - len(self._in_flight)  # fast pops serve the others
+            if missing <= 0:
                 return
             try:
                 conn = await self._connection()
                 block = block_seconds(conn._config)
-                count = BATCH if self.give_back is None else self.demand
+                count = BATCH if self.give_back is None else missing
                 reply = await conn.call(
                     "BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block
                 )
@@ -371,6 +489,7 @@ class Reader:
             conn = self._conn = adedicated(config, self.purpose)
             seconds, micros = await conn.call("TIME")
             self._offset_ms = int(seconds) * 1000 + int(micros) / 1000 - time.time() * 1000
+            self._clock = True
         return conn
 
     async def _failed(self, exc: Exception) -> None:
@@ -417,11 +536,12 @@ class Reader:
             parsed.append((now + left, message, element, names))
         if not parsed:
             return
-        inbox = self.inbox
+        inbox, mailboxes, non_local = self.inbox, self.inbox.mailboxes, self.non_local
         with inbox.lock:
             for until, message, element, names in parsed:
                 for index, name in enumerate(names):
-                    box = inbox.mailbox(self.non_local + name)
+                    channel = non_local + name
+                    box = mailboxes.get(channel) or inbox.mailbox(channel)
                     box.offer(
                         (
                             until,

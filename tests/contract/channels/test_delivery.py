@@ -5,6 +5,9 @@ memory or taken away from the receive it was meant for."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +93,85 @@ async def test_a_message_popped_for_a_cancelled_receive_goes_back_to_redis(
     assert (await asyncio.wait_for(other.receive("jobs"), 5))["n"] == 1
     await layer.send("jobs", {"type": "job", "n": 2})
     assert (await asyncio.wait_for(layer.receive("jobs"), 5))["n"] == 2
+
+
+# -- a plain channel's fast path (LPOP on the loop's multiplexed connection) ------------------
+
+
+async def test_a_plain_receive_with_a_backlog_pops_one_message_without_the_blocking_reader(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    layer = make_layer()
+    for number in range(5):
+        await layer.send("work", {"type": "n", "n": number})
+    got = [(await layer.receive("work"))["n"] for _ in range(3)]
+    assert got == [0, 1, 2]
+    assert redis_client.llen("asgi:c:{work}") == 2  # one message per receive, no more
+    reader = layer._readers[asyncio.get_running_loop()]["work"]
+    assert (reader.fast_pops, reader.pops) == (3, 0)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("competing", [False, True], ids=["one-consumer", "competing"])
+async def test_plain_receives_cancelled_at_random_points_lose_nothing(
+    make_layer: Factory, redis_client: Any, seed: int, competing: bool
+) -> None:
+    """A receive cancelled before, while or after its LPOP is written, or after the reply
+    came: the message goes to the next receive or back to the head of the list. One
+    consumer gets every message in order; receives competing on one loop get every
+    message once (which of two concurrent receives gets which is not an order)."""
+    chance = random.Random(seed)
+    layer = make_layer(capacity=1000)
+    total = 300
+    for number in range(total):
+        await layer.send("backlog", {"type": "n", "n": number})
+    received: list[int] = []
+    while len(received) < total - 2:  # a receive never waits for a message never sent
+        receives = [asyncio.ensure_future(layer.receive("backlog"))]
+        if competing and chance.random() < 0.3:  # a second receive on the same loop
+            receives.append(asyncio.ensure_future(layer.receive("backlog")))
+        for _ in range(chance.randrange(6)):
+            await asyncio.sleep(0)
+        if chance.random() < 0.2:
+            await asyncio.sleep(chance.random() / 1000)
+        receives[0].cancel()
+        for task in receives:
+            with contextlib.suppress(asyncio.CancelledError):
+                received.append((await asyncio.wait_for(task, 5))["n"])
+    while len(received) < total:
+        received.append((await asyncio.wait_for(layer.receive("backlog"), 5))["n"])
+    assert (sorted(received) if competing else received) == list(range(total))
+    await until(lambda: redis_client.llen("asgi:c:{backlog}") == 0)
+
+
+async def test_an_event_loop_ending_after_a_cancelled_plain_receive_strands_nothing(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    """``asyncio.run`` (or ``async_to_sync``) ending right after a receive was cancelled
+    with its LPOP written: the reply is awaited and the message given back first."""
+    layer = make_layer(capacity=1000)
+    total, loops = 150, 60
+    for number in range(total):
+        await layer.send("short", {"type": "n", "n": number})
+    received: list[int] = []
+
+    async def receive_then_cancel_one(turns: int) -> None:
+        received.append((await layer.receive("short"))["n"])  # the fast path is ready
+        task = asyncio.ensure_future(layer.receive("short"))
+        for _ in range(turns):  # 0: cancelled with its LPOP written, its reply not read
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            received.append((await task)["n"])
+
+    for turns in [0, 1, 2] * (loops // 3):  # each asyncio.run is a new loop that ends at once
+        thread = threading.Thread(target=asyncio.run, args=(receive_then_cancel_one(turns),))
+        thread.start()
+        await asyncio.to_thread(thread.join)
+    left = redis_client.llen("asgi:c:{short}")
+    assert len(received) + left == total
+    rest = [(await layer.receive("short"))["n"] for _ in range(left)]
+    assert sorted(received + rest) == list(range(total))
 
 
 # -- process-local mailboxes ------------------------------------------------------------------
