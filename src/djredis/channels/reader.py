@@ -1,21 +1,27 @@
-"""Receive: readers pop a list's messages with ``BLMPOP`` and hand each to a waiting receive.
+"""Receive: a plain channel's receive pops with LPOP when its list holds a message; readers
+pop with ``BLMPOP`` for the rest, and hand each message to a waiting receive.
 
-A consumer's ``receive`` never talks to Redis. It takes a message from its channel's
-``Mailbox`` in this process, or waits there; a ``Reader`` task (one per list key and event
-loop) pops from the channel's list with ``BLMPOP`` on a dedicated connection of its own
-(``adedicated``) and hands each message to a receive waiting for that channel, or leaves it
-in the mailbox. All process-local channels of a layer (``specific.<id>!...``) share one list,
-so one reader and one connection serve all the consumers of a process on a loop, whatever
-their number.
+A consumer's ``receive`` takes a message from its channel's ``Mailbox`` in this process, or
+waits there. For a plain channel (``tasks``) whose list holds messages, the receive writes
+one ``LPOP`` on the event loop's multiplexed connection (the one ``send`` uses): one round
+trip, no task, no dedicated connection. When that ``LPOP`` finds the list empty (or fails),
+a ``Reader`` task (one per list key and event loop) pops with ``BLMPOP`` on a dedicated
+connection of its own (``adedicated``) until the receives waiting are served. All
+process-local channels of a layer (``specific.<id>!...``) share one list, so one reader and
+one connection serve all the consumers of a process on a loop, whatever their number.
 
 What is guaranteed:
 
-- **A plain channel's messages stay in Redis until a receive takes one.** Its reader pops
-  exactly as many messages as receives are waiting (``COUNT`` = their number), so a worker
-  never hoards a backlog that competing workers should share, and a worker that exits after
-  one message leaves the rest in Redis. A message popped for a receive that was cancelled
-  meanwhile is given back at the head of the list (``channels_return.lua``) before the
-  reader pops again.
+- **A plain channel's messages stay in Redis until a receive takes one.** A pop (``LPOP``
+  or ``BLMPOP``) is written only for a receive waiting, one message each (``COUNT`` = the
+  receives waiting and not already served by an ``LPOP`` in flight), so a worker never
+  hoards a backlog that competing workers should share, and a worker that exits after one
+  message leaves the rest in Redis. A pop is never cancelled with the receive it serves:
+  its reply is handed to the next receive waiting, or given back at the head of the list
+  (``channels_return.lua``). A cancelled receive waits (at most ``SETTLE`` s) for the
+  ``LPOP`` replies in flight and their give-back, so a loop ending at that moment
+  (``asyncio.run``, ``async_to_sync``) strands nothing. One consumer receiving in turn gets
+  its channel's messages in order, cancellations included.
 - **A process-local message fetched by this process is delivered whichever event loop asks
   next.** Process-local lists hold only this process's messages, so their reader pops up to
   ``BATCH`` at once; the mailboxes are shared by every loop of the process (an ``Inbox``
