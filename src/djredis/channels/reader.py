@@ -269,7 +269,7 @@ class Reader:
         try:
             if self.give_back is not None and not self._reading():
                 fast = self._fast
-                if fast is None or not fast.connected:
+                if fast is None or not fast.connected or self._fast_stale:
                     await self._fast_connect()  # cancelled here: nothing was popped
             self._cover(fast=True)
             item = await waiter.future
@@ -410,7 +410,7 @@ class Reader:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if self._in_flight:  # their replies are handled (and given back) before we return
-            await asyncio.wait(set(self._in_flight))
+            await asyncio.wait(set(self._in_flight), timeout=SETTLE)
         self._fast = None
         if self.give_back is not None:
             await self._give_back()

@@ -174,6 +174,27 @@ async def test_an_event_loop_ending_after_a_cancelled_plain_receive_strands_noth
     assert sorted(received + rest) == list(range(total))
 
 
+async def test_the_fast_path_resumes_after_an_error_reply(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    layer = make_layer()
+    await layer.send("work", {"type": "n", "n": 0})
+    assert (await layer.receive("work"))["n"] == 0
+    reader = layer._readers[asyncio.get_running_loop()]["work"]
+    redis_client.set("asgi:c:{work}", "not a list")  # LPOP and BLMPOP answer WRONGTYPE
+    waiting = asyncio.ensure_future(layer.receive("work"))
+    await asyncio.sleep(0.2)
+    redis_client.delete("asgi:c:{work}")
+    await layer.send("work", {"type": "n", "n": 1})
+    assert (await asyncio.wait_for(waiting, 5))["n"] == 1  # the blocking reader's
+    await until(lambda: not reader._reading())
+    for number in range(2, 5):
+        await layer.send("work", {"type": "n", "n": number})
+    before = reader.fast_pops
+    assert [(await layer.receive("work"))["n"] for _ in range(3)] == [2, 3, 4]
+    assert reader.fast_pops - before == 3
+
+
 # -- process-local mailboxes ------------------------------------------------------------------
 
 
