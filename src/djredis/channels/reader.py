@@ -47,6 +47,7 @@ What is guaranteed:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -68,6 +69,7 @@ logger = logging.getLogger("djredis.channels")
 BATCH = 4096  # a process-local list's messages popped per round trip (a whole backlog)
 MAX_BLOCK = 2.0
 SETTLE = 1.0  # how long a cancelled plain receive waits for its pop's reply, at most
+LINGER_AFTER = 2  # pops of a process-local reader before it pops ahead of its receives
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 # (deadline on time.monotonic(), message, the element as popped: kept for a plain channel,
@@ -244,6 +246,7 @@ class Reader:
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._fast_stale = False  # ask the topology afresh before the next fast pop
         self._clock = False  # _offset_ms was measured
+        self._client: int | None = None  # the dedicated connection's CLIENT ID
         self._offset_ms = 0.0  # server clock minus ours
         self._swept = 0.0
         self._garbage = BurstLogger(logger)
@@ -421,19 +424,24 @@ class Reader:
     # -- the reader task ---------------------------------------------------------------------
 
     async def _run(self) -> None:
+        linger = False
         while True:
             if self.give_back is not None and not await self._give_back():
                 continue
             missing = self.demand - len(self._in_flight)  # fast pops serve the others
-            if missing <= 0:
+            if missing <= 0 and not linger:
                 return
+            # A process-local list's messages are this process's: on a loop that keeps
+            # receiving (a server's, not async_to_sync's one-receive loops), after a pop that
+            # served receives, one more pop waits for the next messages while the consumers
+            # handle these and come back (a chat's next group_send): a round trip saved each
+            # time. Only then may a loop's end abandon a pop nobody waited for.
+            linger = False
             try:
                 conn = await self._connection()
                 block = block_seconds(conn._config)
                 count = BATCH if self.give_back is None else missing
-                reply = await conn.call(
-                    "BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block
-                )
+                reply = await self._pop(conn, count, block)
                 self.pops += 1
             except asyncio.CancelledError:
                 raise
@@ -445,11 +453,60 @@ class Reader:
                 logger.info("djredis.channels: reading %s again", self.key)
                 _call(self.on_reconnect)
             if reply is not None:
+                linger = self.give_back is None and missing > 0 and self.pops > LINGER_AFTER
                 self._dispatch(reply[1])
             now = time.monotonic()
             if now - self._swept >= min(self.expiry, 1.0):
                 self._swept = now
                 self.inbox.sweep(now)
+
+    async def _pop(self, conn: AsyncDedicatedConnection, count: int, block: float) -> Any:
+        """``BLMPOP`` on the dedicated connection. Cancelled meanwhile (``stop()``, or the
+        event loop ending), the pop is unblocked and its reply taken (see ``_abandon``)."""
+        pop = self.loop.create_task(
+            conn.call("BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block)
+        )
+        try:
+            return await asyncio.shield(pop)
+        except asyncio.CancelledError:
+            await self._abandon(conn, pop)
+            raise
+
+    async def _abandon(self, conn: AsyncDedicatedConnection, pop: asyncio.Task[Any]) -> None:
+        """The reader is cancelled with a ``BLMPOP`` waiting in Redis: ``CLIENT UNBLOCK`` it
+        from the loop's multiplexed connection and take its reply (nil, or messages Redis
+        popped for it in the meantime: kept for the next receive, a plain channel's given
+        back), so that nothing popped is lost with the connection. After ``SETTLE`` s (a
+        frozen server) the pop is abandoned with its connection: Redis pops nothing more
+        for a closed connection."""
+        try:
+            await asyncio.wait_for(self._unblock(conn, pop), SETTLE)
+        except asyncio.CancelledError:
+            pop.cancel()
+            raise
+        except Exception as exc:  # TimeoutError, the connection's errors
+            logger.debug("djredis.channels: unblocking %s failed: %r", self.key, exc)
+        if not pop.done():
+            pop.cancel()
+            await asyncio.gather(pop, return_exceptions=True)
+            return
+        if pop.cancelled() or pop.exception() is not None:
+            return
+        reply = pop.result()
+        if reply is not None:
+            self._dispatch(reply[1])
+            if self.give_back is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._give_back(), SETTLE)
+
+    async def _unblock(self, conn: AsyncDedicatedConnection, pop: asyncio.Task[Any]) -> None:
+        client = self._client
+        if client is not None and not pop.done():
+            multiplexed = loop_state().connection(conn._config)
+            if not multiplexed.connected:
+                await multiplexed.ensure_connected()
+            await multiplexed.send(("CLIENT", "UNBLOCK", client))
+        await asyncio.wait({pop})
 
     async def _give_back(self) -> bool:
         """Put a plain channel's unclaimed messages back in Redis; False when it failed
@@ -493,9 +550,11 @@ class Reader:
             if conn is not None and conn._config != config:
                 await conn.aclose()
             conn = self._conn = adedicated(config, self.purpose)
+            self._client = None
             seconds, micros = await conn.call("TIME")
             self._offset_ms = int(seconds) * 1000 + int(micros) / 1000 - time.time() * 1000
             self._clock = True
+            self._client = await conn.client_id()  # to CLIENT UNBLOCK its pops (_abandon)
         return conn
 
     async def _failed(self, exc: Exception) -> None:

@@ -198,6 +198,39 @@ async def test_the_fast_path_resumes_after_an_error_reply(
 # -- process-local mailboxes ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["process-local", "plain"])
+async def test_a_message_popped_as_the_readers_stop_reaches_the_next_receive(
+    make_layer: Factory, redis_client: Any, plain: bool
+) -> None:
+    """Redis popped a message for a reader whose loop is stuck (its reply unread), then the
+    loop's readers are stopped (``close_pools``): the pop is unblocked and its reply taken
+    instead of being dropped with the connection; the next receive, on another loop, gets
+    it (a process-local one from the process's mailboxes, a plain one from Redis)."""
+    layer = make_layer()
+    channel = "jobs" if plain else await layer.new_channel()
+    blocked, sent = threading.Event(), threading.Event()
+
+    async def wait_then_stop() -> None:
+        waiting = asyncio.ensure_future(layer.receive(channel))
+        deadline = time.monotonic() + 5
+        while await blocked_readers(redis_client) < 1:
+            assert time.monotonic() < deadline, "the reader never blocked"
+            await asyncio.sleep(0.01)
+        blocked.set()
+        sent.wait(5)
+        time.sleep(0.2)  # the loop is stuck: Redis pops for it, the reply waits unread
+        waiting.cancel()
+        await layer.close_pools()
+
+    thread = threading.Thread(target=asyncio.run, args=(wait_then_stop(),))
+    thread.start()
+    await asyncio.to_thread(blocked.wait, 5)
+    await layer.send(channel, {"type": "x", "n": 1})
+    sent.set()
+    await asyncio.to_thread(thread.join)
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
+
+
 @pytest.mark.parametrize("expiry", [2, pytest.param(5, marks=pytest.mark.slow)])
 async def test_a_message_for_a_channel_unread_for_expiry_survives_the_sweep(
     make_layer: Factory, expiry: int
