@@ -47,7 +47,6 @@ What is guaranteed:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -70,6 +69,7 @@ BATCH = 4096  # a process-local list's messages popped per round trip (a whole b
 MAX_BLOCK = 2.0
 SETTLE = 1.0  # how long a cancelled plain receive waits for its pop's reply, at most
 LINGER_AFTER = 2  # pops of a process-local reader before it pops ahead of its receives
+LINGER = 1.0  # ... for this long after the last receive
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 # (deadline on time.monotonic(), message, the element as popped: kept for a plain channel,
@@ -236,6 +236,8 @@ class Reader:
         self.give_back = give_back
         self.loop = asyncio.get_running_loop()
         self.demand = 0  # receives of this loop waiting with nothing handed to them yet
+        self.active_at = 0.0  # time.monotonic() of the last receive
+        self._stopping = False  # stop(): the reader returns after its current pop
         self.task: asyncio.Task[None] | None = None
         self.pops = 0  # BLMPOP round trips, for tests and benchmarks
         self.fast_pops = 0  # LPOP round trips (a plain channel's fast path), likewise
@@ -262,7 +264,8 @@ class Reader:
         inbox = self.inbox
         with inbox.lock:
             box = inbox.mailboxes.get(channel) or inbox.mailbox(channel)
-            item = box.take(time.monotonic()) if box.items else None
+            self.active_at = now = time.monotonic()
+            item = box.take(now) if box.items else None
             if item is None:
                 waiter = _Waiter(self, box)
                 box.waiters.append(waiter)
@@ -408,10 +411,18 @@ class Reader:
     async def stop(self) -> None:
         """Cancel the reader (a pop in flight is abandoned with its connection, so Redis
         pops nothing for it); a plain channel's unclaimed messages are given back first."""
-        task, self.task = self.task, None
+        task = self.task
         if task is not None and not task.done():
+            self._stopping = True
+            try:
+                await asyncio.wait_for(self._unblock(task), SETTLE)
+            except Exception as exc:  # TimeoutError (a frozen server), connection errors
+                logger.debug("djredis.channels: unblocking %s failed: %r", self.key, exc)
+            finally:
+                self._stopping = False
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self.task = None
         if self._in_flight:  # their replies are handled (and given back) before we return
             await asyncio.wait(set(self._in_flight), timeout=SETTLE)
         self._fast = None
@@ -424,24 +435,19 @@ class Reader:
     # -- the reader task ---------------------------------------------------------------------
 
     async def _run(self) -> None:
-        linger = False
         while True:
             if self.give_back is not None and not await self._give_back():
                 continue
             missing = self.demand - len(self._in_flight)  # fast pops serve the others
-            if missing <= 0 and not linger:
+            if self._stopping or (missing <= 0 and not self._ahead()):
                 return
-            # A process-local list's messages are this process's: on a loop that keeps
-            # receiving (a server's, not async_to_sync's one-receive loops), after a pop that
-            # served receives, one more pop waits for the next messages while the consumers
-            # handle these and come back (a chat's next group_send): a round trip saved each
-            # time. Only then may a loop's end abandon a pop nobody waited for.
-            linger = False
             try:
                 conn = await self._connection()
                 block = block_seconds(conn._config)
                 count = BATCH if self.give_back is None else missing
-                reply = await self._pop(conn, count, block)
+                reply = await conn.call(
+                    "BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block
+                )
                 self.pops += 1
             except asyncio.CancelledError:
                 raise
@@ -453,60 +459,37 @@ class Reader:
                 logger.info("djredis.channels: reading %s again", self.key)
                 _call(self.on_reconnect)
             if reply is not None:
-                linger = self.give_back is None and missing > 0 and self.pops > LINGER_AFTER
                 self._dispatch(reply[1])
             now = time.monotonic()
             if now - self._swept >= min(self.expiry, 1.0):
                 self._swept = now
                 self.inbox.sweep(now)
 
-    async def _pop(self, conn: AsyncDedicatedConnection, count: int, block: float) -> Any:
-        """``BLMPOP`` on the dedicated connection. Cancelled meanwhile (``stop()``, or the
-        event loop ending), the pop is unblocked and its reply taken (see ``_abandon``)."""
-        pop = self.loop.create_task(
-            conn.call("BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block)
+    def _ahead(self) -> bool:
+        """Whether a process-local reader pops with no receive waiting: on a loop that keeps
+        receiving (a server's; not async_to_sync's loops of one receive each), within
+        ``LINGER`` s of the last receive, the next pop waits in Redis while the consumers
+        handle what the last one fetched, so the next ``group_send`` costs no round trip
+        more. A process's local messages are its own: fetching them early takes nothing
+        from anyone."""
+        return (
+            self.give_back is None
+            and self.pops > LINGER_AFTER
+            and time.monotonic() - self.active_at < LINGER
         )
-        try:
-            return await asyncio.shield(pop)
-        except asyncio.CancelledError:
-            await self._abandon(conn, pop)
-            raise
 
-    async def _abandon(self, conn: AsyncDedicatedConnection, pop: asyncio.Task[Any]) -> None:
-        """The reader is cancelled with a ``BLMPOP`` waiting in Redis: ``CLIENT UNBLOCK`` it
-        from the loop's multiplexed connection and take its reply (nil, or messages Redis
-        popped for it in the meantime: kept for the next receive, a plain channel's given
-        back), so that nothing popped is lost with the connection. After ``SETTLE`` s (a
-        frozen server) the pop is abandoned with its connection: Redis pops nothing more
-        for a closed connection."""
-        try:
-            await asyncio.wait_for(self._unblock(conn, pop), SETTLE)
-        except asyncio.CancelledError:
-            pop.cancel()
-            raise
-        except Exception as exc:  # TimeoutError, the connection's errors
-            logger.debug("djredis.channels: unblocking %s failed: %r", self.key, exc)
-        if not pop.done():
-            pop.cancel()
-            await asyncio.gather(pop, return_exceptions=True)
-            return
-        if pop.cancelled() or pop.exception() is not None:
-            return
-        reply = pop.result()
-        if reply is not None:
-            self._dispatch(reply[1])
-            if self.give_back is not None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._give_back(), SETTLE)
-
-    async def _unblock(self, conn: AsyncDedicatedConnection, pop: asyncio.Task[Any]) -> None:
-        client = self._client
-        if client is not None and not pop.done():
+    async def _unblock(self, task: asyncio.Task[None]) -> None:
+        """Stop the reader at the end of its pop: ``CLIENT UNBLOCK`` the ``BLMPOP`` it waits
+        in (from the loop's multiplexed connection) and let it take the reply, nil or the
+        messages Redis popped for it meanwhile (kept for the next receive, a plain
+        channel's given back), instead of dropping them with the connection."""
+        conn, client = self._conn, self._client
+        if conn is not None and client is not None and conn.connected:
             multiplexed = loop_state().connection(conn._config)
             if not multiplexed.connected:
                 await multiplexed.ensure_connected()
             await multiplexed.send(("CLIENT", "UNBLOCK", client))
-        await asyncio.wait({pop})
+        await asyncio.wait({task})
 
     async def _give_back(self) -> bool:
         """Put a plain channel's unclaimed messages back in Redis; False when it failed
