@@ -30,9 +30,13 @@ What is guaranteed:
   handed its message through ``call_soon_threadsafe``.
 - A cancelled ``receive`` loses nothing: a message handed to it after it was cancelled goes
   to the next receive waiting (or back to the mailbox, or for a plain channel back to Redis).
-- A reader pops only while receives wait, and finishes its current pop before it stops; a
-  pop cancelled with its loop (``asyncio.run``'s end) discards its connection, and Redis
-  pops nothing for a closed connection.
+- A plain channel's reader pops only while receives wait. A process-local reader also pops
+  one batch ahead while its loop keeps receiving (within ``LINGER`` s of the last receive,
+  after ``LINGER_AFTER`` pops: never on ``async_to_sync``'s one-receive loops), so the
+  next ``group_send`` of a chat finds a pop already waiting. ``stop()`` (``close_pools``,
+  ``flush``) ends a reader's ``BLMPOP`` with ``CLIENT UNBLOCK`` and keeps its reply; a pop
+  cancelled with its loop (``asyncio.run``'s end) discards its connection, and Redis pops
+  nothing for a closed connection.
 - Expiry: messages past their deadline are dropped when read and when the mailboxes are
   swept; a mailbox is dropped only when it holds nothing and nobody waits on it (never with
   a message that just arrived; channels#1361's leak is the expired messages, swept).
