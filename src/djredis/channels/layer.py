@@ -3,11 +3,12 @@
 Round trips (commands clients send):
 
 - ``send``: one ``EVALSHA`` (capacity check + enqueue + expiry, server clock);
-- ``receive``: at most one ``BLMPOP``, sent by the loop's reader for the channel's list
-  while receives wait (see ``djredis.channels.reader``): for a plain channel it pops as
-  many messages as receives wait, so the backlog stays in Redis for every worker; for the
-  process-local channels of a process (one list) it pops up to ``BATCH`` at once for all of
-  them, so a receive often finds its message already fetched;
+- ``receive`` (see ``djredis.channels.reader``): on a plain channel, one ``LPOP`` on the
+  loop's multiplexed connection when the list holds a message, else that ``LPOP`` (empty)
+  and a ``BLMPOP`` the loop's reader sends on its dedicated connection; one message per
+  receive, so the backlog stays in Redis for every worker. For the process-local channels
+  of a process (one list), at most one ``BLMPOP`` popping up to ``BATCH`` at once for all
+  of them, so a receive often finds its message already fetched;
 - ``group_add``, ``group_discard``: one ``EVALSHA`` each;
 - ``group_send``: one ``EVALSHA`` when the layer has one non-Cluster shard and no
   ``channel_capacity`` patterns (the script reads the members and delivers to each);

@@ -1,21 +1,27 @@
-"""Receive: readers pop a list's messages with ``BLMPOP`` and hand each to a waiting receive.
+"""Receive: a plain channel's receive pops with LPOP when its list holds a message; readers
+pop with ``BLMPOP`` for the rest, and hand each message to a waiting receive.
 
-A consumer's ``receive`` never talks to Redis. It takes a message from its channel's
-``Mailbox`` in this process, or waits there; a ``Reader`` task (one per list key and event
-loop) pops from the channel's list with ``BLMPOP`` on a dedicated connection of its own
-(``adedicated``) and hands each message to a receive waiting for that channel, or leaves it
-in the mailbox. All process-local channels of a layer (``specific.<id>!...``) share one list,
-so one reader and one connection serve all the consumers of a process on a loop, whatever
-their number.
+A consumer's ``receive`` takes a message from its channel's ``Mailbox`` in this process, or
+waits there. For a plain channel (``tasks``) whose list holds messages, the receive writes
+one ``LPOP`` on the event loop's multiplexed connection (the one ``send`` uses): one round
+trip, no task, no dedicated connection. When that ``LPOP`` finds the list empty (or fails),
+a ``Reader`` task (one per list key and event loop) pops with ``BLMPOP`` on a dedicated
+connection of its own (``adedicated``) until the receives waiting are served. All
+process-local channels of a layer (``specific.<id>!...``) share one list, so one reader and
+one connection serve all the consumers of a process on a loop, whatever their number.
 
 What is guaranteed:
 
-- **A plain channel's messages stay in Redis until a receive takes one.** Its reader pops
-  exactly as many messages as receives are waiting (``COUNT`` = their number), so a worker
-  never hoards a backlog that competing workers should share, and a worker that exits after
-  one message leaves the rest in Redis. A message popped for a receive that was cancelled
-  meanwhile is given back at the head of the list (``channels_return.lua``) before the
-  reader pops again.
+- **A plain channel's messages stay in Redis until a receive takes one.** A pop (``LPOP``
+  or ``BLMPOP``) is written only for a receive waiting, one message each (``COUNT`` = the
+  receives waiting and not already served by an ``LPOP`` in flight), so a worker never
+  hoards a backlog that competing workers should share, and a worker that exits after one
+  message leaves the rest in Redis. A pop is never cancelled with the receive it serves:
+  its reply is handed to the next receive waiting, or given back at the head of the list
+  (``channels_return.lua``). A cancelled receive waits (at most ``SETTLE`` s) for the
+  ``LPOP`` replies in flight and their give-back, so a loop ending at that moment
+  (``asyncio.run``, ``async_to_sync``) strands nothing. One consumer receiving in turn gets
+  its channel's messages in order, cancellations included.
 - **A process-local message fetched by this process is delivered whichever event loop asks
   next.** Process-local lists hold only this process's messages, so their reader pops up to
   ``BATCH`` at once; the mailboxes are shared by every loop of the process (an ``Inbox``
@@ -24,9 +30,13 @@ What is guaranteed:
   handed its message through ``call_soon_threadsafe``.
 - A cancelled ``receive`` loses nothing: a message handed to it after it was cancelled goes
   to the next receive waiting (or back to the mailbox, or for a plain channel back to Redis).
-- A reader pops only while receives wait, and finishes its current pop before it stops; a
-  pop cancelled with its loop (``asyncio.run``'s end) discards its connection, and Redis
-  pops nothing for a closed connection.
+- A plain channel's reader pops only while receives wait. A process-local reader also pops
+  one batch ahead while its loop keeps receiving (within ``LINGER`` s of the last receive,
+  after ``LINGER_AFTER`` pops: never on ``async_to_sync``'s one-receive loops), so the
+  next ``group_send`` of a chat finds a pop already waiting. ``stop()`` (``close_pools``,
+  ``flush``) ends a reader's ``BLMPOP`` with ``CLIENT UNBLOCK`` and keeps its reply; a pop
+  cancelled with its loop (``asyncio.run``'s end) discards its connection, and Redis pops
+  nothing for a closed connection.
 - Expiry: messages past their deadline are dropped when read and when the mailboxes are
   swept; a mailbox is dropped only when it holds nothing and nobody waits on it (never with
   a message that just arrived; channels#1361's leak is the expired messages, swept).
@@ -52,6 +62,7 @@ from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger, CommandNotSent
 from djredis._io.dedicated import AsyncDedicatedConnection, adedicated
 from djredis._io.loops import loop_state
+from djredis._io.multiplex import MultiplexedConnection
 from djredis._routing.base import Topology
 
 __all__ = ["BATCH", "Inbox", "Mailbox", "Reader", "block_seconds"]
@@ -60,6 +71,9 @@ logger = logging.getLogger("djredis.channels")
 
 BATCH = 4096  # a process-local list's messages popped per round trip (a whole backlog)
 MAX_BLOCK = 2.0
+SETTLE = 1.0  # how long a cancelled plain receive waits for its pop's reply, at most
+LINGER_AFTER = 2  # pops of a process-local reader before it pops ahead of its receives
+LINGER = 1.0  # ... for this long after the last receive
 _BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 # (deadline on time.monotonic(), message, the element as popped: kept for a plain channel,
@@ -115,9 +129,10 @@ class Mailbox:
 
     def offer(self, item: Item, *, front: bool = False) -> None:
         """``put`` with the lock held."""
-        here = _running_loop()
-        while self.waiters:
-            waiter = self.waiters.popleft()
+        waiters = self.waiters
+        here = _running_loop() if waiters else None
+        while waiters:
+            waiter = waiters.popleft()
             if waiter.loop is here:
                 if waiter.future.done():  # cancelled, not yet woken to leave
                     continue
@@ -225,9 +240,19 @@ class Reader:
         self.give_back = give_back
         self.loop = asyncio.get_running_loop()
         self.demand = 0  # receives of this loop waiting with nothing handed to them yet
+        self.active_at = 0.0  # time.monotonic() of the last receive
+        self._stopping = False  # stop(): the reader returns after its current pop
         self.task: asyncio.Task[None] | None = None
         self.pops = 0  # BLMPOP round trips, for tests and benchmarks
+        self.fast_pops = 0  # LPOP round trips (a plain channel's fast path), likewise
         self._conn: AsyncDedicatedConnection | None = None
+        # A plain channel's fast path: this loop's multiplexed connection to the list's
+        # primary, and the LPOPs written on it whose reply has not been handled yet.
+        self._fast: MultiplexedConnection | None = None
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._fast_stale = False  # ask the topology afresh before the next fast pop
+        self._clock = False  # _offset_ms was measured
+        self._client: int | None = None  # the dedicated connection's CLIENT ID
         self._offset_ms = 0.0  # server clock minus ours
         self._swept = 0.0
         self._garbage = BurstLogger(logger)
@@ -242,22 +267,127 @@ class Reader:
         """Return the next message for ``channel``."""
         inbox = self.inbox
         with inbox.lock:
-            box = inbox.mailbox(channel)
-            item = box.take(time.monotonic())
+            box = inbox.mailboxes.get(channel) or inbox.mailbox(channel)
+            self.active_at = now = time.monotonic()
+            item = box.take(now) if box.items else None
             if item is None:
                 waiter = _Waiter(self, box)
                 box.waiters.append(waiter)
         if item is not None:
             return item[1]
         self.demand += 1
-        if self.task is None or self.task.done():
-            self.task = self.loop.create_task(self._run())
         try:
+            if self.give_back is not None and not self._reading():
+                fast = self._fast
+                if fast is None or not fast.connected or self._fast_stale:
+                    await self._fast_connect()  # cancelled here: nothing was popped
+            self._cover(fast=True)
             item = await waiter.future
+        except asyncio.CancelledError:
+            self._left(waiter)
+            if self.give_back is not None:
+                await self._settle()
+            raise
         except BaseException:
             self._left(waiter)
             raise
         return item[1]
+
+    async def _settle(self) -> None:
+        """A plain channel's receive was cancelled: before it ends, the fast pops in flight
+        are answered and a message nobody took is back in Redis, so that an event loop
+        ending now (``asyncio.run``, ``async_to_sync``) strands nothing. Bounded by
+        ``SETTLE`` seconds (a frozen server)."""
+        pending = set(self._in_flight)
+        if pending:
+            await asyncio.wait(pending, timeout=SETTLE)
+        task = self.task
+        if task is not None and not task.done() and self._holding():
+            await asyncio.wait({task}, timeout=SETTLE)
+
+    def _holding(self) -> bool:
+        with self.inbox.lock:
+            return any(box.items for box in self.inbox.mailboxes.values())
+
+    def _reading(self) -> bool:
+        task = self.task
+        return task is not None and not task.done()
+
+    def _cover(self, *, fast: bool) -> None:
+        """See that a pop is coming for every receive waiting: the reader pops for them
+        after its current pop when it runs; otherwise a plain channel pops one message per
+        uncovered receive with LPOP on the loop's multiplexed connection when ``fast`` (its
+        list likely holds messages), and the blocking reader is started when not."""
+        if self._reading():
+            return
+        missing = self.demand - len(self._in_flight)
+        if missing <= 0:
+            return
+        conn = self._fast
+        if fast and conn is not None and conn.connected and not self._fast_stale:
+            command = ("LPOP", self.key)
+            for _ in range(missing):
+                # The pop is never cancelled with the receive it serves: its reply is
+                # handled by _popped whatever happened to that receive meanwhile.
+                future = conn.send(command)
+                self._in_flight.add(future)
+                future.add_done_callback(self._popped)
+            return
+        self.task = self.loop.create_task(self._run())
+
+    def _popped(self, future: asyncio.Future[Any]) -> None:
+        """A fast pop's reply: hand the message to the first receive waiting (or keep it
+        for the next, or give it back to Redis when nobody waits), then cover the receives
+        still waiting: popping again after a message, with the blocking reader after an
+        empty list or a failure."""
+        self._in_flight.discard(future)
+        reply: Any = None
+        if future.cancelled():  # only the connection's end does this: nothing to hand
+            self._fast_stale = True
+        else:
+            error = future.exception()
+            if error is not None:
+                # CommandNotSent: nothing was popped. Otherwise the reply may have been
+                # lost with the connection: the window every Redis-list layer has.
+                logger.debug("djredis.channels: fast pop on %s failed: %r", self.key, error)
+                self._fast_stale = True
+            else:
+                reply = future.result()
+        if type(reply) is bytes:
+            self.fast_pops += 1
+            self._dispatch([reply])
+            with self.inbox.lock:
+                box = self.inbox.mailbox(self.non_local)
+            self.returned(box)
+            self._cover(fast=True)
+            return
+        if reply is not None:  # an error reply (MOVED, READONLY...): the reader follows it
+            logger.debug("djredis.channels: fast pop on %s answered %r", self.key, reply)
+            self._fast_stale = True
+        self._cover(fast=False)
+
+    async def _fast_connect(self) -> None:
+        """Prepare the fast path: this loop's multiplexed connection to the list's primary,
+        connected, and the server's clock read once. On failure the blocking reader takes
+        over (it reconnects with backoff and reports the outage)."""
+        stale, self._fast = self._fast_stale, None
+        try:
+            state = loop_state()
+            config = await self.topology.aprimary_for(self.key, state, fresh=stale)
+            conn = state.connection(config)
+            if not conn.connected:
+                await conn.ensure_connected()
+            if not self._clock:
+                reply = await conn.send(("TIME",))
+                seconds, micros = reply
+                self._offset_ms = int(seconds) * 1000 + int(micros) / 1000 - time.time() * 1000
+                self._clock = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.debug("djredis.channels: no fast path to %s: %r", self.key, exc)
+            return
+        self._fast, self._fast_stale = conn, False
 
     def _left(self, waiter: _Waiter) -> None:
         """A waiting receive was cancelled: pass on what it was handed, if anything."""
@@ -285,10 +415,21 @@ class Reader:
     async def stop(self) -> None:
         """Cancel the reader (a pop in flight is abandoned with its connection, so Redis
         pops nothing for it); a plain channel's unclaimed messages are given back first."""
-        task, self.task = self.task, None
+        task = self.task
         if task is not None and not task.done():
+            self._stopping = True
+            try:
+                await asyncio.wait_for(self._unblock(task), SETTLE)
+            except Exception as exc:  # TimeoutError (a frozen server), connection errors
+                logger.debug("djredis.channels: unblocking %s failed: %r", self.key, exc)
+            finally:
+                self._stopping = False
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self.task = None
+        if self._in_flight:  # their replies are handled (and given back) before we return
+            await asyncio.wait(set(self._in_flight), timeout=SETTLE)
+        self._fast = None
         if self.give_back is not None:
             await self._give_back()
         conn, self._conn = self._conn, None
@@ -301,12 +442,13 @@ class Reader:
         while True:
             if self.give_back is not None and not await self._give_back():
                 continue
-            if self.demand <= 0:
+            missing = self.demand - len(self._in_flight)  # fast pops serve the others
+            if self._stopping or (missing <= 0 and not self._ahead()):
                 return
             try:
                 conn = await self._connection()
                 block = block_seconds(conn._config)
-                count = BATCH if self.give_back is None else self.demand
+                count = BATCH if self.give_back is None else missing
                 reply = await conn.call(
                     "BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block
                 )
@@ -326,6 +468,32 @@ class Reader:
             if now - self._swept >= min(self.expiry, 1.0):
                 self._swept = now
                 self.inbox.sweep(now)
+
+    def _ahead(self) -> bool:
+        """Whether a process-local reader pops with no receive waiting: on a loop that keeps
+        receiving (a server's; not async_to_sync's loops of one receive each), within
+        ``LINGER`` s of the last receive, the next pop waits in Redis while the consumers
+        handle what the last one fetched, so the next ``group_send`` costs no round trip
+        more. A process's local messages are its own: fetching them early takes nothing
+        from anyone."""
+        return (
+            self.give_back is None
+            and self.pops > LINGER_AFTER
+            and time.monotonic() - self.active_at < LINGER
+        )
+
+    async def _unblock(self, task: asyncio.Task[None]) -> None:
+        """Stop the reader at the end of its pop: ``CLIENT UNBLOCK`` the ``BLMPOP`` it waits
+        in (from the loop's multiplexed connection) and let it take the reply, nil or the
+        messages Redis popped for it meanwhile (kept for the next receive, a plain
+        channel's given back), instead of dropping them with the connection."""
+        conn, client = self._conn, self._client
+        if conn is not None and client is not None and conn.connected:
+            multiplexed = loop_state().connection(conn._config)
+            if not multiplexed.connected:
+                await multiplexed.ensure_connected()
+            await multiplexed.send(("CLIENT", "UNBLOCK", client))
+        await asyncio.wait({task})
 
     async def _give_back(self) -> bool:
         """Put a plain channel's unclaimed messages back in Redis; False when it failed
@@ -369,8 +537,11 @@ class Reader:
             if conn is not None and conn._config != config:
                 await conn.aclose()
             conn = self._conn = adedicated(config, self.purpose)
+            self._client = None
             seconds, micros = await conn.call("TIME")
             self._offset_ms = int(seconds) * 1000 + int(micros) / 1000 - time.time() * 1000
+            self._clock = True
+            self._client = await conn.client_id()  # to CLIENT UNBLOCK its pops (_abandon)
         return conn
 
     async def _failed(self, exc: Exception) -> None:
@@ -417,11 +588,12 @@ class Reader:
             parsed.append((now + left, message, element, names))
         if not parsed:
             return
-        inbox = self.inbox
+        inbox, mailboxes, non_local = self.inbox, self.inbox.mailboxes, self.non_local
         with inbox.lock:
             for until, message, element, names in parsed:
                 for index, name in enumerate(names):
-                    box = inbox.mailbox(self.non_local + name)
+                    channel = non_local + name
+                    box = mailboxes.get(channel) or inbox.mailbox(channel)
                     box.offer(
                         (
                             until,

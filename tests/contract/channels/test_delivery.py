@@ -5,6 +5,9 @@ memory or taken away from the receive it was meant for."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -92,7 +95,140 @@ async def test_a_message_popped_for_a_cancelled_receive_goes_back_to_redis(
     assert (await asyncio.wait_for(layer.receive("jobs"), 5))["n"] == 2
 
 
+# -- a plain channel's fast path (LPOP on the loop's multiplexed connection) ------------------
+
+
+async def test_a_plain_receive_with_a_backlog_pops_one_message_without_the_blocking_reader(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    layer = make_layer()
+    for number in range(5):
+        await layer.send("work", {"type": "n", "n": number})
+    got = [(await layer.receive("work"))["n"] for _ in range(3)]
+    assert got == [0, 1, 2]
+    assert redis_client.llen("asgi:c:{work}") == 2  # one message per receive, no more
+    reader = layer._readers[asyncio.get_running_loop()]["work"]
+    assert (reader.fast_pops, reader.pops) == (3, 0)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("competing", [False, True], ids=["one-consumer", "competing"])
+async def test_plain_receives_cancelled_at_random_points_lose_nothing(
+    make_layer: Factory, redis_client: Any, seed: int, competing: bool
+) -> None:
+    """A receive cancelled before, while or after its LPOP is written, or after the reply
+    came: the message goes to the next receive or back to the head of the list. One
+    consumer gets every message in order; receives competing on one loop get every
+    message once (which of two concurrent receives gets which is not an order)."""
+    chance = random.Random(seed)
+    layer = make_layer(capacity=1000)
+    total = 300
+    for number in range(total):
+        await layer.send("backlog", {"type": "n", "n": number})
+    received: list[int] = []
+    while len(received) < total - 2:  # a receive never waits for a message never sent
+        receives = [asyncio.ensure_future(layer.receive("backlog"))]
+        if competing and chance.random() < 0.3:  # a second receive on the same loop
+            receives.append(asyncio.ensure_future(layer.receive("backlog")))
+        for _ in range(chance.randrange(6)):
+            await asyncio.sleep(0)
+        if chance.random() < 0.2:
+            await asyncio.sleep(chance.random() / 1000)
+        receives[0].cancel()
+        for task in receives:
+            with contextlib.suppress(asyncio.CancelledError):
+                received.append((await asyncio.wait_for(task, 5))["n"])
+    while len(received) < total:
+        received.append((await asyncio.wait_for(layer.receive("backlog"), 5))["n"])
+    assert (sorted(received) if competing else received) == list(range(total))
+    await until(lambda: redis_client.llen("asgi:c:{backlog}") == 0)
+
+
+async def test_an_event_loop_ending_after_a_cancelled_plain_receive_strands_nothing(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    """``asyncio.run`` (or ``async_to_sync``) ending right after a receive was cancelled
+    with its LPOP written: the reply is awaited and the message given back first."""
+    layer = make_layer(capacity=1000)
+    total, loops = 150, 60
+    for number in range(total):
+        await layer.send("short", {"type": "n", "n": number})
+    received: list[int] = []
+
+    async def receive_then_cancel_one(turns: int) -> None:
+        received.append((await layer.receive("short"))["n"])  # the fast path is ready
+        task = asyncio.ensure_future(layer.receive("short"))
+        for _ in range(turns):  # 0: cancelled with its LPOP written, its reply not read
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            received.append((await task)["n"])
+
+    for turns in [0, 1, 2] * (loops // 3):  # each asyncio.run is a new loop that ends at once
+        thread = threading.Thread(target=asyncio.run, args=(receive_then_cancel_one(turns),))
+        thread.start()
+        await asyncio.to_thread(thread.join)
+    left = redis_client.llen("asgi:c:{short}")
+    assert len(received) + left == total
+    rest = [(await layer.receive("short"))["n"] for _ in range(left)]
+    assert sorted(received + rest) == list(range(total))
+
+
+async def test_the_fast_path_resumes_after_an_error_reply(
+    make_layer: Factory, redis_client: Any
+) -> None:
+    layer = make_layer()
+    await layer.send("work", {"type": "n", "n": 0})
+    assert (await layer.receive("work"))["n"] == 0
+    reader = layer._readers[asyncio.get_running_loop()]["work"]
+    redis_client.set("asgi:c:{work}", "not a list")  # LPOP and BLMPOP answer WRONGTYPE
+    waiting = asyncio.ensure_future(layer.receive("work"))
+    await asyncio.sleep(0.2)
+    redis_client.delete("asgi:c:{work}")
+    await layer.send("work", {"type": "n", "n": 1})
+    assert (await asyncio.wait_for(waiting, 5))["n"] == 1  # the blocking reader's
+    await until(lambda: not reader._reading())
+    for number in range(2, 5):
+        await layer.send("work", {"type": "n", "n": number})
+    before = reader.fast_pops
+    assert [(await layer.receive("work"))["n"] for _ in range(3)] == [2, 3, 4]
+    assert reader.fast_pops - before == 3
+
+
 # -- process-local mailboxes ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["process-local", "plain"])
+async def test_a_message_popped_as_the_readers_stop_reaches_the_next_receive(
+    make_layer: Factory, redis_client: Any, plain: bool
+) -> None:
+    """Redis popped a message for a reader whose loop is stuck (its reply unread), then the
+    loop's readers are stopped (``close_pools``): the pop is unblocked and its reply taken
+    instead of being dropped with the connection; the next receive, on another loop, gets
+    it (a process-local one from the process's mailboxes, a plain one from Redis)."""
+    layer = make_layer()
+    channel = "jobs" if plain else await layer.new_channel()
+    blocked, sent = threading.Event(), threading.Event()
+
+    async def wait_then_stop() -> None:
+        waiting = asyncio.ensure_future(layer.receive(channel))
+        deadline = time.monotonic() + 5
+        while await blocked_readers(redis_client) < 1:
+            assert time.monotonic() < deadline, "the reader never blocked"
+            await asyncio.sleep(0.01)
+        blocked.set()
+        sent.wait(5)
+        time.sleep(0.2)  # the loop is stuck: Redis pops for it, the reply waits unread
+        waiting.cancel()
+        await layer.close_pools()
+
+    thread = threading.Thread(target=asyncio.run, args=(wait_then_stop(),))
+    thread.start()
+    await asyncio.to_thread(blocked.wait, 5)
+    await layer.send(channel, {"type": "x", "n": 1})
+    sent.set()
+    await asyncio.to_thread(thread.join)
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
 
 
 @pytest.mark.parametrize("expiry", [2, pytest.param(5, marks=pytest.mark.slow)])

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
 
 def _commands(proxy: FaultyProxy) -> dict[str, int]:
-    names = ("EVALSHA", "EVAL", "BLMPOP", "ZREM", "TIME", "SCRIPT", "ZRANGE")
+    names = ("EVALSHA", "EVAL", "BLMPOP", "LPOP", "ZREM", "TIME", "SCRIPT", "ZRANGE")
     return {name: proxy.count(name.encode()) for name in names}
 
 
@@ -38,13 +38,32 @@ async def test_send_and_receive_cost_two_round_trips(proxy: FaultyProxy) -> None
     for number in range(20):
         await layer.send("ping", {"type": "n", "n": number})
         assert (await layer.receive("ping"))["n"] == number
-    await asyncio.sleep(0.05)  # the reader's next BLMPOP is written
+    await asyncio.sleep(0.05)  # a BLMPOP would be written by now
     after = _commands(proxy)
     sent = {name: after[name] - before[name] for name in after}
     assert sent["EVALSHA"] == 20
-    # One BLMPOP per message at most (plus the one now waiting); never a connection per call.
-    assert sent["BLMPOP"] <= 21
+    # The message is in the list when receive is called: one LPOP on the multiplexed
+    # connection takes it, and the blocking reader never runs.
+    assert sent["LPOP"] == 20
+    assert sent["BLMPOP"] == 0
     assert sent["TIME"] == 0
+    await layer.close_pools()
+
+
+async def test_a_receive_on_an_empty_plain_channel_waits_in_one_blmpop(
+    proxy: FaultyProxy,
+) -> None:
+    layer = RedisChannelLayer(hosts=[proxy.location()])
+    await layer.send("idle", {"type": "warm"})
+    assert (await layer.receive("idle"))["type"] == "warm"
+    before = _commands(proxy)
+    waiting = asyncio.ensure_future(layer.receive("idle"))
+    await asyncio.sleep(0.05)
+    await layer.send("idle", {"type": "late"})
+    assert (await asyncio.wait_for(waiting, 5))["type"] == "late"
+    after = _commands(proxy)
+    sent = {name: after[name] - before[name] for name in after}
+    assert (sent["LPOP"], sent["BLMPOP"]) == (1, 1)  # found nothing, then waited
     await layer.close_pools()
 
 
