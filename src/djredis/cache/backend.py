@@ -21,6 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Mapping
 from functools import partial
+from itertools import chain
 from typing import Any
 
 from django.core.cache.backends.base import (
@@ -331,19 +332,25 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
     def _op_set_many(
         self, data: Mapping[Any, Any], timeout: Any, version: int | None
     ) -> Operation[bool]:
-        encoded = {
-            self._key(key, version=version): self._codec.encode(value)
-            for key, value in data.items()
-        }
+        make_key, encode = self._key, self._codec.encode
+        encoded = {make_key(key, version): encode(value) for key, value in data.items()}
         if not encoded:
             return True
         ms = self._ms(timeout)
         if ms == 0:
             yield Call(("DEL", *encoded))
         elif ms is None:
-            yield Call(("MSET", *(item for pair in encoded.items() for item in pair)))
-        else:
+            yield Call(("MSET", *chain.from_iterable(encoded.items())))
+        elif self._tag_keys:  # Cluster: the keys span slots; one script call per slot
             yield Eval(lua("set_many"), tuple(encoded), (ms,), per_key=tuple(encoded.values()))
+        else:
+            # One transaction: MSET, then a script giving each key its TTL (the source, not
+            # its SHA: nothing to fall back from inside MULTI). Atomic as the SET-per-key
+            # script, with the values never copied into Lua: about a quarter less work for
+            # the server, which is where a 100-key set_many spends most of its time.
+            mset = ("MSET", *chain.from_iterable(encoded.items()))
+            expire = ("EVAL", lua("expire_many").source, len(encoded), *encoded, ms)
+            yield Batch((mset, expire), transaction=True)
         return True
 
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]
