@@ -31,6 +31,7 @@ from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Operation
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy, may_resend
 from djredis._io.loops import LoopState, loop_state
+from djredis._io.resp import ERROR_TYPES
 from djredis._io.sync_pool import execute_on
 from djredis._io.wire import checked, execute_async
 
@@ -309,7 +310,8 @@ async def _send_async(state: LoopState, server: ServerConfig, command: Call | Ba
             conn = state.connection(server)
             if type(command) is Call and conn.connected:
                 # The common case awaits the connection's future here: a frame less.
-                return checked(await conn.send(command.args))
+                reply = await conn.send(command.args)
+                return checked(reply) if isinstance(reply, ERROR_TYPES) else reply
             return await execute_async(conn, command)
         except CONNECTION_ERRORS as exc:
             failures += 1

@@ -32,7 +32,7 @@ from redis.exceptions import ResponseError
 from djredis._core.commands import Batch, Call, Eval, Operation, Primaries
 from djredis._core.scripts import lua
 from djredis._io.loops import loop_state
-from djredis._routing.base import Topology
+from djredis._routing.base import Topology, run_async
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
@@ -67,7 +67,9 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
             value = await self._anear_get(self._near, key, MISSING, version)
             self._stats.record(value is not MISSING, value is MISSING)
             return default if value is MISSING else value
-        return await self._arun(self._op_get(key, default, version), "get", default)
+        # The runner straight away (no near-cache to watch here): the hottest async path.
+        operation = self._get(self._key(key, version=version), default)
+        return await run_async(self._group, operation, self._policy, "get", default)
 
     def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
         return self._get(self._key(key, version=version), default)
