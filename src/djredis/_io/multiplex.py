@@ -117,17 +117,12 @@ class MultiplexedConnection(asyncio.Protocol):
             refusal = self._broken if isinstance(self._broken, MaxClientsReached) else None
             future.set_exception(refusal or self._not_sent("the connection is not ready"))
             return future
-        # _queue and _kick, inlined: this runs once per command of every coroutine.
         loop: asyncio.AbstractEventLoop = self._loop  # type: ignore[assignment]
-        future = loop.create_future()
+        future = loop.create_future()  # _queue inlined: this runs for every command
         self._outgoing.append(pack(args))
         self._queued.append(future)
-        if not self._flush_scheduled:
-            if self._waiting:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
-            else:
-                self._flush()
+        if not self._flush_scheduled:  # else the write is due at this iteration's end
+            self._kick(loop)
         return future
 
     def send_all(self, commands: Iterable[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:

@@ -11,7 +11,7 @@ and sorted sets (``sets.py``, ``hashes.py``, ``zsets.py``).
 Behaviour worth knowing (docs/cache.md):
 - timeouts are sent in milliseconds (``PX``), so 0.5 means 500 ms;
 - ``incr``/``decr`` and ``incr_version`` are atomic and keep the key's TTL;
-- ``get_many``/``set_many``/``delete_many`` are one command each;
+- ``get_many``/``set_many``/``delete_many`` are one round trip each;
 - ``clear()`` deletes only this cache's keys when it has a KEY_PREFIX (SCAN + UNLINK);
   without a prefix it empties the whole database (FLUSHDB), as Django's builtin does.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Mapping
 from functools import partial
-from itertools import chain
 from typing import Any
 
 from django.core.cache.backends.base import (
@@ -32,7 +31,7 @@ from redis.exceptions import ResponseError
 from djredis._core.commands import Batch, Call, Eval, Operation, Primaries
 from djredis._core.scripts import lua
 from djredis._io.loops import loop_state
-from djredis._routing.base import Topology, run_async
+from djredis._routing.base import Topology
 from djredis.cache.base import DEFAULT_SCAN_COUNT, MISSING, glob_escape
 from djredis.cache.codec import UndecodableValue
 from djredis.cache.extras import DjangoRedisExtras
@@ -67,9 +66,7 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
             value = await self._anear_get(self._near, key, MISSING, version)
             self._stats.record(value is not MISSING, value is MISSING)
             return default if value is MISSING else value
-        # The runner straight away (no near-cache to watch here): the hottest async path.
-        operation = self._get(self._key(key, version=version), default)
-        return await run_async(self._group, operation, self._policy, "get", default)
+        return await self._arun(self._op_get(key, default, version), "get", default)
 
     def _op_get(self, key: Any, default: Any, version: int | None) -> Operation[Any]:
         return self._get(self._key(key, version=version), default)
@@ -167,8 +164,7 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
 
         On a miss the add and the read-back share one round trip; the value returned is
         whatever won, as in Django when another client added a value meanwhile. With
-        ``stampede=True`` one caller computes a missing value, the others wait for it.
-        """
+        ``stampede=True`` one caller computes a missing value, the others wait for it."""
         full = self._key(key, version=version)
         if stampede and callable(default):
             return drive_sync(self, self._stampede(full, timeout, stampede), default, "get_or_set")
@@ -339,18 +335,14 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
         if not encoded:
             return True
         ms = self._ms(timeout)
+        mset = ("MSET", *(item for pair in encoded.items() for item in pair))
         if ms == 0:
             yield Call(("DEL", *encoded))
         elif ms is None:
-            yield Call(("MSET", *chain.from_iterable(encoded.items())))
+            yield Call(mset)
         elif self._tag_keys:  # Cluster: the keys span slots; one script call per slot
             yield Eval(lua("set_many"), tuple(encoded), (ms,), per_key=tuple(encoded.values()))
-        else:
-            # One transaction: MSET, then a script giving each key its TTL (the source, not
-            # its SHA: nothing to fall back from inside MULTI). Atomic as the SET-per-key
-            # script, with the values never copied into Lua: about a quarter less work for
-            # the server, which is where a 100-key set_many spends most of its time.
-            mset = ("MSET", *chain.from_iterable(encoded.items()))
+        else:  # one MULTI/EXEC: MSET, then a script giving each key its TTL (expire_many.lua)
             expire = ("EVAL", lua("expire_many").source, len(encoded), *encoded, ms)
             yield Batch((mset, expire), transaction=True)
         return True
