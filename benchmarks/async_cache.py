@@ -384,11 +384,12 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--asgi-rounds", type=int, default=3)
     parser.add_argument("--asgi-seconds", type=int, default=5)
     parser.add_argument("--no-asgi", action="store_true", help="skip the uvicorn part")
+    parser.add_argument("--no-docs", action="store_true", help="only print the results")
     args = parser.parse_args(argv)
     if args.quick:
         return Config(3, 300, 1 if not args.no_asgi else 0, 2, False)
     return Config(args.rounds, args.calls, 0 if args.no_asgi else args.asgi_rounds,
-                  args.asgi_seconds, True)  # fmt: skip
+                  args.asgi_seconds, not args.no_docs)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:

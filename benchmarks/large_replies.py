@@ -1,4 +1,5 @@
-"""Time ``get_many`` of 1,000 x 10 KB values: djredis on each RESP reader, and django-redis.
+"""Time ``get`` of one 10 MB value and ``get_many`` of 1,000 x 10 KB values: djredis on each
+RESP reader, and django-redis.
 
 Run from the project root::
 
@@ -7,8 +8,11 @@ Run from the project root::
 
 The default ``pip install djredis`` has no hiredis, so its replies go through the
 pure-Python reader; a 10 MB reply arrives in many socket reads, which is where a reader that
-restarts a partial reply is quadratic. Every contender talks to one redis-server started for
-the run, each in its own database. See ``benchmarks/_harness.py`` for how rounds are timed.
+restarts a partial reply is quadratic, and where every extra copy of the value costs fresh
+memory. Run it with a Python that lacks hiredis to measure exactly the default install:
+the hiredis contender is then left out (and redis-py's default parser is its Python one).
+Every contender talks to one redis-server started for the run, each in its own database.
+See ``benchmarks/_harness.py`` for how rounds are timed.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from tests._servers import RedisServer  # needs the project root on sys.path
 
 MODULE = "benchmarks.large_replies"
 SECTION = "large_replies"
-OP = "get_many"
+GET, GET_MANY = "get", "get_many"
+OPERATIONS = (GET, GET_MANY)
+BIG_SIZE = 10_000_000  # the one value of `get`
 COUNT = 1000
 SIZE = 10_000
 TIMEOUT = 300
@@ -121,6 +127,17 @@ def configure_django(server: RedisServer) -> None:
     django.setup()
 
 
+def hiredis_installed() -> bool:
+    from djredis._io.resp import HIREDIS_INSTALLED
+
+    return HIREDIS_INSTALLED
+
+
+def order() -> tuple[str, ...]:
+    """The contenders of this run: without hiredis, djredis has only its Python reader."""
+    return ORDER if hiredis_installed() else tuple(n for n in ORDER if n != DJREDIS_HI)
+
+
 def build_contenders(server: RedisServer) -> list[Contender]:
     """Fill each cache with the same values, open its connection, check that it reads hits."""
     from django.core.cache import caches
@@ -129,17 +146,26 @@ def build_contenders(server: RedisServer) -> list[Contender]:
     patch_new_reader()
     values = {f"large:{i}": os.urandom(SIZE) for i in range(COUNT)}
     keys = list(values)
+    big = os.urandom(BIG_SIZE)
     contenders = []
     for name, alias, backend, _, options, reader in BACKENDS:
+        if name not in order():
+            continue
         cache = caches[alias]
         with forced(reader):
             cache.set_many(values, TIMEOUT)
+            cache.set("big", big, TIMEOUT)
             if cache.get_many(keys) != values:
                 raise RuntimeError(f"{name}: get_many() does not return the stored values")
-        call: Callable[[], object] = lambda cache=cache: cache.get_many(keys)  # noqa: E731
+            if cache.get("big") != big:
+                raise RuntimeError(f"{name}: get() does not return the stored value")
+        ops: dict[str, Callable[[], object]] = {
+            GET: lambda cache=cache: cache.get("big"),
+            GET_MANY: lambda cache=cache: cache.get_many(keys),
+        }
         described = f"`{backend}`" + (f", OPTIONS {options}" if options else "")
-        contenders.append(Contender(name, {OP: call}, described))
-    for kind in ("python", "hiredis"):
+        contenders.append(Contender(name, ops, described))
+    for kind in ("python", "hiredis") if hiredis_installed() else ("python",):
         if _made.get(kind) != {"djredis._io.resp" if kind == "python" else "hiredis"}:
             raise RuntimeError(f"djredis did not use the {kind} reader: made {_made}")
     return contenders
@@ -147,21 +173,51 @@ def build_contenders(server: RedisServer) -> list[Contender]:
 
 # -- reporting --------------------------------------------------------------------------------
 
-HEADERS = ("contender", "median ms/op", "range over rounds", "x django-redis", "paired")
-ALIGN = "lrrrr"
+HEADERS = (
+    "operation",
+    "contender",
+    "median ms/op",
+    "range over rounds",
+    "x django-redis",
+    "paired",
+)
+ALIGN = "llrrrr"
+OP_LABELS = {GET: "get (one 10 MB value)", GET_MANY: f"get_many ({COUNT:,} x 10 KB)"}
 
 
 def rows(results: Results) -> list[list[str]]:
     out = []
-    for name in ORDER:
-        low, high = results.spread(OP, name)
+    for op in OPERATIONS:
+        for name in order():
+            low, high = results.spread(op, name)
+            out.append(
+                [
+                    OP_LABELS[op],
+                    name,
+                    f"{results.median(op, name) / 1000:.1f}",
+                    f"{low / 1000:.1f}-{high / 1000:.1f}",
+                    f"{results.ratio(op, name, REFERENCE):.2f}x",
+                    f"{results.paired_ratio(op, name, REFERENCE):.2f}x",
+                ]
+            )
+    return out
+
+
+TARGET_HEADERS = ("target", "measured (ratio of medians / paired)", "required", "status")
+
+
+def target_rows(results: Results) -> list[list[str]]:
+    """djredis's default reader against django-redis's default parser, on both operations."""
+    out = []
+    for op in OPERATIONS:
+        ratio = results.ratio(op, DJREDIS_PY, REFERENCE)
+        paired = results.paired_ratio(op, DJREDIS_PY, REFERENCE)
         out.append(
             [
-                name,
-                f"{results.median(OP, name) / 1000:.1f}",
-                f"{low / 1000:.1f}-{high / 1000:.1f}",
-                f"{results.ratio(OP, name, REFERENCE):.2f}x",
-                f"{results.paired_ratio(OP, name, REFERENCE):.2f}x",
+                f"{OP_LABELS[op]}, pure-Python reader vs django-redis",
+                f"{ratio:.2f}x / {paired:.2f}x",
+                "≤ 1.0x",
+                "MET" if max(ratio, paired) <= 1.0 else "NOT MET",
             ]
         )
     return out
@@ -176,10 +232,11 @@ def markdown_section(
 ### Method
 
 - One `redis-server` started for the run on 127.0.0.1; each contender uses its own database.
-- `get_many` of {COUNT:,} keys holding {SIZE:,}-byte random values (one `MGET`, a reply of
-  about {COUNT * SIZE // 1_000_000} MB), all hits.
+- `get` of one key holding {BIG_SIZE:,} random bytes, and `get_many` of {COUNT:,} keys
+  holding {SIZE:,}-byte random values (one `MGET`, a reply of about
+  {COUNT * SIZE // 1_000_000} MB), all hits.
 - djredis's reader is forced per cache inside the benchmark process: the pure-Python reader
-  is what the default install (no hiredis) uses.
+  is what the default install (no hiredis) uses. {_hiredis_note()}
 - {config.rounds} interleaved rounds of {config.calls} calls per contender, the order rotated
   each round, GC off during a batch. Reported: the median ms/op, the fastest and slowest
   round, the ratio of medians to django-redis with its default parser, and the median of the
@@ -192,7 +249,22 @@ Contenders:
 ### Results
 
 {_report.markdown_table(HEADERS, rows(results), ALIGN)}
+
+### Targets
+
+A MET needs both the ratio of medians and the paired ratio within the limit.
+
+{_report.markdown_table(TARGET_HEADERS, target_rows(results), "lrrl")}
 """
+
+
+def _hiredis_note() -> str:
+    if hiredis_installed():
+        return "hiredis is installed in this run: django-redis's default parser is hiredis."
+    return (
+        "hiredis is not installed in this run (the default install): djredis has only its "
+        "Python reader, and django-redis's default parser is redis-py's Python one."
+    )
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -221,11 +293,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         server_version = str(server.client().info("server")["redis_version"])
         contenders = build_contenders(server)
         print(f"Timing {len(contenders)} contenders, {config.rounds} rounds...", file=sys.stderr)
-        results = run_rounds(contenders, (OP,), {OP: config.calls}, config.rounds)
+        calls = dict.fromkeys(OPERATIONS, config.calls)
+        results = run_rounds(contenders, OPERATIONS, calls, config.rounds)
     finally:
         server.stop()
     print()
     print(_report.text_table(HEADERS, rows(results), ALIGN))
+    print()
+    print(_report.text_table(TARGET_HEADERS, target_rows(results), "lrrl"))
     if config.write_docs:
         page = _report.write_section(
             SECTION, markdown_section(config, contenders, results, server_version)

@@ -115,7 +115,7 @@ def test_incr_version_whose_reply_is_lost_is_a_no_op_with_ignore_exceptions(
 @pytest.mark.parametrize(
     ("operation", "command"),
     [
-        (lambda c: c.set_many({"a": 1, "b": 2}, 60), b"EVALSHA"),
+        (lambda c: c.set_many({"a": 1, "b": 2}, 60), b"EXEC"),  # one MULTI/EXEC
         (lambda c: c.set("a", 1), b"SET"),
         (lambda c: c.delete("a"), b"DEL"),
         (lambda c: c.decr("n"), b"EVALSHA"),

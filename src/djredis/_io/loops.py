@@ -81,7 +81,10 @@ class LoopState:
         try:
             yield
         finally:
+            global _last
             _states.pop(asyncio.get_running_loop(), None)
+            if _last is not None and _last[1] is self:
+                _last = None  # a loop still used after its shutdown gets a new state
             await self.aclose()
 
     async def aclose(self) -> None:
@@ -105,18 +108,28 @@ _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
 )
 
 
+# The loop asked about last, weakly, and its state: every async command asks, nearly always
+# about the same loop, and the weak dictionary's lookup costs a new weak reference each time.
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], LoopState] | None = None
+
+
 def loop_state() -> LoopState:
     """Return the running loop's state, creating it (and its shutdown hook) on first use.
 
     Raises RuntimeError when no event loop is running.
     """
+    global _last
     loop = asyncio.get_running_loop()
+    last = _last
+    if last is not None and last[0]() is loop:
+        return last[1]
     state = _states.get(loop)
     if state is None:
         for closed in [other for other in _states if other.is_closed()]:
             del _states[closed]  # closed without shutdown_asyncgens(): let it be collected
         state = _states[loop] = LoopState()
         state.watch_shutdown()
+    _last = (weakref.ref(loop), state)
     return state
 
 

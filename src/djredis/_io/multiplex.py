@@ -118,9 +118,12 @@ class MultiplexedConnection(asyncio.Protocol):
             refusal = self._broken if isinstance(self._broken, MaxClientsReached) else None
             future.set_exception(refusal or self._not_sent("the connection is not ready"))
             return future
-        loop = cast(asyncio.AbstractEventLoop, self._loop)
-        future = self._queue(loop, args)
-        self._kick(loop)
+        loop: asyncio.AbstractEventLoop = self._loop  # type: ignore[assignment]
+        future = loop.create_future()  # _queue inlined: this runs for every command
+        self._outgoing.append(pack(args))
+        self._queued.append(future)
+        if not self._flush_scheduled:  # else the write is due at this iteration's end
+            self._kick(loop)
         return future
 
     def send_all(self, commands: Iterable[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
@@ -271,7 +274,8 @@ class MultiplexedConnection(asyncio.Protocol):
             self._active_at = cast(asyncio.AbstractEventLoop, self._loop).time()
         try:
             reader.feed(data)
-            while (reply := reader.gets()) is not False:
+            gets, popleft = reader.gets, waiting.popleft
+            while (reply := gets()) is not False:
                 if type(reply) not in SCALARS:
                     problem = resp2_violation(reply)
                     if problem is not None:
@@ -284,10 +288,9 @@ class MultiplexedConnection(asyncio.Protocol):
                 if not waiting:
                     self._violation("a reply nobody was waiting for")
                     return
-                future = waiting.popleft()
-                if future.done():  # its caller was cancelled; the reply is dropped
-                    continue
-                future.set_result(reply)  # error replies too: the caller reads them (wire)
+                future = popleft()
+                if not future.done():  # else its caller was cancelled; the reply is dropped
+                    future.set_result(reply)  # error replies too: the caller reads them (wire)
         except Exception as exc:  # any reader failure: never let asyncio log "Fatal error"
             self._violation(f"unparsable reply ({type(exc).__name__}: {exc})")
             return

@@ -118,6 +118,9 @@ _MAX_NUMBER_LINE = 24
 # Compact the buffer only when its consumed head is this large and at least half of it, so
 # every byte is moved a bounded number of times.
 _COMPACT_AFTER = 65536
+# A bulk string at least this long is copied out of a bytearray buffer through a memoryview
+# (one copy instead of two); below it, the view costs more than the extra copy.
+_VIEW_AFTER = 4096
 _INT64 = range(-(2**63), 2**63)
 _RESP3_TYPES = frozenset(b"%~>,#_(=|")
 
@@ -194,7 +197,11 @@ class PythonReader:
                             return self._wait(pos, pos)
                         if buffer[end] != 13 or buffer[end + 1] != 10:
                             raise _bad("bulk string not followed by CRLF", buffer, end)
-                        value = bytes(buffer[eol + 2 : end])
+                        if length < _VIEW_AFTER or type(buffer) is bytes:
+                            value = bytes(buffer[eol + 2 : end])  # slicing bytes: one copy
+                        else:  # a bytearray slice would be a copy before the copy
+                            with memoryview(buffer) as view:
+                                value = bytes(view[eol + 2 : end])
                         pos = end + 2
                     elif digits == b"-1":
                         value = None
@@ -240,6 +247,12 @@ class PythonReader:
                     stack.pop()
                     value = items
                 else:
+                    if pos == len(buffer):
+                        # All of it consumed: let go of it now rather than at the next feed, so
+                        # that a big reply's buffer is freed before its caller decodes it (two
+                        # big blocks alive at once cost fresh pages from the system each time).
+                        self._buffer = b""
+                        pos = 0
                     self._pos = self._scan = pos
                     return value
                 scan = pos

@@ -18,7 +18,7 @@ from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent, error_from_r
 from djredis._io.multiplex import MultiplexedConnection
 from djredis._io.resp import ERROR_TYPES
 
-__all__ = ["eval_fallback", "execute_async", "finish", "wire"]
+__all__ = ["checked", "eval_fallback", "execute_async", "finish", "wire"]
 
 
 def wire(command: Call | Batch | Eval) -> tuple[tuple[Any, ...], ...]:
@@ -41,6 +41,14 @@ def _eval_tail(command: Eval) -> tuple[Any, ...]:
 def eval_fallback(command: Eval) -> tuple[tuple[Any, ...], ...]:
     """Return the EVAL that replaces an EVALSHA the server did not know (NOSCRIPT)."""
     return (("EVAL", command.script.source, len(command.keys), *_eval_tail(command)),)
+
+
+def checked(reply: Any) -> Any:
+    """Return the reply of one ``Call``; raise it if it is an error reply (``finish`` for
+    the one command, for callers that await the connection's future themselves)."""
+    if isinstance(reply, ERROR_TYPES):
+        raise error_from_reply(reply)
+    return reply
 
 
 def finish(command: Call | Batch | Eval, replies: Sequence[Any]) -> Any:
@@ -75,6 +83,8 @@ async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eva
     """
     if not conn.connected:
         await conn.ensure_connected()
+    if type(command) is Call:  # the common case, without the coroutine _replies costs
+        return checked(await conn.send(command.args))
     replies = await _replies(conn, wire(command))
     try:
         return finish(command, replies)

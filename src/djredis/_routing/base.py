@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Generator, Iterable
+from collections.abc import Awaitable, Generator, Iterable
 from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -31,8 +31,9 @@ from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Operation
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy, may_resend
 from djredis._io.loops import LoopState, loop_state
+from djredis._io.resp import ERROR_TYPES
 from djredis._io.sync_pool import execute_on
-from djredis._io.wire import execute_async
+from djredis._io.wire import checked, execute_async
 
 __all__ = [
     "ATTEMPT_ERRORS",
@@ -124,8 +125,9 @@ class Topology(abc.ABC):
         """Run one command with blocking I/O and return the reply."""
 
     @abc.abstractmethod
-    async def aexecute(self, command: Command, state: LoopState) -> Any:
-        """Run one command on the running loop's multiplexed connections."""
+    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
+        """Run one command on the running loop's multiplexed connections (an ``async def``,
+        or a function returning the coroutine that does it)."""
 
     @abc.abstractmethod
     async def aprimary_for(
@@ -203,15 +205,25 @@ def _run_sync(
         return handled
 
 
-async def run_async(
+def run_async(
     topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
-) -> T | F:
-    """Drive ``operation`` to completion on the running loop's multiplexed connections."""
+) -> Awaitable[T | F]:
+    """Drive ``operation`` to completion on the running loop's multiplexed connections.
+
+    Returns the runner's coroutine itself rather than awaiting it in one more: every
+    coroutine frame between a caller and its reply costs on each of the many requests a
+    loop multiplexes."""
     found = observe.hooks
     if found is not None and found.operations:
-        with observe.operation(policy.where, name):
-            return await _run_async(topology, operation, policy, name, fallback)
-    return await _run_async(topology, operation, policy, name, fallback)
+        return _observed_run_async(topology, operation, policy, name, fallback)
+    return _run_async(topology, operation, policy, name, fallback)
+
+
+async def _observed_run_async(
+    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+) -> T | F:
+    with observe.operation(policy.where, name):
+        return await _run_async(topology, operation, policy, name, fallback)
 
 
 async def _run_async(
@@ -281,20 +293,27 @@ def _send_sync(server: ServerConfig, command: Call | Batch | Eval) -> Any:
                 time.sleep(pause)
 
 
-async def send_async(state: LoopState, server: ServerConfig, command: Call | Batch | Eval) -> Any:
+def send_async(
+    state: LoopState, server: ServerConfig, command: Call | Batch | Eval
+) -> Awaitable[Any]:
     """Run ``command`` on this loop's connection to ``server``, sending it again only when
-    safe."""
+    safe (a coroutine, returned without another frame around it, as ``run_async``)."""
     found = observe.hooks
     if found is None:
-        return await _send_async(state, server, command)
-    return await observe.watch_async(found, _send_async, state, server, command)
+        return _send_async(state, server, command)
+    return observe.watch_async(found, _send_async, state, server, command)
 
 
 async def _send_async(state: LoopState, server: ServerConfig, command: Call | Batch | Eval) -> Any:
     failures = 0
     while True:
         try:
-            return await execute_async(state.connection(server), command)
+            conn = state.connection(server)
+            if type(command) is Call and conn.connected:
+                # The common case awaits the connection's future here: a frame less.
+                reply = await conn.send(command.args)
+                return checked(reply) if isinstance(reply, ERROR_TYPES) else reply
+            return await execute_async(conn, command)
         except CONNECTION_ERRORS as exc:
             failures += 1
             pause = _resend_pause(server, command, exc, failures)

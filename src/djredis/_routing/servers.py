@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
@@ -90,12 +91,13 @@ class ServerGroup(Topology):
             return send_sync(self.primary, command)
         return drive_sync(self._route(command))
 
-    async def aexecute(self, command: Command, state: LoopState) -> Any:
+    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
+        # The send's coroutine itself, not one awaiting it: a frame less per request.
         if type(command) is Primaries:
-            return (None,)
+            return _done((None,))
         if not self._read_from:
-            return await send_async(state, self.primary, command)
-        return await drive_async(self._route(command), state)
+            return send_async(state, self.primary, command)
+        return drive_async(self._route(command), state)
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False
@@ -443,3 +445,7 @@ class _SentinelClients:
     async def aclose(self) -> None:
         for client in (self.primary, self.replica, *self.sentinel.sentinels):
             await client.aclose(close_connection_pool=True)
+
+
+async def _done(value: Any) -> Any:
+    return value

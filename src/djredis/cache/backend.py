@@ -11,7 +11,7 @@ and sorted sets (``sets.py``, ``hashes.py``, ``zsets.py``).
 Behaviour worth knowing (docs/cache.md):
 - timeouts are sent in milliseconds (``PX``), so 0.5 means 500 ms;
 - ``incr``/``decr`` and ``incr_version`` are atomic and keep the key's TTL;
-- ``get_many``/``set_many``/``delete_many`` are one command each;
+- ``get_many``/``set_many``/``delete_many`` are one round trip each;
 - ``clear()`` deletes only this cache's keys when it has a KEY_PREFIX (SCAN + UNLINK);
   without a prefix it empties the whole database (FLUSHDB), as Django's builtin does.
 """
@@ -164,8 +164,7 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
 
         On a miss the add and the read-back share one round trip; the value returned is
         whatever won, as in Django when another client added a value meanwhile. With
-        ``stampede=True`` one caller computes a missing value, the others wait for it.
-        """
+        ``stampede=True`` one caller computes a missing value, the others wait for it."""
         full = self._key(key, version=version)
         if stampede and callable(default):
             return drive_sync(self, self._stampede(full, timeout, stampede), default, "get_or_set")
@@ -331,19 +330,21 @@ class RedisCache(NearCacheReads, DjangoRedisExtras, RedisSets, RedisHashes, Redi
     def _op_set_many(
         self, data: Mapping[Any, Any], timeout: Any, version: int | None
     ) -> Operation[bool]:
-        encoded = {
-            self._key(key, version=version): self._codec.encode(value)
-            for key, value in data.items()
-        }
+        make_key, encode = self._key, self._codec.encode
+        encoded = {make_key(key, version): encode(value) for key, value in data.items()}
         if not encoded:
             return True
         ms = self._ms(timeout)
+        mset = ("MSET", *(item for pair in encoded.items() for item in pair))
         if ms == 0:
             yield Call(("DEL", *encoded))
         elif ms is None:
-            yield Call(("MSET", *(item for pair in encoded.items() for item in pair)))
-        else:
+            yield Call(mset)
+        elif self._tag_keys:  # Cluster: the keys span slots; one script call per slot
             yield Eval(lua("set_many"), tuple(encoded), (ms,), per_key=tuple(encoded.values()))
+        else:  # one MULTI/EXEC: MSET, then a script giving each key its TTL (expire_many.lua)
+            expire = ("EVAL", lua("expire_many").source, len(encoded), *encoded, ms)
+            yield Batch((mset, expire), transaction=True)
         return True
 
     def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:  # type: ignore[override]

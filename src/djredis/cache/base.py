@@ -260,7 +260,12 @@ class CacheBase(BaseCache):
             full = f"{self.key_prefix}:{version}:{key}"
         else:
             full = self.key_func(key, self.key_prefix, version)
-        if len(full) > MEMCACHE_MAX_KEY_LENGTH or _MEMCACHED_UNSAFE.search(full):
+        # A printable key without a space holds none of the characters memcached refuses
+        # (what the regex looks for): two C string scans, cheaper than the regex.
+        printable = full.isprintable() and " " not in full
+        if len(full) > MEMCACHE_MAX_KEY_LENGTH or (
+            not printable and _MEMCACHED_UNSAFE.search(full)
+        ):
             self.validate_key(full)
         return full
 
