@@ -12,7 +12,10 @@ import pytest
 import djredis
 
 PACKAGE = Path(djredis.__file__).parent
-MAX_LINES = 500
+# A module holds one idea; this cap only catches one that has grown two. It was 500, which
+# split ideas in the wrong places (a module importing another's private names is the sign):
+# no module imports another's underscore names now (below), so the cap can follow the idea.
+MAX_LINES = 600
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ def test_core_imports_nothing_of_the_transport(graph: grimp.ImportGraph) -> None
 @pytest.mark.parametrize(
     "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
 )
-def test_module_is_at_most_500_lines(path: Path) -> None:
+def test_module_is_at_most_max_lines(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.name} has {lines} lines"
 
