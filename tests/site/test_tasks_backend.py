@@ -267,7 +267,7 @@ def test_aenqueue_runs_other_receivers_as_asend_does(jobs: ModuleType) -> None:
 
 def test_arguments_must_be_json(jobs: ModuleType, workers: TasksWorkers) -> None:
     """A refused enqueue writes nothing: no key appears, no queue grows (earlier tests' keys
-    may expire meanwhile, so the database's size is not the measure)."""
+    may expire and the worker drain queues meanwhile, so the database's size is no measure)."""
     client = workers.client()
     queues = [key for key in client.scan_iter() if client.type(key) == b"list"]
     before_keys = set(client.scan_iter())
@@ -275,7 +275,8 @@ def test_arguments_must_be_json(jobs: ModuleType, workers: TasksWorkers) -> None
     with pytest.raises(TypeError, match="Unsupported type"):
         jobs.add.enqueue(timezone.now(), 1)
     assert set(client.scan_iter()) - before_keys == set()
-    assert {queue: client.llen(queue) for queue in queues} == before_lengths
+    grown = [queue for queue in queues if client.llen(queue) > before_lengths[queue]]
+    assert grown == []  # a worker may drain them meanwhile; nothing may be added
 
 
 def test_unknown_queue_is_refused(jobs: ModuleType) -> None:
