@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests._servers import RedisServer
+from tests.site._example import celery_broker_problem
 
 celery_instrumentation = pytest.importorskip("opentelemetry.instrumentation.celery")
 
@@ -77,6 +78,9 @@ def lookup(key):
 @pytest.fixture
 def worker(tmp_path: Path, redis_server: RedisServer) -> Iterator[dict[str, Any]]:
     """A celery worker process of the app above, on its own queue; its spans' file."""
+    problem = celery_broker_problem(redis_server.url(11))
+    if problem is not None:  # e.g. kombu's Redis transport refusing redis-py 5
+        pytest.skip(problem)
     queue = f"obs-{uuid.uuid4().hex[:8]}"
     spans = tmp_path / "spans.jsonl"
     spans.touch()

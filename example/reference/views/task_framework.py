@@ -71,7 +71,9 @@ def django_tasks_demo(request: HttpRequest) -> HttpResponse:
     problem = broker_problem() or FRAMEWORK_PROBLEM
     if problem:
         context: dict[str, Any] = {"problem": problem}
-        return render_demo(request, "reference/django_tasks.html", context, guide=GUIDE_TASKS)
+        return render_demo(
+            request, "reference/django_tasks.html", context, guide=GUIDE_TASKS, code=[_enqueue]
+        )
     if request.method == "POST":
         email = getattr(request.user, "email", "") or "user@example.com"
         label, result = _enqueue(request.POST.get("action", ""), email)
