@@ -122,9 +122,9 @@ def test_unreachable_redis_url_says_what_to_do(tmp_path: Path, busy_port: int) -
     assert "unset REDIS_URL" in result.stderr
 
 
-def test_ctrl_c_stops_everything_run_py_started(tmp_path: Path, redis_server: RedisServer) -> None:
-    """Serve in the foreground, print the URL and login; SIGINT stops every process."""
-    celery_expected = celery_broker_problem(redis_server.url(3)) is None
+def serve_in_foreground(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    """Start ``run.py --port <free port>`` as a user would (its own Redis, no REDIS_URL),
+    with its database and mail in ``tmp_path``; return the process and its HTTP port."""
     environment = {
         **os.environ,
         "DJREDIS_EXAMPLE_DB": str(tmp_path / "db.sqlite3"),
@@ -142,6 +142,13 @@ def test_ctrl_c_stops_everything_run_py_started(tmp_path: Path, redis_server: Re
         text=True,
         env=environment,
     )
+    return process, http_port
+
+
+def test_ctrl_c_stops_everything_run_py_started(tmp_path: Path, redis_server: RedisServer) -> None:
+    """Serve in the foreground, print the URL and login; SIGINT stops every process."""
+    celery_expected = celery_broker_problem(redis_server.url(3)) is None
+    process, http_port = serve_in_foreground(tmp_path)
     assert process.stdout is not None
     lines: list[str] = []
     try:
@@ -200,23 +207,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkill_of_run_py_takes_its_services_down_too(tmp_path: Path) -> None:
     """SIGKILL run.py (no chance to clean up): Redis, uvicorn, Celery die with it."""
-    environment = {
-        **os.environ,
-        "DJREDIS_EXAMPLE_DB": str(tmp_path / "db.sqlite3"),
-        "DJREDIS_EXAMPLE_MAIL_DIR": str(tmp_path / "mail"),
-    }
-    for name in ("DJANGO_SETTINGS_MODULE", "REDIS_URL"):
-        environment.pop(name, None)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        http_port = int(sock.getsockname()[1])
-    process = subprocess.Popen(
-        [sys.executable, str(RUN), "--port", str(http_port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment,
-    )
+    process, _ = serve_in_foreground(tmp_path)
     assert process.stdout is not None
     children: set[int] = set()
     try:
