@@ -15,7 +15,6 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
-from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 from redis.backoff import AbstractBackoff
 from redis.client import Redis
 from redis.connection import (
@@ -25,7 +24,7 @@ from redis.connection import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from djredis._config.server import READERS, TIMEOUT_ERRORS
+from djredis._config.server import TIMEOUT_ERRORS
 
 # Connection arguments redis-py takes but djredis's own connections (the sync pool and the
 # multiplexed connection) cannot honour. Accepting them would make the redis-py clients and
@@ -93,10 +92,19 @@ _RESP2_ONLY = (
 )
 
 
-# Names of redis-py < 5, still in Django's documentation of parser_class.
-_PARSER_PATHS: Mapping[str, type] = {
-    "redis.connection.HiredisParser": _HiredisParser,
-    "redis.connection.PythonParser": _RESP2Parser,
+# redis-py's parser classes, by class name (one class under several import paths in
+# redis-py 5..8), and the names redis-py < 5 gave them (still in Django's documentation of
+# parser_class) -> the reply reader djredis's connections use; RESP3 -> None (refused).
+_PARSERS: Mapping[str, str | None] = {
+    "_HiredisParser": "hiredis",
+    "_RESP2Parser": "python",
+    "_RESP3Parser": None,
+}
+_PARSER_NAMES: Mapping[str, str] = {
+    "redis.connection.HiredisParser": "hiredis",
+    "redis.connection.PythonParser": "python",
+    "hiredis": "hiredis",  # settings already checked (a Sentinel's, copied from its nodes)
+    "python": "python",
 }
 
 
@@ -169,21 +177,25 @@ def _not_seconds(value: Any) -> bool:
     )
 
 
-def _parser_class(spec: Any, where: str) -> type:
-    """Return the redis-py parser class ``spec`` names, if djredis can read replies that way."""
-    parser = _PARSER_PATHS.get(spec) if isinstance(spec, str) else None
-    if parser is None:
+def _parser_class(spec: Any, where: str) -> str:
+    """Return the reader (``"hiredis"`` or ``"python"``) of the redis-py parser class
+    ``spec`` names, if djredis can read replies that way."""
+    reader = _PARSER_NAMES.get(spec) if isinstance(spec, str) else None
+    if reader is None:
         parser = import_setting(spec, where)
-    if parser is _RESP3Parser:
-        raise ImproperlyConfigured(f"{where} = {spec!r}: {_RESP2_ONLY}; remove it.")
-    if parser not in READERS:
+        name = getattr(parser, "__name__", "")
+        from_redis_py = str(getattr(parser, "__module__", "")).startswith("redis.")
+        if from_redis_py and name in _PARSERS and _PARSERS[name] is None:
+            raise ImproperlyConfigured(f"{where} = {spec!r}: {_RESP2_ONLY}; remove it.")
+        reader = _PARSERS.get(name) if from_redis_py else None
+    if reader is None:
         raise ImproperlyConfigured(
             f"{where} = {spec!r}: djredis's connections read replies either with hiredis "
             "('redis._parsers.hiredis._HiredisParser', the default when hiredis is installed) "
             "or in pure Python ('redis._parsers.resp2._RESP2Parser'); use one of those or "
             "remove it."
         )
-    if READERS[parser] == "hiredis":
+    if reader == "hiredis":
         try:
             import hiredis  # noqa: F401
         except ImportError:
@@ -191,8 +203,7 @@ def _parser_class(spec: Any, where: str) -> type:
                 f"{where} = {spec!r} needs hiredis, which is not installed: "
                 "pip install 'djredis[hiredis]'."
             ) from None
-    result: type = parser
-    return result
+    return reader
 
 
 def _check_retry(retry: Any, where: str) -> None:

@@ -8,16 +8,20 @@ exactly when their ``ServerConfig`` objects are equal: the whole configuration i
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
-from redis._parsers import _HiredisParser, _RESP2Parser
 from redis.backoff import AbstractBackoff, NoBackoff
 from redis.cluster import RedisCluster
 from redis.connection import (
     AbstractConnection,
+    BlockingConnectionPool,
     ConnectionPool,
+    SSLConnection,
+    UnixDomainSocketConnection,
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -39,6 +43,8 @@ __all__ = [
     "SentinelSettings",
     "ServerConfig",
     "Settings",
+    "Transport",
+    "tls_context",
 ]
 
 
@@ -65,9 +71,8 @@ DEFAULT_SENTINEL_PORT = 26379
 DEFAULT_PORT = 6379
 
 
-# redis-py's parser classes (one class under several import paths in redis-py 5..8) -> the
-# reply reader djredis's connections use.
-READERS: Mapping[type, str] = {_HiredisParser: "hiredis", _RESP2Parser: "python"}
+# How djredis's connections reach a server: a TCP socket, a Unix socket, or TLS over TCP.
+Transport = Literal["tcp", "unix", "tls"]
 
 
 # What a resend may follow: the one resend rule (``djredis._core.errors.may_resend``) covers
@@ -118,8 +123,15 @@ class ServerConfig:
     backoff: AbstractBackoff | None = field(init=False, repr=False, compare=False)
     retry_on_timeout: bool = field(init=False, repr=False, compare=False)
     health_check_interval: float = field(init=False, repr=False, compare=False)
-    # "hiredis", "python", or None: the RESP reader (None: hiredis when installed).
+    # "hiredis", "python", or None: the RESP reader (None: hiredis when installed). The
+    # checked settings hold the reader's name as ``parser_class``; the redis-py clients get
+    # the matching parser class from ``djredis._io.bridge``.
     reader: str | None = field(init=False, repr=False, compare=False)
+    # djredis-native facts about the connection, computed here once so that nothing below
+    # the configuration reads redis-py's classes: how to reach the server, and whether a
+    # pool at ``max_connections`` makes callers wait (BlockingConnectionPool) or refuses.
+    transport: Transport = field(init=False, repr=False, compare=False)
+    blocking_pool: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         identity = (
@@ -148,13 +160,23 @@ class ServerConfig:
             "backoff": backoff,
             "retry_on_timeout": bool(kw.get("retry_on_timeout")) or _names_timeouts(errors),
             "health_check_interval": float(kw.get("health_check_interval") or 0),
-            "reader": READERS.get(kw["parser_class"]) if "parser_class" in kw else None,
+            "reader": kw.get("parser_class"),
+            "transport": _transport(self.connection_class),
+            "blocking_pool": issubclass(self.pool_class, BlockingConnectionPool),
         }
         for name, value in policy.items():
             object.__setattr__(self, name, value)
 
     def __hash__(self) -> int:
         return self._hash
+
+    @functools.cached_property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of a ``tls`` transport (built once, from the ``ssl_*`` settings,
+        as redis-py's SSLConnection builds it), or None."""
+        if self.transport != "tls":
+            return None
+        return tls_context(self.kwargs())
 
     def kwargs(self) -> dict[str, Any]:
         """Return the keyword arguments for the pool class, with unhashable originals."""
@@ -215,6 +237,39 @@ class ClusterSettings:
 
 
 Settings = ConnectionSettings | SentinelSettings | ClusterSettings
+
+
+def _transport(connection_class: type[AbstractConnection]) -> Transport:
+    if issubclass(connection_class, UnixDomainSocketConnection):
+        return "unix"
+    return "tls" if issubclass(connection_class, SSLConnection) else "tcp"
+
+
+def tls_context(kwargs: Mapping[str, Any]) -> ssl.SSLContext:
+    """Build the TLS context redis-py's SSLConnection would build from the same kwargs."""
+    context = ssl.create_default_context(
+        cafile=kwargs.get("ssl_ca_certs"),
+        capath=kwargs.get("ssl_ca_path"),
+        cadata=kwargs.get("ssl_ca_data"),
+    )
+    reqs = kwargs.get("ssl_cert_reqs", "required")
+    if isinstance(reqs, str):
+        reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(
+            reqs.lower(), ssl.CERT_REQUIRED
+        )
+    context.check_hostname = bool(kwargs.get("ssl_check_hostname", True)) and (
+        reqs != ssl.CERT_NONE
+    )
+    context.verify_mode = reqs
+    if kwargs.get("ssl_certfile"):
+        context.load_cert_chain(
+            kwargs["ssl_certfile"], kwargs.get("ssl_keyfile"), kwargs.get("ssl_password")
+        )
+    if kwargs.get("ssl_min_version") is not None:
+        context.minimum_version = kwargs["ssl_min_version"]
+    if kwargs.get("ssl_ciphers"):
+        context.set_ciphers(kwargs["ssl_ciphers"])
+    return context
 
 
 def _names_timeouts(errors: Iterable[Any]) -> bool:

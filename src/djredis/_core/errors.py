@@ -8,11 +8,12 @@ surface, because they mean the code or the data is wrong, not that Redis is away
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from redis._parsers import BaseParser
+from redis import exceptions as redis_errors
 from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -54,8 +55,71 @@ def error_from_reply(reply: Exception) -> ResponseError:
     """
     if is_max_clients_refusal(reply):
         return MaxClientsReachedError("max number of clients reached")  # type: ignore[return-value]
-    error: ResponseError = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+    text = str(reply)
+    code = text.split(" ", 1)[0]
+    found = _ERROR_CODES.get(code)
+    if found is None:
+        error = ResponseError(text)
+    else:
+        message = text[len(code) + 1 :]
+        if isinstance(found, dict):
+            found = found.get(message, ResponseError)
+        error = found(message)
+    # The code the reply starts with (ERR, MOVED...), as redis-py >= 8 sets it; on every
+    # redis-py version, so that routing reads one attribute.
+    error.status_code = code if _STATUS_CODE.fullmatch(code) else None
     return error
+
+
+def _redis_error(name: str, fallback: type[Exception]) -> type[Exception]:
+    """redis-py's exception class ``name``, or ``fallback`` on versions without it."""
+    found: type[Exception] = getattr(redis_errors, name, fallback)
+    return found
+
+
+# The exception redis-py's clients raise for an error reply, by the code it starts with
+# (and, for ERR, by its exact message): the same classes on redis-py 5 to 8, so code that
+# catches NoScriptError or ReadOnlyError works the same with djredis's connections.
+_ERROR_CODES: dict[str, Any] = {
+    "ERR": {
+        "invalid password": AuthenticationError,
+        "wrong number of arguments for 'auth' command": (
+            redis_errors.AuthenticationWrongNumberOfArgsError
+        ),
+        "wrong number of arguments for 'AUTH' command": (
+            redis_errors.AuthenticationWrongNumberOfArgsError
+        ),
+        "Error loading the extension. Please check the server logs.": redis_errors.ModuleError,
+        "Error unloading module: no such module with that name": redis_errors.ModuleError,
+        "Error unloading module: operation not possible.": redis_errors.ModuleError,
+        "Error unloading module: the module exports one or more module-side data types, "
+        "can't unload": redis_errors.ModuleError,
+        "AUTH <password> called without any password configured for the default user. "
+        "Are you sure your configuration is correct?": AuthenticationError,
+        "Client sent AUTH, but no password is set": AuthenticationError,
+        "problem with LDAP service": _redis_error(
+            "ExternalAuthProviderError", RedisConnectionError
+        ),
+    },
+    "OOM": redis_errors.OutOfMemoryError,
+    "WRONGPASS": AuthenticationError,
+    "EXECABORT": redis_errors.ExecAbortError,
+    "LOADING": redis_errors.BusyLoadingError,
+    "NOSCRIPT": redis_errors.NoScriptError,
+    "READONLY": redis_errors.ReadOnlyError,
+    "NOAUTH": AuthenticationError,
+    "NOPERM": redis_errors.NoPermissionError,
+    "ASK": redis_errors.AskError,
+    "TRYAGAIN": redis_errors.TryAgainError,
+    "MOVED": redis_errors.MovedError,
+    "CLUSTERDOWN": redis_errors.ClusterDownError,
+    "CROSSSLOT": redis_errors.ClusterCrossSlotError,
+    "MASTERDOWN": redis_errors.MasterDownError,
+}
+
+# What redis-py 8 takes for an error code (ERR, WRONGTYPE, module codes like SEARCH_SYNTAX),
+# so that a free-form message ("Syntax error at offset 3") is not given one.
+_STATUS_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
 
 def is_max_clients_refusal(reply: object) -> bool:

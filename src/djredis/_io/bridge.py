@@ -16,10 +16,11 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
+from redis._parsers import _HiredisParser, _RESP2Parser
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.client import Redis
-from redis.connection import ConnectionPool, SSLConnection
+from redis.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -37,6 +38,7 @@ __all__ = [
     "resent_errors",
     "reset_pools",
     "retry_policy",
+    "sync_kwargs",
 ]
 
 T = TypeVar("T")
@@ -67,8 +69,21 @@ def resent_errors(config: ServerConfig) -> tuple[type[RedisError], ...]:
     return (RedisConnectionError,)
 
 
-def _new_pool(config: ServerConfig) -> ConnectionPool:
+# The reader a ServerConfig names -> the redis-py parser class of the clients for user code.
+_PARSER_CLASSES: dict[str, type] = {"hiredis": _HiredisParser, "python": _RESP2Parser}
+
+
+def sync_kwargs(config: ServerConfig) -> dict[str, Any]:
+    """Return ``config``'s connection arguments as redis-py's sync classes take them (the
+    reader named by its redis-py parser class)."""
     kwargs = config.kwargs()
+    if config.reader is not None:
+        kwargs["parser_class"] = _PARSER_CLASSES[config.reader]
+    return kwargs
+
+
+def _new_pool(config: ServerConfig) -> ConnectionPool:
+    kwargs = sync_kwargs(config)
     kwargs.setdefault("retry", retry_policy(config))
     kwargs.setdefault("retry_on_error", list(resent_errors(config)))
     pool: ConnectionPool = config.pool_class(connection_class=config.connection_class, **kwargs)
@@ -140,9 +155,9 @@ def reset_pools() -> None:
 
 def redis_py_kwargs(config: ServerConfig) -> dict[str, Any]:
     """Return ``config`` as keyword arguments for redis-py's Sentinel/RedisCluster."""
-    kwargs = config.kwargs()
+    kwargs = sync_kwargs(config)
     for name in ("host", "port", "path"):
         kwargs.pop(name, None)
-    if issubclass(config.connection_class, SSLConnection):
+    if config.transport == "tls":
         kwargs["ssl"] = True
     return kwargs

@@ -8,7 +8,6 @@ import ssl
 from collections.abc import Generator, Sequence
 from typing import Any, cast
 
-from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -22,7 +21,7 @@ from djredis._io.dedicated_protocol import (
     handshake_error,
     result,
 )
-from djredis._io.handshake import handshake_commands, ssl_context, tls_handshake_error
+from djredis._io.handshake import handshake_commands, tls_handshake_error
 from djredis._io.resp import pack
 
 __all__ = ["AsyncDedicatedConnection"]
@@ -203,11 +202,10 @@ class AsyncDedicatedConnection(DedicatedBase):
         sock = self._socket = _Socket(self)
         tls = None
         try:
-            if config.connection_class is UnixDomainSocketConnection:
+            if config.transport == "unix":
                 opening = loop.create_unix_connection(lambda: sock, kwargs["path"])
             else:
-                if issubclass(config.connection_class, SSLConnection):
-                    tls = ssl_context(kwargs)
+                tls = config.ssl_context
                 opening = loop.create_connection(
                     lambda: sock, kwargs.get("host", "localhost"), kwargs.get("port", 6379), ssl=tls
                 )

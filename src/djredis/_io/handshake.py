@@ -8,7 +8,6 @@ redis-py keyword arguments a ``ServerConfig`` holds.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from djredis._core.errors import error_from_reply, is_max_clients_refusal, max_clients_reached
 from djredis._io.resp import ERROR_TYPES
 
-__all__ = ["handshake_commands", "handshake_failure", "ssl_context", "tls_handshake_error"]
+__all__ = ["handshake_commands", "handshake_failure", "tls_handshake_error"]
 
 
 def handshake_commands(kwargs: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -58,33 +57,6 @@ def handshake_failure(
             return AuthenticationError(str(error))
         return error
     return None
-
-
-def ssl_context(kwargs: Mapping[str, Any]) -> ssl.SSLContext:
-    """Build the TLS context redis-py's SSLConnection would build from the same kwargs."""
-    context = ssl.create_default_context(
-        cafile=kwargs.get("ssl_ca_certs"),
-        capath=kwargs.get("ssl_ca_path"),
-        cadata=kwargs.get("ssl_ca_data"),
-    )
-    reqs = kwargs.get("ssl_cert_reqs", "required")
-    if isinstance(reqs, str):
-        reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(
-            reqs.lower(), ssl.CERT_REQUIRED
-        )
-    context.check_hostname = bool(kwargs.get("ssl_check_hostname", True)) and (
-        reqs != ssl.CERT_NONE
-    )
-    context.verify_mode = reqs
-    if kwargs.get("ssl_certfile"):
-        context.load_cert_chain(
-            kwargs["ssl_certfile"], kwargs.get("ssl_keyfile"), kwargs.get("ssl_password")
-        )
-    if kwargs.get("ssl_min_version") is not None:
-        context.minimum_version = kwargs["ssl_min_version"]
-    if kwargs.get("ssl_ciphers"):
-        context.set_ciphers(kwargs["ssl_ciphers"])
-    return context
 
 
 def tls_handshake_error(

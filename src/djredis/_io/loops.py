@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
 from redis.asyncio import connection as aioconnection
-from redis.connection import SSLConnection, UnixDomainSocketConnection
 
 from djredis._config.server import ServerConfig
 from djredis._io.bridge import resent_errors, retry_policy
@@ -146,17 +145,16 @@ def multiplexed_connections() -> list[MultiplexedConnection]:
 
 def _async_client(config: ServerConfig) -> aioredis.Redis:
     kwargs = config.kwargs()
-    if config.connection_class is UnixDomainSocketConnection:
-        connection_class: type[Any] = aioconnection.UnixDomainSocketConnection
-    elif issubclass(config.connection_class, SSLConnection):
-        connection_class = aioconnection.SSLConnection
-    else:
-        connection_class = aioconnection.Connection
+    connection_class: type[Any] = {
+        "unix": aioconnection.UnixDomainSocketConnection,
+        "tls": aioconnection.SSLConnection,
+        "tcp": aioconnection.Connection,
+    }[config.transport]
     kwargs.pop("parser_class", None)  # sync parser classes do not fit asyncio connections
     # A sync Retry from OPTIONS would run but never retry here: build the asyncio one.
     kwargs["retry"] = retry_policy(config, asyncio=True)
     kwargs.setdefault("retry_on_error", list(resent_errors(config)))
-    if config.pool_class.__name__ == "BlockingConnectionPool":
+    if config.blocking_pool:
         pool: aioconnection.ConnectionPool = aioconnection.BlockingConnectionPool(
             connection_class=connection_class, **kwargs
         )

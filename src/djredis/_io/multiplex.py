@@ -38,7 +38,6 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any, cast
 
-from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -50,7 +49,7 @@ from djredis._core.errors import (
     is_max_clients_refusal,
     max_clients_reached,
 )
-from djredis._io.handshake import handshake_commands, handshake_failure, ssl_context
+from djredis._io.handshake import handshake_commands, handshake_failure
 from djredis._io.progress import BIG_WRITE, SAMPLE, late_at, timeout_message, unsent
 from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
 
@@ -197,19 +196,14 @@ class MultiplexedConnection(asyncio.Protocol):
                 self._reader = new_reader(self._config.reader)
                 self._broken = None
                 self._sent = self._answered = 0
-                if self._config.connection_class is UnixDomainSocketConnection:
+                if self._config.transport == "unix":
                     await loop.create_unix_connection(lambda: self, kwargs["path"])
                 else:
-                    tls = (
-                        ssl_context(kwargs)
-                        if issubclass(self._config.connection_class, SSLConnection)
-                        else None
-                    )
                     await loop.create_connection(
                         lambda: self,
                         kwargs.get("host", "localhost"),
                         kwargs.get("port", 6379),
-                        ssl=tls,
+                        ssl=self._config.ssl_context,
                     )
                 await self._handshake(loop)
                 if self._transport is None or self._broken is not None:

@@ -10,12 +10,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import CommandNotSent
-from djredis._io.handshake import ssl_context, tls_handshake_error
+from djredis._io.handshake import tls_handshake_error
 
 __all__ = ["WOULD_BLOCK", "open_socket"]
 
@@ -44,7 +43,7 @@ def open_socket(
     timeout = config.connect_timeout
     where = config.describe()
     try:
-        if config.connection_class is UnixDomainSocketConnection:
+        if config.transport == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.settimeout(_remaining(deadline))
@@ -65,11 +64,13 @@ def open_socket(
         raise RedisTimeoutError(f"Timeout connecting to {where}") from exc
     except OSError as exc:
         raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
-    tls = issubclass(config.connection_class, SSLConnection)
+    tls = config.transport == "tls"
     if tls:
         try:
             sock.settimeout(_remaining(deadline))
-            sock = ssl_context(kwargs).wrap_socket(sock, server_hostname=host)
+            context = config.ssl_context
+            assert context is not None  # a tls transport has one
+            sock = context.wrap_socket(sock, server_hostname=host)
         except (OSError, ValueError) as exc:  # ssl.SSLError and timeouts are OSErrors
             with contextlib.suppress(OSError):
                 sock.close()

@@ -63,9 +63,7 @@ class SyncPool:
         self._idle: list[SyncConnection] = []
         self._pid = os.getpid()
         self._max = int(kwargs.get("max_connections") or DEFAULT_MAX_CONNECTIONS)
-        self._blocking = config.pool_class.__name__ == "BlockingConnectionPool" or any(
-            cls.__name__ == "BlockingConnectionPool" for cls in config.pool_class.__mro__
-        )
+        self._blocking = config.blocking_pool
         self._wait_timeout = kwargs.get("timeout", 20)
         self._open = 0
         self._condition = threading.Condition(threading.Lock())
