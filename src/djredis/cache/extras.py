@@ -20,6 +20,7 @@ from djredis._core.commands import Batch, Call, Operation, Primaries
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy
 from djredis._io.loops import loop_state
 from djredis.cache.base import DEFAULT_SCAN_COUNT, CacheBase, ScanPosition, glob_escape
+from djredis.cache.twins import twin
 
 __all__ = ["DjangoRedisExtras"]
 
@@ -29,21 +30,19 @@ class DjangoRedisExtras(CacheBase):
 
     # -- django-redis extras: TTLs ----------------------------------------------------------
 
-    def ttl(self, key: Any, version: int | None = None) -> int | None:
+    @twin(0)
+    def ttl(self, key: Any, version: int | None = None) -> Operation[int | None]:
         """Return seconds to live: None if the key never expires, 0 if it does not exist."""
-        return self._run(self._op_ttl("TTL", key, version), "ttl", 0)
+        return self._op_ttl("TTL", key, version)
 
-    async def attl(self, key: Any, version: int | None = None) -> int | None:
-        """Return seconds to live: None if the key never expires, 0 if it does not exist."""
-        return await self._arun(self._op_ttl("TTL", key, version), "ttl", 0)
+    attl = ttl.aio
 
-    def pttl(self, key: Any, version: int | None = None) -> int | None:
+    @twin(0)
+    def pttl(self, key: Any, version: int | None = None) -> Operation[int | None]:
         """Return milliseconds to live: None if the key never expires, 0 if it is missing."""
-        return self._run(self._op_ttl("PTTL", key, version), "pttl", 0)
+        return self._op_ttl("PTTL", key, version)
 
-    async def apttl(self, key: Any, version: int | None = None) -> int | None:
-        """Return milliseconds to live: None if the key never expires, 0 if it is missing."""
-        return await self._arun(self._op_ttl("PTTL", key, version), "pttl", 0)
+    apttl = pttl.aio
 
     def _op_ttl(self, command: str, key: Any, version: int | None) -> Operation[int | None]:
         left = yield from self._op_one(command, key, version, write=False)
@@ -51,29 +50,27 @@ class DjangoRedisExtras(CacheBase):
             return 0
         return None if left == -1 else int(left)
 
-    def expire(self, key: Any, timeout: float | timedelta, version: int | None = None) -> bool:
-        """Set a timeout in seconds (fractions kept, via PEXPIRE); return whether it exists."""
-        return bool(self._run(self._op_expire(key, timeout, 1000, version), "expire", False))
-
-    async def aexpire(
+    @twin(False)
+    def expire(
         self, key: Any, timeout: float | timedelta, version: int | None = None
-    ) -> bool:
+    ) -> Operation[bool]:
         """Set a timeout in seconds (fractions kept, via PEXPIRE); return whether it exists."""
-        return bool(await self._arun(self._op_expire(key, timeout, 1000, version), "expire", False))
+        return self._op_expire(key, timeout, 1000, version)
 
-    def pexpire(self, key: Any, timeout: int | timedelta, version: int | None = None) -> bool:
-        """Set a timeout in milliseconds; return whether the key exists."""
-        return bool(self._run(self._op_expire(key, timeout, 1, version), "pexpire", False))
+    aexpire = expire.aio
 
-    async def apexpire(
+    @twin(False)
+    def pexpire(
         self, key: Any, timeout: int | timedelta, version: int | None = None
-    ) -> bool:
+    ) -> Operation[bool]:
         """Set a timeout in milliseconds; return whether the key exists."""
-        return bool(await self._arun(self._op_expire(key, timeout, 1, version), "pexpire", False))
+        return self._op_expire(key, timeout, 1, version)
+
+    apexpire = pexpire.aio
 
     def _op_expire(
         self, key: Any, timeout: Any, unit_ms: int, version: int | None
-    ) -> Operation[Any]:
+    ) -> Operation[bool]:
         if timeout is DEFAULT_TIMEOUT:
             # The cache's default timeout, in seconds for pexpire too (django-redis 7.0
             # would read its seconds as milliseconds there).
@@ -81,46 +78,43 @@ class DjangoRedisExtras(CacheBase):
         if timeout is None:  # a default timeout of None: the key never expires
             full = self._key(key, version=version)
             _, exists = yield Batch((("PERSIST", full), ("EXISTS", full)), transaction=True)
-            return exists
+            return bool(exists)
         if isinstance(timeout, timedelta):
             ms = timeout.total_seconds() * 1000
         else:
             ms = (float(timeout) if isinstance(timeout, str) else timeout) * unit_ms
-        return (yield from self._op_one("PEXPIRE", key, version, round(ms)))
+        return bool((yield from self._op_one("PEXPIRE", key, version, round(ms))))
 
-    def expire_at(self, key: Any, when: datetime | float, version: int | None = None) -> bool:
-        """Expire at a datetime or Unix timestamp; return whether the key exists."""
-        return bool(self._run(self._op_expire_at(key, when, 1000, version), "expire_at", False))
-
-    async def aexpire_at(
+    @twin(False)
+    def expire_at(
         self, key: Any, when: datetime | float, version: int | None = None
-    ) -> bool:
+    ) -> Operation[bool]:
         """Expire at a datetime or Unix timestamp; return whether the key exists."""
-        op = self._op_expire_at(key, when, 1000, version)
-        return bool(await self._arun(op, "expire_at", False))
+        return self._op_expire_at(key, when, 1000, version)
 
-    def pexpire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
-        """Expire at a datetime or a Unix timestamp in milliseconds."""
-        return bool(self._run(self._op_expire_at(key, when, 1, version), "pexpire_at", False))
+    aexpire_at = expire_at.aio
 
-    async def apexpire_at(self, key: Any, when: datetime | int, version: int | None = None) -> bool:
+    @twin(False)
+    def pexpire_at(
+        self, key: Any, when: datetime | int, version: int | None = None
+    ) -> Operation[bool]:
         """Expire at a datetime or a Unix timestamp in milliseconds."""
-        op = self._op_expire_at(key, when, 1, version)
-        return bool(await self._arun(op, "pexpire_at", False))
+        return self._op_expire_at(key, when, 1, version)
+
+    apexpire_at = pexpire_at.aio
 
     def _op_expire_at(
         self, key: Any, when: datetime | float, unit_ms: int, version: int | None
-    ) -> Operation[Any]:
+    ) -> Operation[bool]:
         ms = when.timestamp() * 1000 if isinstance(when, datetime) else when * unit_ms
-        return (yield from self._op_one("PEXPIREAT", key, version, round(ms)))
+        return bool((yield from self._op_one("PEXPIREAT", key, version, round(ms))))
 
-    def persist(self, key: Any, version: int | None = None) -> bool:
+    @twin(False)
+    def persist(self, key: Any, version: int | None = None) -> Operation[bool]:
         """Remove the key's timeout; return whether a timeout was removed (Redis PERSIST)."""
-        return bool(self._run(self._op_one("PERSIST", key, version), "persist", False))
+        return bool((yield from self._op_one("PERSIST", key, version)))
 
-    async def apersist(self, key: Any, version: int | None = None) -> bool:
-        """Remove the key's timeout; return whether a timeout was removed (Redis PERSIST)."""
-        return bool(await self._arun(self._op_one("PERSIST", key, version), "persist", False))
+    apersist = persist.aio
 
     # -- django-redis extras: locks ---------------------------------------------------------
 

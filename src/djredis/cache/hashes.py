@@ -16,6 +16,7 @@ from redis.exceptions import DataError
 from djredis._core.commands import Call, Operation
 from djredis.cache.base import MISSING
 from djredis.cache.members import MemberCodec
+from djredis.cache.twins import twin
 
 __all__ = ["RedisHashes"]
 
@@ -32,6 +33,7 @@ def _field(raw: Any) -> Any:
 class RedisHashes(MemberCodec):
     """Redis hashes whose values are cache values."""
 
+    @twin(0)
     def hset(
         self,
         key: Any,
@@ -39,32 +41,9 @@ class RedisHashes(MemberCodec):
         value: Any = None,
         mapping: Mapping[Any, Any] | None = None,
         version: int | None = None,
-    ) -> int:
-        """Set ``field`` to ``value`` and/or every item of ``mapping``; return how many
-        fields are new."""
-        return self._run(self._op_hset(key, field, value, mapping, version), "hset", 0)
-
-    async def ahset(
-        self,
-        key: Any,
-        field: Any = None,
-        value: Any = None,
-        mapping: Mapping[Any, Any] | None = None,
-        version: int | None = None,
-    ) -> int:
-        """Set ``field`` to ``value`` and/or every item of ``mapping``; return how many
-        fields are new."""
-        op = self._op_hset(key, field, value, mapping, version)
-        return await self._arun(op, "hset", 0)
-
-    def _op_hset(
-        self,
-        key: Any,
-        field: Any,
-        value: Any,
-        mapping: Mapping[Any, Any] | None,
-        version: int | None,
     ) -> Operation[int]:
+        """Set ``field`` to ``value`` and/or every item of ``mapping``; return how many
+        fields are new."""
         full = self._key(key, version=version)
         encode = self._codec.encode
         args: list[Any] = ["HSET", full]
@@ -76,44 +55,36 @@ class RedisHashes(MemberCodec):
             raise DataError("hset() needs a field and value, or a mapping")
         return int((yield Call(tuple(args))))
 
-    def hdel(self, key: Any, field: Any, version: int | None = None) -> int:
+    ahset = hset.aio
+
+    @twin(0)
+    def hdel(self, key: Any, field: Any, version: int | None = None) -> Operation[int]:
         """Delete ``field``; return 1 if it existed, else 0."""
-        return self._run(self._op_count("HDEL", key, version, field), "hdel", 0)
+        return self._op_count("HDEL", key, version, field)
 
-    async def ahdel(self, key: Any, field: Any, version: int | None = None) -> int:
-        """Delete ``field``; return 1 if it existed, else 0."""
-        return await self._arun(self._op_count("HDEL", key, version, field), "hdel", 0)
+    ahdel = hdel.aio
 
-    def hlen(self, key: Any, version: int | None = None) -> int:
+    @twin(0)
+    def hlen(self, key: Any, version: int | None = None) -> Operation[int]:
         """Return the number of fields (0 for a missing key)."""
-        return self._run(self._op_count("HLEN", key, version, write=False), "hlen", 0)
+        return self._op_count("HLEN", key, version, write=False)
 
-    async def ahlen(self, key: Any, version: int | None = None) -> int:
-        """Return the number of fields (0 for a missing key)."""
-        op = self._op_count("HLEN", key, version, write=False)
-        return await self._arun(op, "hlen", 0)
+    ahlen = hlen.aio
 
-    def hexists(self, key: Any, field: Any, version: int | None = None) -> bool:
+    @twin(False)
+    def hexists(self, key: Any, field: Any, version: int | None = None) -> Operation[bool]:
         """Return whether ``field`` exists."""
-        op = self._op_one("HEXISTS", key, version, field, write=False)
-        return bool(self._run(op, "hexists", False))
+        return bool((yield from self._op_one("HEXISTS", key, version, field, write=False)))
 
-    async def ahexists(self, key: Any, field: Any, version: int | None = None) -> bool:
-        """Return whether ``field`` exists."""
-        op = self._op_one("HEXISTS", key, version, field, write=False)
-        return bool(await self._arun(op, "hexists", False))
+    ahexists = hexists.aio
 
-    def hkeys(self, key: Any, version: int | None = None) -> list[Any]:
+    @twin(factory=list)
+    def hkeys(self, key: Any, version: int | None = None) -> Operation[list[Any]]:
         """Return the field names, as ``str``."""
-        return self._run(self._op_hkeys(key, version), "hkeys", [])
-
-    async def ahkeys(self, key: Any, version: int | None = None) -> list[Any]:
-        """Return the field names, as ``str``."""
-        return await self._arun(self._op_hkeys(key, version), "hkeys", [])
-
-    def _op_hkeys(self, key: Any, version: int | None) -> Operation[list[Any]]:
         raws = yield from self._op_one("HKEYS", key, version, write=False)
         return [_field(raw) for raw in raws]
+
+    ahkeys = hkeys.aio
 
     # -- djredis additions: reading values back -------------------------------------------
 
@@ -132,15 +103,9 @@ class RedisHashes(MemberCodec):
         raw = yield Call(("HGET", full, field), False)
         return default if raw is None else self._decode(raw, full, default)
 
-    def hgetall(self, key: Any, version: int | None = None) -> dict[Any, Any]:
+    @twin(factory=dict)
+    def hgetall(self, key: Any, version: int | None = None) -> Operation[dict[Any, Any]]:
         """Return every field (as ``str``) and its value ({} for a missing key)."""
-        return self._run(self._op_hgetall(key, version), "hgetall", {})
-
-    async def ahgetall(self, key: Any, version: int | None = None) -> dict[Any, Any]:
-        """Return every field (as ``str``) and its value ({} for a missing key)."""
-        return await self._arun(self._op_hgetall(key, version), "hgetall", {})
-
-    def _op_hgetall(self, key: Any, version: int | None) -> Operation[dict[Any, Any]]:
         full = self._key(key, version=version)
         flat = yield Call(("HGETALL", full), False)
         result = {}
@@ -149,3 +114,5 @@ class RedisHashes(MemberCodec):
             if value is not MISSING:
                 result[_field(flat[i])] = value
         return result
+
+    ahgetall = hgetall.aio

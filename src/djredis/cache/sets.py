@@ -15,6 +15,7 @@ from typing import Any
 
 from djredis._core.commands import Call, Operation
 from djredis.cache.members import MemberCodec, redis_glob
+from djredis.cache.twins import twin
 
 __all__ = ["RedisSets"]
 
@@ -24,23 +25,19 @@ SetReply = set[Any]
 class RedisSets(MemberCodec):
     """Redis sets whose members are cache values."""
 
-    def sadd(self, key: Any, *values: Any, version: int | None = None) -> int:
+    @twin(0)
+    def sadd(self, key: Any, *values: Any, version: int | None = None) -> Operation[int]:
         """Add members; return how many were new."""
-        return self._run(self._op_with_members("SADD", key, values, version), "sadd", 0)
+        return self._op_with_members("SADD", key, values, version)
 
-    async def asadd(self, key: Any, *values: Any, version: int | None = None) -> int:
-        """Add members; return how many were new."""
-        op = self._op_with_members("SADD", key, values, version)
-        return await self._arun(op, "sadd", 0)
+    asadd = sadd.aio
 
-    def srem(self, key: Any, *members: Any, version: int | None = None) -> int:
+    @twin(0)
+    def srem(self, key: Any, *members: Any, version: int | None = None) -> Operation[int]:
         """Remove members; return how many were there."""
-        return self._run(self._op_with_members("SREM", key, members, version), "srem", 0)
+        return self._op_with_members("SREM", key, members, version)
 
-    async def asrem(self, key: Any, *members: Any, version: int | None = None) -> int:
-        """Remove members; return how many were there."""
-        op = self._op_with_members("SREM", key, members, version)
-        return await self._arun(op, "srem", 0)
+    asrem = srem.aio
 
     def _op_with_members(
         self, command: str, key: Any, members: tuple[Any, ...], version: int | None
@@ -49,26 +46,20 @@ class RedisSets(MemberCodec):
         encode = self._codec.encode
         return int((yield Call((command, full, *[encode(m) for m in members]))))
 
-    def scard(self, key: Any, version: int | None = None) -> int:
+    @twin(0)
+    def scard(self, key: Any, version: int | None = None) -> Operation[int]:
         """Return the number of members (0 for a missing key)."""
-        return self._run(self._op_count("SCARD", key, version, write=False), "scard", 0)
+        return self._op_count("SCARD", key, version, write=False)
 
-    async def ascard(self, key: Any, version: int | None = None) -> int:
-        """Return the number of members (0 for a missing key)."""
-        op = self._op_count("SCARD", key, version, write=False)
-        return await self._arun(op, "scard", 0)
+    ascard = scard.aio
 
-    def sismember(self, key: Any, member: Any, version: int | None = None) -> bool:
+    @twin(False)
+    def sismember(self, key: Any, member: Any, version: int | None = None) -> Operation[bool]:
         """Return whether ``member`` is in the set."""
-        return bool(self._run(self._op_ismember(key, member, version), "sismember", False))
-
-    async def asismember(self, key: Any, member: Any, version: int | None = None) -> bool:
-        """Return whether ``member`` is in the set."""
-        return bool(await self._arun(self._op_ismember(key, member, version), "sismember", False))
-
-    def _op_ismember(self, key: Any, member: Any, version: int | None) -> Operation[Any]:
         full = self._key(key, version=version)
-        return (yield Call(("SISMEMBER", full, self._codec.encode(member)), False))
+        return bool((yield Call(("SISMEMBER", full, self._codec.encode(member)), False)))
+
+    asismember = sismember.aio
 
     def smismember(self, key: Any, *members: Any, version: int | None = None) -> list[bool]:
         """Return, for each member, whether it is in the set (Redis >= 6.2)."""
@@ -88,44 +79,33 @@ class RedisSets(MemberCodec):
         replies = yield Call(("SMISMEMBER", full, *[encode(m) for m in members]), False)
         return [bool(reply) for reply in replies]
 
-    def smembers(self, key: Any, version: int | None = None) -> SetReply:
+    @twin(factory=set)
+    def smembers(self, key: Any, version: int | None = None) -> Operation[SetReply]:
         """Return every member, as a Python set (empty for a missing key)."""
-        return self._run(self._op_set_reply("SMEMBERS", [(key, version)]), "smembers", set())
+        return self._op_set_reply("SMEMBERS", [(key, version)])
 
-    async def asmembers(self, key: Any, version: int | None = None) -> SetReply:
-        """Return every member, as a Python set (empty for a missing key)."""
-        op = self._op_set_reply("SMEMBERS", [(key, version)])
-        return await self._arun(op, "smembers", set())
+    asmembers = smembers.aio
 
-    def sdiff(self, *keys: Any, version: int | None = None) -> SetReply:
+    @twin(factory=set)
+    def sdiff(self, *keys: Any, version: int | None = None) -> Operation[SetReply]:
         """Return the members of the first set that are in none of the others."""
-        op = self._op_set_reply("SDIFF", [(k, version) for k in keys])
-        return self._run(op, "sdiff", set())
+        return self._op_set_reply("SDIFF", [(k, version) for k in keys])
 
-    async def asdiff(self, *keys: Any, version: int | None = None) -> SetReply:
-        """Return the members of the first set that are in none of the others."""
-        op = self._op_set_reply("SDIFF", [(k, version) for k in keys])
-        return await self._arun(op, "sdiff", set())
+    asdiff = sdiff.aio
 
-    def sinter(self, *keys: Any, version: int | None = None) -> SetReply:
+    @twin(factory=set)
+    def sinter(self, *keys: Any, version: int | None = None) -> Operation[SetReply]:
         """Return the members common to every set."""
-        op = self._op_set_reply("SINTER", [(k, version) for k in keys])
-        return self._run(op, "sinter", set())
+        return self._op_set_reply("SINTER", [(k, version) for k in keys])
 
-    async def asinter(self, *keys: Any, version: int | None = None) -> SetReply:
-        """Return the members common to every set."""
-        op = self._op_set_reply("SINTER", [(k, version) for k in keys])
-        return await self._arun(op, "sinter", set())
+    asinter = sinter.aio
 
-    def sunion(self, *keys: Any, version: int | None = None) -> SetReply:
+    @twin(factory=set)
+    def sunion(self, *keys: Any, version: int | None = None) -> Operation[SetReply]:
         """Return the members of any of the sets."""
-        op = self._op_set_reply("SUNION", [(k, version) for k in keys])
-        return self._run(op, "sunion", set())
+        return self._op_set_reply("SUNION", [(k, version) for k in keys])
 
-    async def asunion(self, *keys: Any, version: int | None = None) -> SetReply:
-        """Return the members of any of the sets."""
-        op = self._op_set_reply("SUNION", [(k, version) for k in keys])
-        return await self._arun(op, "sunion", set())
+    asunion = sunion.aio
 
     def _op_set_reply(
         self, command: str, keys: list[tuple[Any, int | None]]
@@ -134,6 +114,7 @@ class RedisSets(MemberCodec):
         raws = yield Call((command, *fulls), False)
         return set(self._members(raws, fulls[0] if fulls else command))
 
+    @twin(0)
     def sdiffstore(
         self,
         dest: Any,
@@ -141,46 +122,31 @@ class RedisSets(MemberCodec):
         version_dest: int | None = None,
         version_keys: int | None = None,
         version: int | None = None,
-    ) -> int:
+    ) -> Operation[int]:
         """Store the difference of ``keys`` at ``dest``; return its size.
 
         As in django-redis, ``version_dest``/``version_keys`` version each side; djredis
         also takes ``version=`` for both.
         """
-        op = self._op_store("SDIFFSTORE", dest, keys, version, version_dest, version_keys)
-        return self._run(op, "sdiffstore", 0)
+        return self._op_store("SDIFFSTORE", dest, keys, version, version_dest, version_keys)
 
-    async def asdiffstore(
-        self,
-        dest: Any,
-        *keys: Any,
-        version_dest: int | None = None,
-        version_keys: int | None = None,
-        version: int | None = None,
-    ) -> int:
-        """Store the difference of ``keys`` at ``dest``; return its size."""
-        op = self._op_store("SDIFFSTORE", dest, keys, version, version_dest, version_keys)
-        return await self._arun(op, "sdiffstore", 0)
+    asdiffstore = sdiffstore.aio
 
-    def sinterstore(self, dest: Any, *keys: Any, version: int | None = None) -> int:
+    @twin(0)
+    def sinterstore(self, dest: Any, *keys: Any, version: int | None = None) -> Operation[int]:
         """Store the intersection of ``keys`` at ``dest``; return its size."""
-        op = self._op_store("SINTERSTORE", dest, keys, version)
-        return self._run(op, "sinterstore", 0)
+        return self._op_store("SINTERSTORE", dest, keys, version)
 
-    async def asinterstore(self, dest: Any, *keys: Any, version: int | None = None) -> int:
-        """Store the intersection of ``keys`` at ``dest``; return its size."""
-        op = self._op_store("SINTERSTORE", dest, keys, version)
-        return await self._arun(op, "sinterstore", 0)
+    asinterstore = sinterstore.aio
 
-    def sunionstore(self, destination: Any, *keys: Any, version: int | None = None) -> int:
+    @twin(0)
+    def sunionstore(
+        self, destination: Any, *keys: Any, version: int | None = None
+    ) -> Operation[int]:
         """Store the union of ``keys`` at ``destination``; return its size."""
-        op = self._op_store("SUNIONSTORE", destination, keys, version)
-        return self._run(op, "sunionstore", 0)
+        return self._op_store("SUNIONSTORE", destination, keys, version)
 
-    async def asunionstore(self, destination: Any, *keys: Any, version: int | None = None) -> int:
-        """Store the union of ``keys`` at ``destination``; return its size."""
-        op = self._op_store("SUNIONSTORE", destination, keys, version)
-        return await self._arun(op, "sunionstore", 0)
+    asunionstore = sunionstore.aio
 
     def _op_store(
         self,
@@ -196,25 +162,18 @@ class RedisSets(MemberCodec):
         pairs = [(dest, dest_version), *((k, keys_version) for k in keys)]
         return int((yield Call((command, *self._keys(command.lower(), pairs)))))
 
-    def smove(self, source: Any, destination: Any, member: Any, version: int | None = None) -> bool:
+    @twin(False)
+    def smove(
+        self, source: Any, destination: Any, member: Any, version: int | None = None
+    ) -> Operation[bool]:
         """Move ``member`` from ``source`` to ``destination``; return whether it moved.
 
         ``version`` applies to both keys (django-redis 7.0 versions only ``source``).
         """
-        return bool(self._run(self._op_smove(source, destination, member, version), "smove", False))
-
-    async def asmove(
-        self, source: Any, destination: Any, member: Any, version: int | None = None
-    ) -> bool:
-        """Move ``member`` from ``source`` to ``destination``; return whether it moved."""
-        op = self._op_smove(source, destination, member, version)
-        return bool(await self._arun(op, "smove", False))
-
-    def _op_smove(
-        self, source: Any, destination: Any, member: Any, version: int | None
-    ) -> Operation[Any]:
         keys = self._keys("smove", [(source, version), (destination, version)])
-        return (yield Call(("SMOVE", *keys, self._codec.encode(member))))
+        return bool((yield Call(("SMOVE", *keys, self._codec.encode(member)))))
+
+    asmove = smove.aio
 
     def spop(self, key: Any, count: int | None = None, version: int | None = None) -> Any:
         """Remove and return a random member (None if empty), or a set of ``count``."""

@@ -15,6 +15,7 @@ from redis.exceptions import DataError
 
 from djredis._core.commands import Call, Operation
 from djredis.cache.members import MemberCodec
+from djredis.cache.twins import twin
 
 __all__ = ["RedisSortedSets"]
 
@@ -110,66 +111,47 @@ class RedisSortedSets(MemberCodec):
             return None if reply is None else float(reply)
         return int(reply)
 
-    def zcard(self, key: Any, version: int | None = None) -> int:
+    @twin(0)
+    def zcard(self, key: Any, version: int | None = None) -> Operation[int]:
         """Return the number of members (0 for a missing key)."""
-        return self._run(self._op_count("ZCARD", key, version, write=False), "zcard", 0)
+        return self._op_count("ZCARD", key, version, write=False)
 
-    async def azcard(self, key: Any, version: int | None = None) -> int:
-        """Return the number of members (0 for a missing key)."""
-        op = self._op_count("ZCARD", key, version, write=False)
-        return await self._arun(op, "zcard", 0)
+    azcard = zcard.aio
 
+    @twin(0)
     def zcount(
         self, key: Any, min: float | str, max: float | str, version: int | None = None
-    ) -> int:
+    ) -> Operation[int]:
         """Return how many members score between ``min`` and ``max`` (inclusive; "(" excludes)."""
-        op = self._op_count("ZCOUNT", key, version, min, max, write=False)
-        return self._run(op, "zcount", 0)
+        return self._op_count("ZCOUNT", key, version, min, max, write=False)
 
-    async def azcount(
-        self, key: Any, min: float | str, max: float | str, version: int | None = None
-    ) -> int:
-        """Return how many members score between ``min`` and ``max``."""
-        op = self._op_count("ZCOUNT", key, version, min, max, write=False)
-        return await self._arun(op, "zcount", 0)
+    azcount = zcount.aio
 
+    @twin(0)
     def zremrangebyscore(
         self, key: Any, min: float | str, max: float | str, version: int | None = None
-    ) -> int:
+    ) -> Operation[int]:
         """Remove the members scoring between ``min`` and ``max``; return how many."""
-        op = self._op_count("ZREMRANGEBYSCORE", key, version, min, max)
-        return self._run(op, "zremrangebyscore", 0)
+        return self._op_count("ZREMRANGEBYSCORE", key, version, min, max)
 
-    async def azremrangebyscore(
-        self, key: Any, min: float | str, max: float | str, version: int | None = None
-    ) -> int:
-        """Remove the members scoring between ``min`` and ``max``; return how many."""
-        op = self._op_count("ZREMRANGEBYSCORE", key, version, min, max)
-        return await self._arun(op, "zremrangebyscore", 0)
+    azremrangebyscore = zremrangebyscore.aio
 
+    @twin(None)
     def zincrby(
         self, key: Any, amount: float, value: Any, version: int | None = None
-    ) -> float | None:
+    ) -> Operation[float | None]:
         """Add ``amount`` to the member's score (0 if absent); return the new score (None
         when IGNORE_EXCEPTIONS turned an unavailable Redis into a no-op)."""
-        op = self._op_member_score("ZINCRBY", key, value, version, amount)
-        return self._run(op, "zincrby", None)
+        return self._op_member_score("ZINCRBY", key, value, version, amount)
 
-    async def azincrby(
-        self, key: Any, amount: float, value: Any, version: int | None = None
-    ) -> float | None:
-        """Add ``amount`` to the member's score (0 if absent); return the new score."""
-        op = self._op_member_score("ZINCRBY", key, value, version, amount)
-        return await self._arun(op, "zincrby", None)
+    azincrby = zincrby.aio
 
-    def zscore(self, key: Any, value: Any, version: int | None = None) -> float | None:
+    @twin(None)
+    def zscore(self, key: Any, value: Any, version: int | None = None) -> Operation[float | None]:
         """Return the member's score, or None."""
-        return self._run(self._op_member_score("ZSCORE", key, value, version), "zscore", None)
+        return self._op_member_score("ZSCORE", key, value, version)
 
-    async def azscore(self, key: Any, value: Any, version: int | None = None) -> float | None:
-        """Return the member's score, or None."""
-        op = self._op_member_score("ZSCORE", key, value, version)
-        return await self._arun(op, "zscore", None)
+    azscore = zscore.aio
 
     def _op_member_score(
         self, command: str, key: Any, member: Any, version: int | None, amount: Any = None
@@ -182,22 +164,12 @@ class RedisSortedSets(MemberCodec):
             reply = yield Call((command, full, amount, encoded))
         return None if reply is None else float(reply)
 
+    @twin(None)
     def zrank(
         self, key: Any, value: Any, withscore: bool = False, version: int | None = None
-    ) -> Any:
+    ) -> Operation[Any]:
         """Return the member's rank, lowest score first (``[rank, score]`` with
         ``withscore``, Redis >= 7.2), or None."""
-        return self._run(self._op_zrank(key, value, withscore, version), "zrank", None)
-
-    async def azrank(
-        self, key: Any, value: Any, withscore: bool = False, version: int | None = None
-    ) -> Any:
-        """Return the member's rank, lowest score first, or None."""
-        return await self._arun(self._op_zrank(key, value, withscore, version), "zrank", None)
-
-    def _op_zrank(
-        self, key: Any, value: Any, withscore: bool, version: int | None
-    ) -> Operation[Any]:
         full = self._key(key, version=version)
         args: tuple[Any, ...] = ("ZRANK", full, self._codec.encode(value))
         reply = yield Call((*args, "WITHSCORE") if withscore else args, False)
@@ -205,17 +177,15 @@ class RedisSortedSets(MemberCodec):
             return reply
         return [int(reply[0]), float(reply[1])]
 
-    def zrem(self, key: Any, *values: Any, version: int | None = None) -> int:
-        """Remove members; return how many were there."""
-        encode = self._codec.encode
-        op = self._op_count("ZREM", key, version, *[encode(v) for v in values])
-        return self._run(op, "zrem", 0)
+    azrank = zrank.aio
 
-    async def azrem(self, key: Any, *values: Any, version: int | None = None) -> int:
+    @twin(0)
+    def zrem(self, key: Any, *values: Any, version: int | None = None) -> Operation[int]:
         """Remove members; return how many were there."""
         encode = self._codec.encode
-        op = self._op_count("ZREM", key, version, *[encode(v) for v in values])
-        return await self._arun(op, "zrem", 0)
+        return self._op_count("ZREM", key, version, *[encode(v) for v in values])
+
+    azrem = zrem.aio
 
     def zpopmax(self, key: Any, count: int | None = None, version: int | None = None) -> Any:
         """Remove and return the highest-scoring ``(member, score)`` (None if empty), or a
@@ -249,6 +219,7 @@ class RedisSortedSets(MemberCodec):
             return pairs[0] if pairs else None
         return pairs
 
+    @twin(factory=list)
     def zrange(
         self,
         key: Any,
@@ -258,27 +229,14 @@ class RedisSortedSets(MemberCodec):
         withscores: bool = False,
         score_cast_func: Cast = float,
         version: int | None = None,
-    ) -> list[Any]:
+    ) -> Operation[list[Any]]:
         """Return members by rank, lowest first (``desc``: highest first)."""
         command = "ZREVRANGE" if desc else "ZRANGE"
-        op = self._op_range(command, key, (start, end), withscores, score_cast_func, version)
-        return self._run(op, "zrange", [])
+        return self._op_range(command, key, (start, end), withscores, score_cast_func, version)
 
-    async def azrange(
-        self,
-        key: Any,
-        start: int,
-        end: int,
-        desc: bool = False,
-        withscores: bool = False,
-        score_cast_func: Cast = float,
-        version: int | None = None,
-    ) -> list[Any]:
-        """Return members by rank, lowest first (``desc``: highest first)."""
-        command = "ZREVRANGE" if desc else "ZRANGE"
-        op = self._op_range(command, key, (start, end), withscores, score_cast_func, version)
-        return await self._arun(op, "zrange", [])
+    azrange = zrange.aio
 
+    @twin(factory=list)
     def zrevrange(
         self,
         key: Any,
@@ -287,24 +245,13 @@ class RedisSortedSets(MemberCodec):
         withscores: bool = False,
         score_cast_func: Cast = float,
         version: int | None = None,
-    ) -> list[Any]:
+    ) -> Operation[list[Any]]:
         """Return members by rank, highest first."""
-        op = self._op_range("ZREVRANGE", key, (start, end), withscores, score_cast_func, version)
-        return self._run(op, "zrevrange", [])
+        return self._op_range("ZREVRANGE", key, (start, end), withscores, score_cast_func, version)
 
-    async def azrevrange(
-        self,
-        key: Any,
-        start: int,
-        end: int,
-        withscores: bool = False,
-        score_cast_func: Cast = float,
-        version: int | None = None,
-    ) -> list[Any]:
-        """Return members by rank, highest first."""
-        op = self._op_range("ZREVRANGE", key, (start, end), withscores, score_cast_func, version)
-        return await self._arun(op, "zrevrange", [])
+    azrevrange = zrevrange.aio
 
+    @twin(factory=list)
     def zrangebyscore(
         self,
         key: Any,
@@ -315,29 +262,15 @@ class RedisSortedSets(MemberCodec):
         withscores: bool = False,
         score_cast_func: Cast = float,
         version: int | None = None,
-    ) -> list[Any]:
+    ) -> Operation[list[Any]]:
         """Return members scoring between ``min`` and ``max``, lowest first; ``start``
         and ``num`` page through them."""
         bounds = _paged((min, max), start, num)
-        op = self._op_range("ZRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return self._run(op, "zrangebyscore", [])
+        return self._op_range("ZRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
 
-    async def azrangebyscore(
-        self,
-        key: Any,
-        min: float | str,
-        max: float | str,
-        start: int | None = None,
-        num: int | None = None,
-        withscores: bool = False,
-        score_cast_func: Cast = float,
-        version: int | None = None,
-    ) -> list[Any]:
-        """Return members scoring between ``min`` and ``max``, lowest first."""
-        bounds = _paged((min, max), start, num)
-        op = self._op_range("ZRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return await self._arun(op, "zrangebyscore", [])
+    azrangebyscore = zrangebyscore.aio
 
+    @twin(factory=list)
     def zrevrangebyscore(
         self,
         key: Any,
@@ -348,27 +281,13 @@ class RedisSortedSets(MemberCodec):
         withscores: bool = False,
         score_cast_func: Cast = float,
         version: int | None = None,
-    ) -> list[Any]:
-        """Return members scoring between ``max`` and ``min``, highest first."""
+    ) -> Operation[list[Any]]:
+        """Return members scoring between ``max`` and ``min``, highest first; ``start``
+        and ``num`` page through them."""
         bounds = _paged((max, min), start, num)
-        op = self._op_range("ZREVRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return self._run(op, "zrevrangebyscore", [])
+        return self._op_range("ZREVRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
 
-    async def azrevrangebyscore(
-        self,
-        key: Any,
-        max: float | str,
-        min: float | str,
-        start: int | None = None,
-        num: int | None = None,
-        withscores: bool = False,
-        score_cast_func: Cast = float,
-        version: int | None = None,
-    ) -> list[Any]:
-        """Return members scoring between ``max`` and ``min``, highest first."""
-        bounds = _paged((max, min), start, num)
-        op = self._op_range("ZREVRANGEBYSCORE", key, bounds, withscores, score_cast_func, version)
-        return await self._arun(op, "zrevrangebyscore", [])
+    azrevrangebyscore = zrevrangebyscore.aio
 
     def _op_range(
         self,
