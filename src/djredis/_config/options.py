@@ -20,6 +20,7 @@ fails at startup with ``ImproperlyConfigured`` instead of being silently ignored
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -184,6 +185,39 @@ def parse_connection_settings(
     the exact place to fix.
     """
     options = dict(options or {})
+    _check_option_names(options, setting, component_options)
+    items = location_items(location)
+    kind = _topology_kind(items, options, setting)
+    server = _ServerFactory(
+        pool_class=resolve_pool_class(options, kind, setting),
+        client_class=_client_class(options, kind, setting),
+        client_kwargs=checked_client_kwargs(options, kind, setting),
+        explicit=_explicit_kwargs(options, setting),
+        setting=setting,
+    )
+    read_from_replicas = option_bool(options, "READ_FROM_REPLICAS", setting)
+    if kind == "sentinel":
+        return _sentinel_settings(items, options, server, read_from_replicas, setting)
+    if kind == "cluster":
+        if read_from_replicas:
+            raise ImproperlyConfigured(
+                f"{setting}['READ_FROM_REPLICAS']: in a Redis Cluster djredis reads from the "
+                "primaries (a replica answers with MOVED unless every connection says "
+                "READONLY); remove the option."
+            )
+        return _cluster_settings(items, server.client_class, server.client_kwargs, server, setting)
+    servers = [server(url_kwargs) for url_kwargs in parse_locations(items)]
+    return ConnectionSettings(
+        primary=servers[0],
+        replicas=tuple(servers[1:]),
+        read_from_replicas=True if read_from_replicas is None else read_from_replicas,
+    )
+
+
+def _check_option_names(
+    options: Mapping[str, Any], setting: str, component_options: frozenset[str]
+) -> None:
+    """Reject django-redis options djredis does not take, and unknown uppercase ones."""
     accepted_upper = set(_UPPER_TO_KWARG) | _POOL_OPTIONS | _TOPOLOGY_OPTIONS | component_options
     for name in options:
         if name in _REJECTED_OPTIONS:
@@ -194,10 +228,10 @@ def parse_connection_settings(
                 f"{', '.join(sorted(accepted_upper))}; lowercase keys are redis-py "
                 "connection arguments."
             )
-    items = location_items(location)
-    kind = _topology_kind(items, options, setting)
 
-    pool_class = resolve_pool_class(options, kind, setting)
+
+def _client_class(options: Mapping[str, Any], kind: str, setting: str) -> type[Any]:
+    """Return REDIS_CLIENT_CLASS (redis-py's Redis, or RedisCluster for a Cluster)."""
     default_client = "redis.cluster.RedisCluster" if kind == "cluster" else "redis.client.Redis"
     client_class = import_setting(
         options.get("REDIS_CLIENT_CLASS", default_client), f"{setting}['REDIS_CLIENT_CLASS']"
@@ -208,12 +242,21 @@ def parse_connection_settings(
             f"{setting}['REDIS_CLIENT_CLASS'] must be a {expected_client.__module__}."
             f"{expected_client.__qualname__} subclass here, got {client_class!r}."
         )
-    client_kwargs = checked_client_kwargs(options, kind, setting)
+    result: type[Any] = client_class
+    return result
 
-    # Connection keyword arguments from every place users put them; the same knob given
-    # twice with different values is an error rather than a silent precedence rule. Each
-    # remembers where it was set (``[...]`` after ``setting``), for error messages.
-    explicit: dict[str, tuple[Any, str]] = {}
+
+# A connection argument's value and where it was set (``[...]`` after the setting's name).
+Explicit = dict[str, tuple[Any, str]]
+
+
+def _explicit_kwargs(options: Mapping[str, Any], setting: str) -> Explicit:
+    """Gather the connection arguments from every place users put them in OPTIONS.
+
+    The same knob given twice with different values is an error rather than a silent
+    precedence rule; each remembers where it was set, for error messages.
+    """
+    explicit: Explicit = {}
 
     def put(name: str, value: Any, source: str) -> None:
         if name in explicit and explicit[name][0] != value:
@@ -236,44 +279,45 @@ def parse_connection_settings(
     for name in ("PARSER_CLASS", "parser_class"):
         if name in options:
             put("parser_class", options[name], f"[{name!r}]")
+    return explicit
 
-    def server(url_kwargs: dict[str, Any], client: type[Any] = client_class) -> ServerConfig:
+
+@dataclass(frozen=True)
+class _ServerFactory:
+    """Build the ``ServerConfig`` of one server named in LOCATION (or found by Sentinel or
+    Cluster) from its URL's arguments and the OPTIONS every server shares."""
+
+    pool_class: type[ConnectionPool]
+    client_class: type[Any]
+    client_kwargs: dict[str, Any]
+    explicit: Explicit
+    setting: str
+
+    def __call__(self, url_kwargs: dict[str, Any], client: type[Any] | None = None) -> ServerConfig:
         url_kwargs = dict(url_kwargs)
         connection_class = url_kwargs.pop("connection_class")
         merged: dict[str, Any] = dict(DEFAULT_CONNECTION_OPTIONS)
         sources: dict[str, str] = {}
         for name, value in url_kwargs.items():
-            if name in explicit and explicit[name][0] != value:
+            if name in self.explicit and self.explicit[name][0] != value:
                 raise ImproperlyConfigured(
-                    f"{setting}: {name!r} is {value!r} in LOCATION but "
-                    f"{explicit[name][0]!r} in {setting}{explicit[name][1]}."
+                    f"{self.setting}: {name!r} is {value!r} in LOCATION but "
+                    f"{self.explicit[name][0]!r} in {self.setting}{self.explicit[name][1]}."
                 )
             merged[name] = value
             sources[name] = f"LOCATION's query option {name!r}"
-        for name, (value, source) in explicit.items():
+        for name, (value, source) in self.explicit.items():
             merged[name] = value
-            sources[name] = f"{setting}{source}"
+            sources[name] = f"{self.setting}{source}"
         return _server(
-            connection_class, pool_class, client, client_kwargs, merged, setting, sources
+            connection_class,
+            self.pool_class,
+            client or self.client_class,
+            self.client_kwargs,
+            merged,
+            self.setting,
+            sources,
         )
-
-    read_from_replicas = option_bool(options, "READ_FROM_REPLICAS", setting)
-    if kind == "sentinel":
-        return _sentinel_settings(items, options, server, read_from_replicas, setting)
-    if kind == "cluster":
-        if read_from_replicas:
-            raise ImproperlyConfigured(
-                f"{setting}['READ_FROM_REPLICAS']: in a Redis Cluster djredis reads from the "
-                "primaries (a replica answers with MOVED unless every connection says "
-                "READONLY); remove the option."
-            )
-        return _cluster_settings(items, client_class, client_kwargs, server, setting)
-    servers = [server(url_kwargs) for url_kwargs in parse_locations(items)]
-    return ConnectionSettings(
-        primary=servers[0],
-        replicas=tuple(servers[1:]),
-        read_from_replicas=True if read_from_replicas is None else read_from_replicas,
-    )
 
 
 def _topology_kind(items: list[str], options: Mapping[str, Any], setting: str) -> str:
