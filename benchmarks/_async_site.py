@@ -1,49 +1,35 @@
-"""A tiny Django ASGI site for ``benchmarks.async_cache``: async views reading the cache.
+"""A tiny Django ASGI site for ``benchmarks.async_cache`` and ``benchmarks.near_cache_views``:
+async views reading the cache.
 
 Configured from the environment by the benchmark (one uvicorn process per contender):
-``DJREDIS_BENCH_BACKEND`` is ``djredis``, ``django-redis``, ``builtin`` or ``none``, and
-``DJREDIS_BENCH_REDIS`` the server URL. Views: ``/three/`` awaits three ``cache.aget``,
-``/many/`` one ``cache.aget_many`` of 20 keys, ``/plain/`` touches no cache (the ceiling).
+``DJREDIS_BENCH_BACKEND`` is ``djredis``, ``djredis-near`` (djredis with ``NEAR_CACHE``),
+``django-redis``, ``builtin`` or ``none``, and ``DJREDIS_BENCH_REDIS`` the server URL.
+Views: ``/three/`` awaits three ``cache.aget``, ``/many/`` one ``cache.aget_many`` of 20
+keys, ``/plain/`` touches no cache (the ceiling). Keys are prefixed ``bench-<backend>``.
 """
 
 from __future__ import annotations
 
 import os
 
-import django
-from django.conf import settings
+from benchmarks._sites import DUMMY_CACHE, configure, redis_cache
 
 BACKENDS = {
-    "djredis": "djredis.cache.RedisCache",
-    "django-redis": "django_redis.cache.RedisCache",
-    "builtin": "django.core.cache.backends.redis.RedisCache",
+    "djredis": ("djredis.cache.RedisCache", {}),
+    "djredis-near": ("djredis.cache.RedisCache", {"NEAR_CACHE": True}),
+    "django-redis": ("django_redis.cache.RedisCache", {}),
+    "builtin": ("django.core.cache.backends.redis.RedisCache", {}),
 }
 KEYS = [f"bench:{i}" for i in range(20)]
 VALUE = {"id": 1, "name": "benchmark value", "tags": ["a", "b", "c"], "score": 12.5}
 
 _backend = os.environ.get("DJREDIS_BENCH_BACKEND", "djredis")
-_caches = (
-    {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    if _backend == "none"
-    else {
-        "default": {
-            "BACKEND": BACKENDS[_backend],
-            "LOCATION": os.environ["DJREDIS_BENCH_REDIS"],
-            "KEY_PREFIX": f"bench-{_backend}",
-        }
-    }
-)
-settings.configure(
-    DEBUG=False,
-    SECRET_KEY="benchmark",
-    ALLOWED_HOSTS=["127.0.0.1", "localhost"],
-    ROOT_URLCONF=__name__,
-    MIDDLEWARE=[],
-    INSTALLED_APPS=[],
-    CACHES=_caches,
-    USE_TZ=True,
-)
-django.setup()
+if _backend == "none":
+    configure(__name__, DUMMY_CACHE)
+else:
+    _class, _options = BACKENDS[_backend]
+    location = os.environ["DJREDIS_BENCH_REDIS"]
+    configure(__name__, redis_cache(_class, location, f"bench-{_backend}", _options))
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.cache import cache  # noqa: E402

@@ -4,7 +4,8 @@ A *contender* is one way of doing the benchmarked operations (a cache backend, a
 client...). Every round times one batch per (operation, contender), visiting the
 contenders in an order rotated each round, so slow drifts of the machine (thermal, other
 processes, the server's memory) spread evenly over all contenders instead of favouring
-whichever runs first.
+whichever runs first. A contender may turn something on for its batches only (``on`` and
+``off``, run around each batch): then every contender times the same objects.
 """
 
 from __future__ import annotations
@@ -21,13 +22,28 @@ __all__ = ["Contender", "Results", "rotated", "run_rounds", "time_batch", "warm_
 Call = Callable[[], object]
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Contender:
-    """A named way of running some of the operations (each a no-argument callable)."""
+    """A named way of running some of the operations (each a no-argument callable), with
+    what to turn on before each of its batches and off after it."""
 
     name: str
     ops: dict[str, Call]
     description: str = ""
+    on: Callable[[], object] = _nothing
+    off: Callable[[], object] = _nothing
+
+    def timed(self, op: str, calls: int) -> float:
+        """Time one batch of ``op`` between ``on()`` and ``off()``; return µs per call."""
+        self.on()
+        try:
+            return time_batch(self.ops[op], calls)
+        finally:
+            self.off()
 
 
 @dataclass
@@ -56,6 +72,19 @@ class Results:
     def ratio(self, op: str, contender: str, reference: str) -> float:
         """Return the median of ``contender`` divided by the median of ``reference``."""
         return self.median(op, contender) / self.median(op, reference)
+
+    def row(self, op: str, contender: str, reference: str, digits: int = 3) -> list[str]:
+        """A table row: op, contender, median µs/op, range, ratio of medians to
+        ``reference`` and the paired ratio, ratios to ``digits`` places."""
+        low, high = self.spread(op, contender)
+        return [
+            op,
+            contender,
+            f"{self.median(op, contender):.1f}",
+            f"{low:.1f}-{high:.1f}",
+            f"{self.ratio(op, contender, reference):.{digits}f}x",
+            f"{self.paired_ratio(op, contender, reference):.{digits}f}x",
+        ]
 
     def paired_ratio(self, op: str, contender: str, reference: str) -> float:
         """Return the median over rounds of ``contender`` / ``reference`` in the same round.
@@ -92,9 +121,13 @@ def rotated(items: Sequence[Contender], shift: int) -> list[Contender]:
 def warm_up(contenders: Sequence[Contender], calls: dict[str, int]) -> None:
     """Run every operation of every contender ``calls[op]`` times, untimed."""
     for contender in contenders:
-        for op, call in contender.ops.items():
-            for _ in range(calls[op]):
-                call()
+        contender.on()
+        try:
+            for op, call in contender.ops.items():
+                for _ in range(calls[op]):
+                    call()
+        finally:
+            contender.off()
 
 
 def run_rounds(
@@ -102,15 +135,18 @@ def run_rounds(
     operations: Sequence[str],
     calls: dict[str, int],
     rounds: int,
+    report_every: int = 1,
 ) -> Results:
-    """Time every (operation, contender) once per round, in rotated order; report progress."""
+    """Time every (operation, contender) once per round, in rotated order; report progress
+    every ``report_every`` rounds."""
     results = Results()
     started = time.monotonic()
     for number in range(rounds):
         for op in operations:
             present = [c for c in contenders if op in c.ops]
             for contender in rotated(present, number):
-                results.add(op, contender.name, time_batch(contender.ops[op], calls[op]))
-        elapsed = time.monotonic() - started
-        print(f"  round {number + 1}/{rounds} done ({elapsed:.0f} s)", file=sys.stderr)
+                results.add(op, contender.name, contender.timed(op, calls[op]))
+        if (number + 1) % report_every == 0 or number + 1 == rounds:
+            elapsed = time.monotonic() - started
+            print(f"  round {number + 1}/{rounds} done ({elapsed:.0f} s)", file=sys.stderr)
     return results

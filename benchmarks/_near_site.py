@@ -11,36 +11,18 @@ from __future__ import annotations
 import json
 import os
 
-import django
-from django.conf import settings
+from benchmarks._sites import DUMMY_CACHE, configure, redis_cache
 
 KEYS = ["site", "flags", "menu", "footer", "settings"]
 VALUE = {"id": 1, "name": "benchmark value", "tags": ["a", "b", "c"], "score": 12.5}
 
 _mode = os.environ.get("DJREDIS_BENCH_NEAR", "near")
-_options = {"NEAR_CACHE": True} if _mode == "near" else {}
-settings.configure(
-    DEBUG=False,
-    SECRET_KEY="benchmark",
-    ALLOWED_HOSTS=["127.0.0.1", "localhost"],
-    ROOT_URLCONF=__name__,
-    MIDDLEWARE=[],
-    INSTALLED_APPS=[],
-    CACHES=(
-        {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-        if _mode == "none"
-        else {
-            "default": {
-                "BACKEND": "djredis.cache.RedisCache",
-                "LOCATION": os.environ["DJREDIS_BENCH_REDIS"],
-                "KEY_PREFIX": "near-site",
-                "OPTIONS": _options,
-            }
-        }
-    ),
-    USE_TZ=True,
-)
-django.setup()
+if _mode == "none":
+    configure(__name__, DUMMY_CACHE)
+else:
+    location = os.environ["DJREDIS_BENCH_REDIS"]
+    options = {"NEAR_CACHE": True} if _mode == "near" else {}
+    configure(__name__, redis_cache("djredis.cache.RedisCache", location, "near-site", options))
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.cache import cache  # noqa: E402

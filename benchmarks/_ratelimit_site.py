@@ -10,26 +10,10 @@ from __future__ import annotations
 
 import os
 
-import django
-from django.conf import settings
+from benchmarks._sites import configure, redis_cache
 
-settings.configure(
-    DEBUG=False,
-    SECRET_KEY="benchmark",
-    ALLOWED_HOSTS=["127.0.0.1", "localhost"],
-    ROOT_URLCONF=__name__,
-    MIDDLEWARE=[],
-    INSTALLED_APPS=[],
-    CACHES={
-        "default": {
-            "BACKEND": "djredis.cache.RedisCache",
-            "LOCATION": os.environ["DJREDIS_BENCH_REDIS"],
-        }
-    },
-    RATELIMIT_HEADERS=True,
-    USE_TZ=True,
-)
-django.setup()
+location = os.environ["DJREDIS_BENCH_REDIS"]
+configure(__name__, redis_cache("djredis.cache.RedisCache", location), RATELIMIT_HEADERS=True)
 
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402

@@ -93,21 +93,7 @@ ALIGN = "llrrrr"
 
 
 def rows(results: Results) -> list[list[str]]:
-    out = []
-    for op in OPS:
-        for name in ORDER:
-            low, high = results.spread(op, name)
-            out.append(
-                [
-                    op,
-                    name,
-                    f"{results.median(op, name):.1f}",
-                    f"{low:.1f}-{high:.1f}",
-                    f"{results.ratio(op, name, OFF):.3f}x",
-                    f"{results.paired_ratio(op, name, OFF):.3f}x",
-                ]
-            )
-    return out
+    return [results.row(op, name, OFF) for op in OPS for name in ORDER]
 
 
 def chart(results: Results) -> None:

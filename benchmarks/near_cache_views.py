@@ -6,7 +6,7 @@ Run from the project root (wrk must be installed)::
 
 For each view (``/many/``: one ``aget_many`` of 20 keys; ``/three/``: three ``aget``) and
 each contender (djredis with ``NEAR_CACHE``, djredis without), uvicorn (1 worker) serves
-``benchmarks._near_many_site`` and wrk loads it with 50 connections after a warm-up; Redis's
+``benchmarks._async_site`` and wrk loads it with 50 connections after a warm-up; Redis's
 ``INFO commandstats`` before and after give the commands each request cost. Medians over
 rounds, contenders alternated. ``--rewrite N``: another client writes one of the keys
 again every N seconds while wrk runs (Redis invalidates it in the near-cache). The
@@ -17,7 +17,6 @@ an older checkout).
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import threading
@@ -29,17 +28,11 @@ from ._asgi import serve, wrk
 if str(_report.PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(_report.PROJECT_ROOT))
 
-from tests._servers import RedisServer  # needs the project root on sys.path
+from tests._servers import RedisServer, free_port  # needs the project root on sys.path
 
 CONNECTIONS = 50
 VIEWS = {"aget_many(20)": "/many/", "three aget": "/three/"}
-CONTENDERS = {"near-cache": "1", "plain": "0"}
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+CONTENDERS = {"near-cache": "djredis-near", "plain": "djredis"}  # site backends
 
 
 def _commands(client: Any) -> dict[str, int]:
@@ -47,23 +40,23 @@ def _commands(client: Any) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
 
-def _rewrite(client: Any, stop: threading.Event, every: float) -> None:
+def _rewrite(client: Any, stop: threading.Event, every: float, key: str) -> None:
     """Write one of the view's keys again (same bytes) every ``every`` seconds, as another
     process updating a hot key would: Redis invalidates it in the near-cache."""
-    key = "bench-near:1:bench:0"
     raw = client.get(key)
     while not stop.wait(every):
         client.set(key, raw)
 
 
 def run_once(
-    url: str, client: Any, near: str, view: str, seconds: int, rewrite: float
+    url: str, client: Any, backend: str, view: str, seconds: int, rewrite: float
 ) -> tuple[float, dict[str, float]]:
-    env = {"DJREDIS_BENCH_NEAR": near, "DJREDIS_BENCH_REDIS": url}
-    with serve("benchmarks._near_many_site:application", _port(), env) as base:
+    env = {"DJREDIS_BENCH_BACKEND": backend, "DJREDIS_BENCH_REDIS": url}
+    with serve("benchmarks._async_site:application", free_port(), env) as base:
         wrk(base + view, CONNECTIONS, 1)  # warm-up
         stop = threading.Event()
-        writer = threading.Thread(target=_rewrite, args=(client, stop, rewrite))
+        key = f"bench-{backend}:1:bench:0"
+        writer = threading.Thread(target=_rewrite, args=(client, stop, rewrite, key))
         if rewrite:
             writer.start()
         before = _commands(client)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import _report
-from ._harness import Results, rotated, time_batch
+from ._harness import Contender, Results, run_rounds, warm_up
 
 if str(_report.PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(_report.PROJECT_ROOT))
@@ -49,17 +48,8 @@ class Config:
     target_calls: int = 500
 
 
-@dataclass(frozen=True)
-class Setup:
-    """A contender: what to turn on before its batch and off after it."""
-
-    name: str
-    on: Callable[[], None]
-    off: Callable[[], None]
-    description: str
-
-
-def build(server: RedisServer) -> tuple[dict[str, Callable[[], object]], list[Setup]]:
+def build(server: RedisServer) -> list[Contender]:
+    """One cache on ``server``; a contender per set of observers, each on the same ops."""
     import django
     from django.conf import settings
 
@@ -100,60 +90,42 @@ def build(server: RedisServer) -> tuple[dict[str, Callable[[], object]], list[Se
         djredis.metrics.uninstall()
         djredis.slowlog.uninstall()
 
-    setups = [
-        Setup(OFF, nothing, nothing, "no observer installed (the default)"),
-        Setup(
-            NO_PROVIDER,
-            djredis.otel.instrument,
-            djredis.otel.uninstrument,
-            "`djredis.otel.instrument()`; OpenTelemetry API installed, no tracer provider set",
-        ),
-        Setup(
-            SDK,
-            lambda: djredis.otel.instrument(provider) and None,
-            sdk_off,
-            "`instrument(provider)`: SDK `TracerProvider`, `SimpleSpanProcessor`, "
-            "`InMemorySpanExporter` (two spans per call: `cache.get` and its `GET`)",
-        ),
-        Setup(
-            METRICS,
-            lambda: djredis.metrics.install(registry) and None,
-            djredis.metrics.uninstall,
-            "`djredis.metrics.install(registry)`: django-prometheus counters, command "
-            "latency histogram (prometheus_client, single process)",
-        ),
-        Setup(ALL, all_on, all_off, "all three (slow-command threshold 100 ms, never hit)"),
-    ]
     cache.set(KEY, VALUE, 300)
     ops: dict[str, Callable[[], object]] = {
         "get": lambda: cache.get(KEY),
         "set": lambda: cache.set(KEY, VALUE, 300),
     }
-    return ops, setups
+    observers: list[tuple[str, Callable[[], object], Callable[[], object], str]] = [
+        (OFF, nothing, nothing, "no observer installed (the default)"),
+        (
+            NO_PROVIDER,
+            djredis.otel.instrument,
+            djredis.otel.uninstrument,
+            "`djredis.otel.instrument()`; OpenTelemetry API installed, no tracer provider set",
+        ),
+        (
+            SDK,
+            lambda: djredis.otel.instrument(provider),
+            sdk_off,
+            "`instrument(provider)`: SDK `TracerProvider`, `SimpleSpanProcessor`, "
+            "`InMemorySpanExporter` (two spans per call: `cache.get` and its `GET`)",
+        ),
+        (
+            METRICS,
+            lambda: djredis.metrics.install(registry),
+            djredis.metrics.uninstall,
+            "`djredis.metrics.install(registry)`: django-prometheus counters, command "
+            "latency histogram (prometheus_client, single process)",
+        ),
+        (ALL, all_on, all_off, "all three (slow-command threshold 100 ms, never hit)"),
+    ]
+    return [Contender(name, ops, about, on, off) for name, on, off, about in observers]
 
 
-def run(
-    ops: dict[str, Callable[[], object]], setups: Sequence[Setup], rounds: int, calls: int
-) -> Results:
-    results = Results()
-    started = time.monotonic()
-    for setup in setups:  # warm up every contender's path
-        setup.on()
-        for call in ops.values():
-            for _ in range(300):
-                call()
-        setup.off()
-    for number in range(rounds):
-        for op, call in ops.items():
-            for setup in rotated(setups, number):  # type: ignore[arg-type]
-                setup.on()
-                try:
-                    results.add(op, setup.name, time_batch(call, calls))
-                finally:
-                    setup.off()
-        if (number + 1) % 10 == 0 or number + 1 == rounds:
-            print(f"  round {number + 1}/{rounds} ({time.monotonic() - started:.0f} s)")
-    return results
+def run(contenders: Sequence[Contender], rounds: int, calls: int) -> Results:
+    """Warm every contender's path up, then time them in interleaved rounds."""
+    warm_up(contenders, dict.fromkeys(OPS, 300))
+    return run_rounds(contenders, OPS, dict.fromkeys(OPS, calls), rounds, report_every=10)
 
 
 HEADERS = ("operation", "contender", "median µs/op", "range", "x off", "paired x off")
@@ -161,31 +133,17 @@ ALIGN = "llrrrr"
 
 
 def rows(results: Results, order: Sequence[str] = ORDER) -> list[list[str]]:
-    out = []
-    for op in OPS:
-        for name in order:
-            low, high = results.spread(op, name)
-            out.append(
-                [
-                    op,
-                    name,
-                    f"{results.median(op, name):.1f}",
-                    f"{low:.1f}-{high:.1f}",
-                    f"{results.ratio(op, name, OFF):.3f}x",
-                    f"{results.paired_ratio(op, name, OFF):.3f}x",
-                ]
-            )
-    return out
+    return [results.row(op, name, OFF) for op in OPS for name in order]
 
 
 def markdown_section(
     config: Config,
-    setups: Sequence[Setup],
+    contenders: Sequence[Contender],
     results: Results,
     target: Results,
     server_version: str,
 ) -> str:
-    described = "\n".join(f"- **{s.name}**: {s.description}" for s in setups)
+    described = "\n".join(f"- **{c.name}**: {c.description}" for c in contenders)
     verdict = []
     for op in OPS:
         ratio = target.paired_ratio(op, NO_PROVIDER, OFF)
@@ -250,10 +208,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = RedisServer().start()
     try:
         server_version = str(server.client().info("server")["redis_version"])
-        ops, setups = build(server)
-        results = run(ops, setups, config.rounds, config.calls)
-        pair = [s for s in setups if s.name in (OFF, NO_PROVIDER)]
-        target = run(ops, pair, config.target_rounds, config.target_calls)
+        contenders = build(server)
+        results = run(contenders, config.rounds, config.calls)
+        pair = [c for c in contenders if c.name in (OFF, NO_PROVIDER)]
+        target = run(pair, config.target_rounds, config.target_calls)
     finally:
         server.stop()
     print()
@@ -262,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(_report.text_table(HEADERS, rows(target, (OFF, NO_PROVIDER)), ALIGN))
     if config.write_docs:
         page = _report.write_section(
-            SECTION, markdown_section(config, setups, results, target, server_version)
+            SECTION, markdown_section(config, contenders, results, target, server_version)
         )
         print(f"\nWrote {page.relative_to(_report.PROJECT_ROOT)}")
 

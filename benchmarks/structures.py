@@ -124,21 +124,7 @@ def check(contenders: Sequence[Contender]) -> None:
 
 
 def result_rows(results: Results) -> list[list[str]]:
-    rows = []
-    for op in OPERATIONS:
-        for name in ORDER:
-            low, high = results.spread(op, name)
-            rows.append(
-                [
-                    op,
-                    name,
-                    f"{results.median(op, name):.1f}",
-                    f"{low:.1f}-{high:.1f}",
-                    f"{results.ratio(op, name, DJANGO_REDIS):.2f}x",
-                    f"{results.paired_ratio(op, name, DJANGO_REDIS):.2f}x",
-                ]
-            )
-    return rows
+    return [results.row(op, name, DJANGO_REDIS, 2) for op in OPERATIONS for name in ORDER]
 
 
 HEADERS = (

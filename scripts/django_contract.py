@@ -5,7 +5,7 @@
     .venv/bin/python scripts/django_contract.py -k test_touch   # extra runtests.py options
     .venv/bin/python scripts/django_contract.py --redis-url redis://127.0.0.1:6390/3
 
-Downloads the sdist of the installed Django once (cached in .ci/work/), starts a
+Finds or downloads the sdist of the installed Django once (see _sources.py), starts a
 throw-away redis-server unless --redis-url is given (its DB is flushed by the tests!), and
 streams Django's runtests.py output. The CI entry point is
 tests/contract/django_contract/test_django_cache_suite.py; this script shares its harness.
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._servers import RedisServer
-from tests.contract.django_contract import _harness
+from tests.contract.django_contract import _harness, _sources
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args, runtests_args = parser.parse_known_args(argv)
     try:
         django_tests = _harness.prepare_django_tests()
-    except _harness.DjangoSourceUnavailable as exc:
+    except _sources.DjangoSourceUnavailable as exc:
         print(exc, file=sys.stderr)
         return 2
     print(f"Django tests: {django_tests}", flush=True)

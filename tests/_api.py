@@ -9,7 +9,7 @@ then exercise ``await cache.aget(...)`` unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from djredis.cache import RedisCache
@@ -17,6 +17,11 @@ from djredis.cache import RedisCache
 API_PARAMS = ["sync", "async"]
 # Methods that do no I/O, so they have no async twin.
 SYNC_ONLY = frozenset({"make_key", "make_and_validate_key", "validate_key", "get_backend_timeout"})
+
+
+def run_api(api: str, sync: Callable[[], Any], coroutine: Callable[[], Any]) -> Any:
+    """Call ``sync()`` for the sync API, or run ``coroutine()`` on a new loop for async."""
+    return sync() if api == "sync" else asyncio.run(coroutine())
 
 
 class AsyncLockAdapter:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,6 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import RequestFactory
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -36,58 +33,12 @@ import djredis.otel
 import djredis.slowlog
 from djredis._core import observe
 from djredis.cache import RedisCache
+from tests._api import run_api
+from tests._observed import Traced, scrape
 from tests._servers import RedisServer
 
 PROJECT = Path(__file__).resolve().parents[2]
 SECRET_VALUE = "s3cret-value-never-in-telemetry"
-
-
-class Traced:
-    """The SDK provider djredis is instrumented with, and the spans it finished."""
-
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.tracer = self.provider.get_tracer("tests")
-
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def named(self, name: str) -> list[ReadableSpan]:
-        return [span for span in self.spans() if span.name == name]
-
-    def parent_of(self, span: ReadableSpan) -> ReadableSpan | None:
-        if span.parent is None:
-            return None
-        found = [s for s in self.spans() if s.context.span_id == span.parent.span_id]
-        return found[0] if found else None
-
-
-@pytest.fixture
-def traced() -> Iterator[Traced]:
-    found = Traced()
-    djredis.otel.instrument(found.provider)
-    yield found
-    djredis.otel.uninstrument()
-    assert observe.hooks is None or not observe.hooks.commands
-
-
-@pytest.fixture
-def registry() -> Iterator[CollectorRegistry]:
-    found = CollectorRegistry()
-    djredis.metrics.install(found)
-    yield found
-    djredis.metrics.uninstall()
-
-
-def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    value = registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
-
-
-def run_api(api: str, sync: Callable[[], Any], coroutine: Callable[[], Any]) -> Any:
-    return sync() if api == "sync" else asyncio.run(coroutine())
 
 
 # -- spans ------------------------------------------------------------------------------------
@@ -203,29 +154,24 @@ def test_nothing_is_observed_after_uninstrument(django_caches: Any) -> None:
 # -- errors -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def stopped_server() -> Iterator[RedisServer]:
-    """A redis-server of the test's own, stopped (SIGSTOP) after the test's first write."""
-    server = RedisServer().start()
-    yield server
-    os.kill(server.process.pid, signal.SIGCONT)
-    server.stop()
-
-
 @pytest.mark.parametrize("ignore", [False, True])
 def test_a_timeout_is_an_error_span_with_the_exception_and_a_failed_get(
-    ignore: bool, traced: Traced, registry: CollectorRegistry, settings: Any, stopped_server: Any
+    ignore: bool,
+    traced: Traced,
+    registry: CollectorRegistry,
+    settings: Any,
+    own_server: RedisServer,
 ) -> None:
     settings.CACHES = {
         "slow": {
             "BACKEND": "djredis.cache.RedisCache",
-            "LOCATION": stopped_server.url(0),
+            "LOCATION": own_server.url(0),
             "OPTIONS": {"socket_timeout": 0.2, "IGNORE_EXCEPTIONS": ignore},
         }
     }
     cache = caches["slow"]
     cache.set("k", 1, 30)  # connected
-    os.kill(stopped_server.process.pid, signal.SIGSTOP)
+    os.kill(own_server.process.pid, signal.SIGSTOP)
     if ignore:
         assert cache.get("k", "fallback") == "fallback"
     else:
@@ -238,11 +184,11 @@ def test_a_timeout_is_an_error_span_with_the_exception_and_a_failed_get(
     assert event.attributes["exception.type"].endswith("TimeoutError")
     (get_op,) = traced.named("cache.get")
     assert get_op.status.status_code == StatusCode.ERROR
-    assert sample(registry, "django_cache_get_total", backend="slow") == 1
-    assert sample(registry, "django_cache_get_fail_total", backend="slow") == 1
-    assert sample(registry, "django_cache_get_misses_total", backend="slow") == 0
+    assert scrape(registry, "django_cache_get_total", backend="slow") == 1
+    assert scrape(registry, "django_cache_get_fail_total", backend="slow") == 1
+    assert scrape(registry, "django_cache_get_misses_total", backend="slow") == 0
     errors = "djredis_command_errors_total"
-    assert sample(registry, errors, alias="slow", command="GET", error="TimeoutError") == 1
+    assert scrape(registry, errors, alias="slow", command="GET", error="TimeoutError") == 1
 
 
 # -- metrics ----------------------------------------------------------------------------------
@@ -269,17 +215,17 @@ def test_django_prometheus_cache_counters_per_alias(
         await other.aget("a")
 
     run_api(api, sync, coroutine)
-    assert sample(registry, "django_cache_get_total", backend="default") == 5
-    assert sample(registry, "django_cache_get_hits_total", backend="default") == 2
-    assert sample(registry, "django_cache_get_misses_total", backend="default") == 3
-    assert sample(registry, "django_cache_get_misses_total", backend="other") == 1
-    assert sample(registry, "django_cache_get_fail_total", backend="default") == 0
+    assert scrape(registry, "django_cache_get_total", backend="default") == 5
+    assert scrape(registry, "django_cache_get_hits_total", backend="default") == 2
+    assert scrape(registry, "django_cache_get_misses_total", backend="default") == 3
+    assert scrape(registry, "django_cache_get_misses_total", backend="other") == 1
+    assert scrape(registry, "django_cache_get_fail_total", backend="default") == 0
     count = "djredis_command_duration_seconds_count"
-    assert sample(registry, count, alias="default", command="GET") == 2
-    assert sample(registry, count, alias="default", command="MGET") == 1
-    assert sample(registry, count, alias="default", command="SET") == 1
+    assert scrape(registry, count, alias="default", command="GET") == 2
+    assert scrape(registry, count, alias="default", command="MGET") == 1
+    assert scrape(registry, count, alias="default", command="SET") == 1
     ops = "djredis_operations_total"
-    assert sample(registry, ops, component="cache", alias="default", operation="get") == 2
+    assert scrape(registry, ops, component="cache", alias="default", operation="get") == 2
 
 
 def test_metrics_view_needs_the_token_or_a_staff_user(
@@ -484,5 +430,5 @@ def test_session_operations_are_spans_and_counted(
     for span in traced.spans():
         assert SECRET_VALUE not in repr(dict(span.attributes))
     ops = "djredis_operations_total"
-    assert sample(registry, ops, component="sessions", alias="sessions", operation="save") == 1
-    assert sample(registry, ops, component="sessions", alias="sessions", operation="load") == 1
+    assert scrape(registry, ops, component="sessions", alias="sessions", operation="save") == 1
+    assert scrape(registry, ops, component="sessions", alias="sessions", operation="load") == 1

@@ -18,10 +18,8 @@ from typing import Any
 
 import pytest
 from celery import Celery
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests._observed import Traced
 from tests._servers import RedisServer
 from tests.site._example import celery_broker_problem
 
@@ -135,15 +133,13 @@ def _read_spans(path: Path) -> list[dict[str, Any]]:
 def test_cache_spans_nest_under_the_celery_task_span_across_the_broker(
     worker: dict[str, Any], redis_server: RedisServer
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = Traced()
     instrumentor = celery_instrumentation.CeleryInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
+    instrumentor.instrument(tracer_provider=traced.provider)
     sender = Celery("sender", broker=redis_server.url(11), backend=redis_server.url(12))
     sender.conf.broker_connection_retry_on_startup = True
     try:
-        with provider.get_tracer("tests").start_as_current_span("request") as request:
+        with traced.tracer.start_as_current_span("request") as request:
             result = sender.send_task(
                 "obs.lookup", [f"k-{uuid.uuid4().hex}"], queue=worker["queue"]
             )
@@ -151,7 +147,7 @@ def test_cache_spans_nest_under_the_celery_task_span_across_the_broker(
     finally:
         instrumentor.uninstrument()
         sender.close()
-    (published,) = [s for s in exporter.get_finished_spans() if s.name == "apply_async/obs.lookup"]
+    (published,) = traced.named("apply_async/obs.lookup")
 
     deadline = time.monotonic() + 20
     while True:  # the run span ends after the task returns: poll the worker's file

@@ -17,7 +17,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -33,21 +33,9 @@ import djredis.metrics
 from djredis.cache.near.tier import close_all
 from djredis.channels import RedisChannelLayer
 from djredis.ratelimit import Rule
+from tests._api import run_api
+from tests._observed import scrape
 from tests._servers import RedisServer, free_port
-
-
-@pytest.fixture
-def registry() -> Iterator[CollectorRegistry]:
-    found = CollectorRegistry()
-    djredis.metrics.install(found)
-    yield found
-    djredis.metrics.uninstall()
-
-
-def scrape(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    """One sample, as a scrape reads it (the sampled figures are read now)."""
-    value = registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
 
 
 def poll(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
@@ -59,19 +47,6 @@ def poll(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
-
-
-def run_api(api: str, sync: Callable[[], Any], coroutine: Callable[[], Any]) -> Any:
-    return sync() if api == "sync" else asyncio.run(coroutine())
-
-
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    """A redis-server of the test's own (the test kills or freezes its clients)."""
-    server = RedisServer().start()
-    yield server
-    os.kill(server.process.pid, signal.SIGCONT)
-    server.stop()
 
 
 # -- near-cache -------------------------------------------------------------------------------

@@ -13,18 +13,9 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-import djredis.otel
 from djredis.cache import RedisCache
+from tests._observed import Traced
 from tests._topologies import Topology
-from tests.contract.test_observability import Traced
-
-
-@pytest.fixture
-def traced() -> Iterator[Traced]:
-    found = Traced()
-    djredis.otel.instrument(found.provider)
-    yield found
-    djredis.otel.uninstrument()
 
 
 class Interrupted(Exception):

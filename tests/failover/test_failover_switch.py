@@ -10,28 +10,27 @@ as a Sentinel names it (``accepted``: when that write's reply came).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
-from redis.sentinel import Sentinel
 
 from djredis.cache import RedisCache
 from tests._near import STALENESS, caches, warm
-from tests._topologies import (
-    PASSWORD,
-    SENTINEL_PASSWORD,
-    SERVICE,
-    USERNAME,
-    Cluster,
-    Node,
-    Sentinels,
-    started,
+from tests._switch import (
+    AsyncClient,
+    Client,
+    fail_over,
+    landed_writes,
+    redis_py_primary,
+    run_clients,
+    stop_clients,
+    switch_options,
+    write_when_named,
 )
+from tests._topologies import Cluster, Sentinels, started
 from tests.failover.test_topologies_failover import wait_until
 
 pytestmark = pytest.mark.slow
@@ -42,112 +41,6 @@ SLACK = 0.5
 # Sentinel naming the new primary (a round trip, plus that slack), whatever redis-py does.
 SWITCH_BOUND = 1.0
 DEADLINE = 30.0
-
-
-class Client:
-    """One client's loop: read ``flag`` then write ``w:<name>:<seq>``, every 5 ms."""
-
-    def __init__(self, name: str, read: Callable[[], Any], write: Callable[[int], Any]) -> None:
-        self.name = name
-        self.read, self.write = read, write
-        self.reads: list[tuple[float, Any]] = []
-        self.writes: list[tuple[float, int, bool]] = []
-
-    def step(self, seq: int, value: Any, ok: Any, read_at: float, write_at: float) -> None:
-        self.reads.append((read_at, value))
-        self.writes.append((write_at, seq, bool(ok)))
-
-    def run(self, stop: threading.Event) -> None:
-        seq = 0
-        while not stop.is_set():
-            seq += 1
-            read_at = time.monotonic()
-            try:
-                value = self.read()
-            except Exception:
-                value = "error"
-            write_at = time.monotonic()
-            try:
-                ok = self.write(seq)
-            except Exception:
-                ok = False
-            self.step(seq, value, ok, read_at, write_at)
-            time.sleep(0.005)
-
-    def reads_switched(self) -> float | None:
-        """When the reads started returning the new value for good."""
-        for i, (at, _) in enumerate(self.reads):
-            if all(value == 2 for _, value in self.reads[i:]):
-                return at
-        return None
-
-    def writes_switched(self, landed: set[str], key: Callable[[int], str]) -> float | None:
-        """When the successful writes started landing on the new primary for good."""
-        ok = [(at, key(seq) in landed) for at, seq, done in self.writes if done]
-        for i, (at, _) in enumerate(ok):
-            if all(hit for _, hit in ok[i:]):
-                return at
-        return None
-
-
-class AsyncClient(Client):
-    def run(self, stop: threading.Event) -> None:
-        async def loop() -> None:
-            seq = 0
-            while not stop.is_set():
-                seq += 1
-                read_at = time.monotonic()
-                try:
-                    value = await self.read()
-                except Exception:
-                    value = "error"
-                write_at = time.monotonic()
-                try:
-                    ok = await self.write(seq)
-                except Exception:
-                    ok = False
-                self.step(seq, value, ok, read_at, write_at)
-                await asyncio.sleep(0.005)
-
-        asyncio.run(loop())
-
-
-def key_of(name: str) -> Callable[[int], str]:
-    return lambda seq: f"s:1:w:{name}:{seq}"
-
-
-def fail_over(sentinels: Sentinels, kind: str) -> tuple[Node, Node]:
-    """Start the failover; return (old primary, new primary)."""
-    old = sentinels.current_primary()
-    new = next(node for node in sentinels.servers if node is not old)
-    if kind == "manual":
-        with sentinels.sentinel_client(sentinels.sentinel_ports[0]) as admin:
-            admin.execute_command("SENTINEL", "FAILOVER", SERVICE)
-    else:
-        old.kill()
-    return old, new
-
-
-def write_when_named(sentinels: Sentinels, new: Node, key: str) -> float:
-    """Write ``key = 2`` on ``new`` once a Sentinel names it; return when it was accepted."""
-    admins = [sentinels.sentinel_client(port) for port in sentinels.sentinel_ports]
-    deadline = time.monotonic() + DEADLINE
-    try:
-        while time.monotonic() < deadline:
-            for admin in admins:
-                try:
-                    _, port = admin.sentinel_get_master_addr_by_name(SERVICE)
-                    if int(port) == new.port:
-                        with new.client() as client:
-                            client.set(key, 2)
-                        return time.monotonic()
-                except redis.exceptions.RedisError:
-                    continue
-            time.sleep(0.002)
-    finally:
-        for admin in admins:
-            admin.close()
-    raise AssertionError("no Sentinel named the new primary")
 
 
 @pytest.fixture
@@ -163,49 +56,43 @@ def test_sentinel_writes_and_primary_reads_switch_when_a_sentinel_names_the_new_
     with sentinels.current_primary().client() as primary:
         primary.set("s:1:flag", 1)
     sentinels.wait_replicated()
-    options = {
-        **sentinels.options,
-        "READ_FROM_REPLICAS": False,  # primary reads
-        "SOCKET_TIMEOUT": 0.5,
-        "SOCKET_CONNECT_TIMEOUT": 0.5,
-        "IGNORE_EXCEPTIONS": True,
-    }
+    options = switch_options(sentinels)  # primary reads
     cache = RedisCache(sentinels.location, {"KEY_PREFIX": "s", "OPTIONS": options})
-    rp = Sentinel(
-        [("127.0.0.1", port) for port in sentinels.sentinel_ports],
-        sentinel_kwargs={"password": SENTINEL_PASSWORD},
-        username=USERNAME,
-        password=PASSWORD,
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
-    ).master_for(SERVICE)
+    rp = redis_py_primary(sentinels)
     clients = [
-        Client("rp", lambda: int(rp.get("s:1:flag") or 0), lambda i: rp.set(f"s:1:w:rp:{i}", 1)),
-        Client("sync", lambda: cache.get("flag"), lambda i: cache.set(f"w:sync:{i}", 1)),
-        AsyncClient("async", lambda: cache.aget("flag"), lambda i: cache.aset(f"w:async:{i}", 1)),
+        Client(
+            "rp",
+            lambda: int(rp.get("s:1:flag") or 0),
+            lambda i: rp.set(f"s:1:w:rp:{i}", 1),
+            "s:1:w:rp:{seq}",
+        ),
+        Client(
+            "sync",
+            lambda: cache.get("flag"),
+            lambda i: cache.set(f"w:sync:{i}", 1),
+            "s:1:w:sync:{seq}",
+        ),
+        AsyncClient(
+            "async",
+            lambda: cache.aget("flag"),
+            lambda i: cache.aset(f"w:async:{i}", 1),
+            "s:1:w:async:{seq}",
+        ),
     ]
-    stop = threading.Event()
-    threads = [threading.Thread(target=c.run, args=(stop,), daemon=True) for c in clients]
-    for thread in threads:
-        thread.start()
+    stop, threads = run_clients(clients)
     try:
         wait_until(lambda: all(c.reads and c.reads[-1][1] == 1 for c in clients), 5, "load")
         began = time.monotonic()
         _, new = fail_over(sentinels, kind)
-        accepted = write_when_named(sentinels, new, "s:1:flag")
+        _, accepted = write_when_named(sentinels, new, "s:1:flag", DEADLINE)
         # Until redis-py has switched too (the old primary demoted, for a manual failover).
         wait_until(lambda: clients[0].reads[-1][1] == 2, DEADLINE, "redis-py to switch")
         time.sleep(0.5)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10)
+        stop_clients(stop, threads)
     rp.close()
-    with new.client() as client:
-        landed = {key.decode() for key in client.scan_iter("s:1:w:*", count=1000)}
-    switched = {
-        c.name: (c.reads_switched(), c.writes_switched(landed, key_of(c.name))) for c in clients
-    }
+    landed = landed_writes(new, "s")
+    switched = {c.name: (c.reads_switched(), c.writes_switched(landed)) for c in clients}
     print(f"\n{kind} failover: new primary named, flag=2 accepted at {accepted - began:.2f} s")
     print("seconds after the failover began when (reads, writes) switched:")
     for name, (reads, writes) in switched.items():
@@ -258,7 +145,7 @@ def test_the_near_cache_never_serves_past_max_staleness_after_a_sentinel_failove
 
     def write() -> float:
         _, new = fail_over(sentinels, kind)
-        return write_when_named(sentinels, new, near.make_key("flag"))
+        return write_when_named(sentinels, new, near.make_key("flag"), DEADLINE)[1]
 
     stale, late = stale_reads(near, "flag", write)
     assert late > 0

@@ -23,6 +23,7 @@ from djredis._config.options import parse_connection_settings
 from djredis._config.server import ClusterSettings, ConnectionSettings, SentinelSettings
 from djredis._routing.cluster import slot_of
 from djredis.cache import RedisCache
+from tests._listener import silent_port
 from tests._servers import free_port
 from tests._topologies import (
     PASSWORD,
@@ -150,9 +151,12 @@ def test_sentinel_client_class_without_sentinels_says_what_to_add() -> None:
         RedisCache("redis://h", {"OPTIONS": options})
 
 
-def test_nothing_connects_when_a_sentinel_or_cluster_cache_is_built() -> None:
-    RedisCache("redis+sentinel://127.0.0.1:1/mymaster/0", {})
-    RedisCache("redis+cluster://127.0.0.1:1", {})
+@pytest.mark.parametrize("scheme", ["redis+sentinel", "redis+cluster"])
+def test_nothing_connects_when_a_sentinel_or_cluster_cache_is_built(scheme: str) -> None:
+    with silent_port() as port:
+        path = "/mymaster/0" if scheme == "redis+sentinel" else ""
+        RedisCache(f"{scheme}://127.0.0.1:{port.port}{path}", {})
+        assert not port.dialed()
 
 
 def test_log_lines_never_show_the_password() -> None:
@@ -253,7 +257,8 @@ def test_django_redis_sentinel_settings_reach_the_primary(sentinels: Sentinels) 
     }
     cache = RedisCache(f"redis://{SERVICE}/0", {"OPTIONS": options})
     cache.set("k", "via SENTINELS")
-    assert sentinels.client().get(cache.make_key("k")) is not None
+    assert sentinels.client().exists(cache.make_key("k")) == 1
+    assert cache.get("k") == "via SENTINELS"
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from djredis._routing.servers import SentinelGroup, ServerGroup
 from djredis.channels import RedisChannelLayer
 from djredis.channels.config import read_layer_config
 from djredis.channels.operations import HashRing, channel_key, group_key
+from tests._listener import silent_port
 
 NAMES = st.from_regex(r"\A[a-zA-Z0-9\-_.]{1,99}\Z")
 
@@ -106,12 +107,18 @@ def test_bad_config_raises_improperly_configured_naming_the_key(
         read_layer_config(config)
 
 
-def test_channels_redis_keys_we_do_not_need_are_accepted() -> None:
-    RedisChannelLayer(random_prefix_length=12, on_disconnect=print, on_reconnect=print)
+def test_channels_redis_keys_are_accepted_and_its_callbacks_kept() -> None:
+    layer = RedisChannelLayer(random_prefix_length=12, on_disconnect=print, on_reconnect=repr)
+    assert (layer.settings.on_disconnect, layer.settings.on_reconnect) == (print, repr)
+    # random_prefix_length only made channels_redis's sorted-set members unique: no effect.
+    plain = RedisChannelLayer(on_disconnect=print, on_reconnect=repr)
+    assert (layer.prefix, layer.expiry, layer.capacity) == (plain.prefix, plain.expiry, 100)
 
 
 def test_nothing_connects_at_construction() -> None:
-    RedisChannelLayer(hosts=[("127.0.0.1", 1)])  # nothing listens on port 1
+    with silent_port() as port:
+        RedisChannelLayer(hosts=[("127.0.0.1", port.port)])
+        assert not port.dialed()
 
 
 @given(NAMES)

@@ -52,11 +52,3 @@ def dead_location() -> str:
     url = server.url(0)
     server.stop()
     return url
-
-
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    """A redis-server of the test's own, which the test may stop."""
-    server = RedisServer().start()
-    yield server
-    server.stop()

@@ -133,8 +133,15 @@ async def test_group_send_skips_full_channels_without_raising(make_layer: Factor
     assert (await layer.receive(full))["type"] == "after"
 
 
-async def test_group_send_to_an_empty_group_is_a_no_op(layer: RedisChannelLayer) -> None:
-    await layer.group_send("nobody", {"type": "x"})
+async def test_group_send_to_an_empty_group_is_a_no_op(
+    layer: RedisChannelLayer, redis_client: Any
+) -> None:
+    await layer.group_send("nobody", {"type": "lost"})
+    assert list(redis_client.scan_iter("asgi:*")) == []  # nothing written
+    channel = await layer.new_channel()
+    await layer.group_add("nobody", channel)
+    await layer.group_send("nobody", {"type": "kept"})
+    assert (await layer.receive(channel))["type"] == "kept"  # the first was kept nowhere
 
 
 async def test_messages_expire_unread_after_expiry(make_layer: Factory) -> None:

@@ -1,8 +1,8 @@
-"""Django's own cache backend tests (``BaseCacheTests``), run against djredis.
+"""Django's own cache backend and session tests, run against djredis.
 
-Nothing from Django is stored here: the harness (``_harness.py``) downloads the Django
-sdist matching the installed version at test time and runs its ``tests/runtests.py`` on
-two small files of ours, which it copies into the downloaded tree:
+Nothing from Django is stored here: ``_sources.py`` finds (or downloads) the Django sdist
+matching the installed version at test time, and ``_harness.py`` runs its
+``tests/runtests.py`` on small files of ours, which it copies into that tree:
 
 - ``djredis_cache_tests.py`` -> ``<django tests>/cache/djredis_cache_tests.py``
 - ``django_settings.py``     -> ``<django tests>/djredis_contract_settings.py``

@@ -1,9 +1,7 @@
-"""Fetch Django's test suite for the installed Django and run its cache tests on djredis.
+"""Run Django's own cache and session tests, from the installed Django's sdist, on djredis.
 
-``prepare_django_tests()`` downloads the Django sdist of exactly ``django.__version__``
-with pip (``--no-binary :all:``), extracts only its ``tests/`` directory into a cache
-(``.ci/work/django-src-<version>/tests``, git-ignored; ``DJREDIS_DJANGO_SRC_CACHE`` picks
-another parent directory) and copies our two files into it. Later runs reuse the tree.
+``prepare_django_tests()`` takes the ``tests/`` directory of exactly ``django.__version__``
+from ``_sources`` (which finds or downloads the sdist once) and copies our two files into it.
 
 ``run_suite()`` runs ``tests/runtests.py --settings=djredis_contract_settings
 cache.djredis_cache_tests`` in a subprocess with the Redis URL in the environment and
@@ -27,18 +25,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import django
 
+from . import _sources
+
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[2]
-DEFAULT_CACHE_PARENT = REPO_ROOT / ".ci" / "work"
 
 TEST_MODULE_SOURCE = HERE / "djredis_cache_tests.py"
 SETTINGS_SOURCE = HERE / "django_settings.py"
@@ -51,84 +45,7 @@ TEST_CLASS = "DjredisCacheTests"
 # how Django runs them for its own Redis backend.
 EXPECTED_SKIPS = frozenset({"test_cull", "test_zero_cull", "test_cull_delete_when_store_empty"})
 
-DOWNLOAD_TIMEOUT = 300
 SUITE_TIMEOUT = 180
-
-
-class DjangoSourceUnavailable(Exception):
-    """The Django sdist could not be downloaded because the package index is unreachable."""
-
-
-def cache_dir(version: str = django.__version__) -> Path:
-    parent = Path(os.environ.get("DJREDIS_DJANGO_SRC_CACHE") or DEFAULT_CACHE_PARENT)
-    return parent / f"django-src-{version}"
-
-
-def _index_url() -> str:
-    return os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple/"
-
-
-def _index_reachable() -> bool:
-    url = _index_url().rstrip("/") + "/django/"
-    try:
-        with urllib.request.urlopen(url, timeout=15) as response:
-            return bool(response.status < 500)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _download_sdist(version: str, into: Path) -> Path:
-    """Download Django's sdist with pip; raise DjangoSourceUnavailable when offline."""
-    into.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "pip", "download",
-        "--no-deps", "--no-binary", ":all:",
-        "--disable-pip-version-check", "--retries", "1", "--timeout", "30",
-        f"django=={version}", "-d", str(into),
-    ]  # fmt: skip
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise DjangoSourceUnavailable(f"pip download timed out: {' '.join(command)}") from exc
-    archives = sorted(into.glob("[Dd]jango-*.tar.gz"))
-    if result.returncode == 0 and archives:
-        return archives[-1]
-    output = f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr[-2000:]}"
-    if not _index_reachable():
-        raise DjangoSourceUnavailable(
-            f"cannot reach the package index ({_index_url()}) to download Django {version}'s "
-            f"sdist:\n{output}"
-        )
-    raise RuntimeError(f"pip could not download Django {version}'s sdist:\n{output}")
-
-
-def _extract_tests(archive: Path, dest: Path) -> None:
-    """Extract only ``<top>/tests/`` of the sdist into ``dest`` (atomically)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="tests-", dir=dest.parent))
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = []
-            for member in tar.getmembers():
-                parts = Path(member.name).parts
-                if len(parts) > 2 and parts[1] == "tests":
-                    member.name = str(Path(*parts[2:]))
-                    members.append(member)
-            if not members:
-                raise RuntimeError(f"{archive} has no tests/ directory")
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(staging, members=members, filter="data")
-            else:  # Python < 3.10.12 / 3.11.4
-                tar.extractall(staging, members=members)
-        try:
-            staging.rename(dest)
-        except OSError:
-            if not (dest / "runtests.py").is_file():  # lost a race to a broken tree? retry
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -139,15 +56,9 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def prepare_django_tests(version: str = django.__version__) -> Path:
-    """Return Django's ``tests`` directory for ``version``, with our files copied in."""
-    root = cache_dir(version)
-    tests = root / "tests"
-    if not ((tests / "runtests.py").is_file() and (tests / "cache" / "tests.py").is_file()):
-        archives = sorted(root.glob("download/[Dd]jango-*.tar.gz"))
-        archive = archives[-1] if archives else _download_sdist(version, root / "download")
-        if tests.exists():
-            shutil.rmtree(tests)
-        _extract_tests(archive, tests)
+    """Return Django's ``tests`` directory for ``version``, with our files copied in;
+    raise ``_sources.DjangoSourceUnavailable`` when its sdist cannot be had."""
+    tests = _sources.django_tests_dir(version)
     _copy(TEST_MODULE_SOURCE, tests / "cache" / f"{TEST_MODULE_NAME}.py")
     _copy(SETTINGS_SOURCE, tests / f"{SETTINGS_MODULE_NAME}.py")
     return tests
@@ -155,16 +66,7 @@ def prepare_django_tests(version: str = django.__version__) -> Path:
 
 def base_cache_test_names(django_tests: Path) -> set[str]:
     """The ``test_*`` methods BaseCacheTests defines in Django's ``cache/tests.py``."""
-    tree = ast.parse((django_tests / "cache" / "tests.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "BaseCacheTests":
-            return {
-                item.name
-                for item in node.body
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and item.name.startswith("test")
-            }
-    raise RuntimeError("cache/tests.py defines no BaseCacheTests")
+    return class_test_names(django_tests, "cache/tests.py", "BaseCacheTests")
 
 
 @dataclass

@@ -1,35 +1,25 @@
 """Run Django's own cache backend tests (``BaseCacheTests``) against djredis.
 
-Django's test suite is not vendored: ``_harness`` downloads the sdist of the installed
-Django (once; cached under ``.ci/work/``) and runs its ``runtests.py`` in a subprocess on
-a redis-server started here. Skipped only when the package index cannot be reached.
+Django's test suite is not vendored: the ``django_tests`` fixture has ``_sources`` find or
+download the installed Django's sdist (once), and ``_harness`` runs its ``runtests.py`` in a
+subprocess on a redis-server started here. Without the sdist it fails in CI (or with
+DJREDIS_REQUIRE_DJANGO_SUITE=1) and skips, saying why, elsewhere.
 
 By hand, with Django's own output: ``python scripts/django_contract.py [-k test_touch]``.
 """
 
 from __future__ import annotations
 
-import django
-import pytest
-
-from tests._servers import RedisServer
+from pathlib import Path
 
 from . import _harness
 
 
-def test_django_base_cache_tests_pass_against_djredis() -> None:
-    try:
-        django_tests = _harness.prepare_django_tests()
-    except _harness.DjangoSourceUnavailable as exc:
-        pytest.skip(f"Django {django.__version__}'s test suite is unavailable offline: {exc}")
+def test_django_base_cache_tests_pass_against_djredis(django_tests: Path, redis_url: str) -> None:
     expected = _harness.base_cache_test_names(django_tests)
     assert len(expected) > 40, f"BaseCacheTests looks wrong: {sorted(expected)}"
 
-    server = RedisServer().start()
-    try:
-        result = _harness.run_suite(django_tests, server.url(0))
-    finally:
-        server.stop()
+    result = _harness.run_suite(django_tests, redis_url)
     print(result.output)
 
     assert result.ran is not None, "Django's runtests.py did not report a test run"

@@ -1,19 +1,14 @@
 """Run Django's own session tests (``SessionTestsMixin`` and friends) against djredis.
 
-Like the cache suite next to it: ``_harness`` downloads the installed Django's sdist (once;
-cached under ``.ci/work/``), copies ``djredis_session_tests.py`` into its
-``sessions_tests`` package and runs Django's ``runtests.py`` on a redis-server started
-here. Skipped only when the package index cannot be reached.
+Like the cache suite next to it (and with its rule for a missing sdist): ``_harness``
+copies ``djredis_session_tests.py`` into the ``sessions_tests`` package of the installed
+Django's test suite and runs Django's ``runtests.py`` on a redis-server started here.
 """
 
 from __future__ import annotations
 
 import re
-
-import django
-import pytest
-
-from tests._servers import RedisServer
+from pathlib import Path
 
 from . import _harness
 
@@ -33,11 +28,9 @@ CLASSES = {
 }
 
 
-def test_django_session_tests_pass_against_djredis_sessions_and_cache() -> None:
-    try:
-        django_tests = _harness.prepare_django_tests()
-    except _harness.DjangoSourceUnavailable as exc:
-        pytest.skip(f"Django {django.__version__}'s test suite is unavailable offline: {exc}")
+def test_django_session_tests_pass_against_djredis_sessions_and_cache(
+    django_tests: Path, redis_url: str
+) -> None:
     label = _harness.install_module(django_tests, MODULE, "sessions_tests")
     relative = "sessions_tests/tests.py"
     expected: dict[str, set[str]] = {}
@@ -48,11 +41,7 @@ def test_django_session_tests_pass_against_djredis_sessions_and_cache() -> None:
         expected[ours] = names | added
     assert len(expected["DjredisSessionTests"]) > 30, expected
 
-    server = RedisServer().start()
-    try:
-        result = _harness.run_suite(django_tests, server.url(0), label=label)
-    finally:
-        server.stop()
+    result = _harness.run_suite(django_tests, redis_url, label=label)
     print(result.output)
 
     assert result.ran is not None, "Django's runtests.py did not report a test run"

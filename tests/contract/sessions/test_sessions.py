@@ -427,8 +427,11 @@ def test_ignore_load_errors_never_overwrites_the_session_it_could_not_read(
 def test_ignore_load_errors_skips_an_unmodified_save(ops: Sessions, settings: Any) -> None:
     settings.SESSION_REDIS = {**settings.SESSION_REDIS, "ignore_load_errors": True}
     store = SessionStore("somesessionkey1")
-    ops.load(store)
-    ops.save(store)  # SESSION_SAVE_EVERY_REQUEST: nothing changed, nothing is written
+    assert ops.load(store) == {}  # the load error became an empty session
+    ops.save(store)  # SESSION_SAVE_EVERY_REQUEST: nothing changed, nothing is sent
+    store["cart"] = [1]
+    with pytest.raises(RedisConnectionError):  # a change is sent, and Redis is down
+        ops.save(store)
 
 
 def test_a_request_fails_with_the_error_when_redis_is_down(settings: Any, dead_redis: str) -> None:
