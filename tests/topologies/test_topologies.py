@@ -39,7 +39,12 @@ from tests.contract.test_cache_errors import OPERATIONS
 
 
 def parse(location: Any, options: dict[str, Any] | None = None) -> Any:
-    return parse_connection_settings(location, options, setting="CACHES['default']['OPTIONS']")
+    return parse_connection_settings(
+        location,
+        options,
+        setting="CACHES['default']['OPTIONS']",
+        component_options=frozenset({"CLIENT_CLASS"}),  # the cache's own, which it reads
+    )
 
 
 # -- configuration ---------------------------------------------------------------------------

@@ -81,6 +81,7 @@ def test_several_hosts_are_several_shards() -> None:
     ("config", "named"),
     [
         ({"hostz": []}, "'hostz'"),
+        ({"hostz": []}, "did you mean 'hosts'"),
         ({"hosts": "redis://localhost"}, "['hosts']"),
         ({"hosts": [42]}, "['hosts'][0]"),
         ({"hosts": [("a", "port")]}, "['hosts'][0]"),

@@ -83,7 +83,11 @@ def test_first_location_is_primary_and_the_rest_replicas(location: Any) -> None:
 
 
 def test_guide_options_are_accepted_and_mapped() -> None:
-    kwargs = kwargs_of("redis://localhost:6379/0", GUIDE_OPTIONS)
+    own = frozenset({"CLIENT_CLASS"})  # the cache's own option: the cache reads it
+    settings = parse_connection_settings(
+        "redis://localhost:6379/0", GUIDE_OPTIONS, setting="OPTIONS", component_options=own
+    )
+    kwargs = settings.primary.kwargs()
     assert kwargs["socket_connect_timeout"] == 5
     assert kwargs["socket_timeout"] == 5
     assert kwargs["retry_on_timeout"] is True

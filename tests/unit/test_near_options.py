@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from djredis.cache.near import lru
 from djredis.cache.near.lru import NEVER, LocalTier
-from djredis.cache.near.options import NearOptions, parse_near_options
+from djredis.cache.near.options import NearCacheSettings, parse_near_options
 
 SETTING = "CACHES['default']['OPTIONS']['NEAR_CACHE']"
 
 
 def test_true_gives_the_defaults_and_false_or_none_turn_it_off() -> None:
-    assert parse_near_options(True, SETTING) == NearOptions()
+    assert parse_near_options(True, SETTING) == NearCacheSettings()
     assert parse_near_options(False, SETTING) is None
     assert parse_near_options(None, SETTING) is None
 

@@ -114,25 +114,6 @@ _UPPER_TO_KWARG: Mapping[str, str] = {
 }
 
 
-# Uppercase OPTIONS that are not about connecting; the component that owns them reads them.
-_COMPONENT_OPTIONS = frozenset(
-    {
-        "CLIENT_CLASS",
-        "SERIALIZER",
-        "COMPRESSOR",
-        "COMPRESS_MIN_LENGTH",
-        "PICKLE_VERSION",
-        "IGNORE_EXCEPTIONS",
-        "LOG_IGNORED_EXCEPTIONS",
-        "CLOSE_CONNECTION",
-        "SIGN_VALUES",
-        "ACCEPT_SERIALIZERS",
-        "ACCEPT_COMPRESSORS",
-        "NEAR_CACHE",
-    }
-)
-
-
 _POOL_OPTIONS = frozenset(
     {
         "CONNECTION_POOL_CLASS",
@@ -175,7 +156,7 @@ def parse_connection_settings(
     options: Mapping[str, Any] | None,
     *,
     setting: str,
-    component_options: frozenset[str] = _COMPONENT_OPTIONS,
+    component_options: frozenset[str] = frozenset(),
 ) -> Settings:
     """Validate LOCATION + OPTIONS and return the complete connection settings.
 

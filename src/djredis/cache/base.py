@@ -13,6 +13,7 @@ import logging
 import pickle
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -27,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperatio
 from django.utils.module_loading import import_string
 from redis.exceptions import ResponseError
 
+from djredis._config.component import boolean, option, read_component, spellings, whole
 from djredis._config.options import parse_connection_settings
 from djredis._config.server import ClusterSettings, SentinelSettings
 from djredis._core.commands import Call, Command, Operation, Primaries
@@ -34,27 +36,27 @@ from djredis._core.errors import BurstLogger, ErrorPolicy
 from djredis._routing.base import run_async, run_sync
 from djredis._routing.connect import connect
 from djredis.cache.codec import Codec, UndecodableValue, UnserializableValue
-from djredis.cache.near.options import parse_near_options
+from djredis.cache.near.options import NearCacheSettings, parse_near_options
 from djredis.cache.near.tier import NearCache, near_cache_for
 from djredis.cache.near.writes import watch
 from djredis.cache.signing import SignedCodec, ValueKeys
 from djredis.cache.stats import counters_for
 from djredis.client import CacheClient, check_client_class
-from djredis.compressors import resolve_accepted_compressors, resolve_compressor
+from djredis.compressors import Compressor, resolve_accepted_compressors, resolve_compressor
 from djredis.serializers import (
     PickleSerializer,
+    Serializer,
     resolve_accepted_serializers,
     resolve_serializer,
 )
 
-__all__ = ["CacheBase"]
+__all__ = ["CacheBase", "CacheOptions"]
 
 logger = logging.getLogger("djredis.cache")
 
 T = TypeVar("T")
 F = TypeVar("F")
 MISSING = object()
-DEFAULT_COMPRESS_MIN_LENGTH = 256
 DEFAULT_SCAN_COUNT = 1000
 # The characters for which Django's validate_key warns (memcached cannot store them).
 _MEMCACHED_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
@@ -112,26 +114,66 @@ def _setting_name(server: Any, params: Mapping[str, Any]) -> str:
     return f"CACHES[<alias with LOCATION {shown}>]"
 
 
-def _bool_option(options: Mapping[str, Any], name: str, default: bool, setting: str) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise ImproperlyConfigured(f"{setting}['OPTIONS'][{name!r}] must be True or False.")
-    return value
+# django-redis's global settings DJANGO_REDIS_<name> are the defaults of these OPTIONS;
+# its DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS defaults to False, ours to True: an error that
+# IGNORE_EXCEPTIONS turns into a miss is logged (once per burst) unless told not to.
+_GLOBAL_DEFAULTS = ("IGNORE_EXCEPTIONS", "CLOSE_CONNECTION", "LOG_IGNORED_EXCEPTIONS")
 
 
-def _set_pickle_version(serializer: Any, version: Any, where: str) -> None:
-    """Apply django-redis's ``OPTIONS['PICKLE_VERSION']`` (-1: the highest protocol)."""
-    setting = f"{where}['OPTIONS']['PICKLE_VERSION']"
-    if type(serializer) is not PickleSerializer:
-        raise ImproperlyConfigured(f"{setting} applies only to the pickle SERIALIZER.")
-    if isinstance(version, bool) or not isinstance(version, int):
+def _pickle_version(value: Any, *, setting: str) -> int:
+    """django-redis's ``PICKLE_VERSION`` (-1: the highest protocol)."""
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ImproperlyConfigured(f"{setting} must be an int (-1 for the highest protocol).")
-    if not -1 <= version <= pickle.HIGHEST_PROTOCOL:
+    if not -1 <= value <= pickle.HIGHEST_PROTOCOL:
         raise ImproperlyConfigured(
-            f"{setting} = {version}: this Python pickles with protocols 0 to "
+            f"{setting} = {value}: this Python pickles with protocols 0 to "
             f"{pickle.HIGHEST_PROTOCOL} (or -1 for the highest)."
         )
-    serializer.protocol = pickle.HIGHEST_PROTOCOL if version == -1 else version
+    return pickle.HIGHEST_PROTOCOL if value == -1 else value
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """A cache's own OPTIONS, checked and resolved (the other keys are connection options,
+    read by ``djredis._config.options``)."""
+
+    client_class: Any = option("CLIENT_CLASS")  # checked with the topology
+    serializer: Serializer = option(
+        "SERIALIZER", "serializer", factory=PickleSerializer, parse=resolve_serializer
+    )
+    pickle_version: int | None = option("PICKLE_VERSION", parse=_pickle_version)
+    compressor: Compressor | None = option("COMPRESSOR", parse=resolve_compressor)
+    compress_min_length: int = option("COMPRESS_MIN_LENGTH", default=256, parse=whole(0))
+    accept_serializers: list[Serializer] = option(
+        "ACCEPT_SERIALIZERS", factory=list, parse=resolve_accepted_serializers
+    )
+    accept_compressors: list[Compressor] = option(
+        "ACCEPT_COMPRESSORS", factory=list, parse=resolve_accepted_compressors
+    )
+    sign_values: bool = option("SIGN_VALUES", default=False, parse=boolean)
+    ignore_exceptions: bool = option("IGNORE_EXCEPTIONS", default=False, parse=boolean)
+    log_ignored_exceptions: bool = option("LOG_IGNORED_EXCEPTIONS", default=True, parse=boolean)
+    close_connection: bool = option("CLOSE_CONNECTION", default=False, parse=boolean)
+    near_cache: NearCacheSettings | None = option("NEAR_CACHE", parse=parse_near_options)
+
+
+_OWN = frozenset(key for key in spellings(CacheOptions) if key.isupper())
+
+
+def read_cache_options(options: Mapping[str, Any], setting: str) -> CacheOptions:
+    """Return the cache's own OPTIONS; ``setting`` is ``CACHES[alias]['OPTIONS']``."""
+    names = {key: f"DJANGO_REDIS_{key}" for key in _GLOBAL_DEFAULTS}
+    given = {key: getattr(settings, name) for key, name in names.items() if hasattr(settings, name)}
+    own = read_component(
+        CacheOptions, {**given, **options}, setting, noun="djredis option", strict=False
+    )
+    if own.pickle_version is not None:
+        if type(own.serializer) is not PickleSerializer:
+            raise ImproperlyConfigured(
+                f"{setting}['PICKLE_VERSION'] applies only to the pickle SERIALIZER."
+            )
+        own.serializer.protocol = own.pickle_version
+    return own
 
 
 class CacheBase(BaseCache):
@@ -144,78 +186,40 @@ class CacheBase(BaseCache):
         where = _setting_name(server, params)
         self._where = where
         options: dict[str, Any] = dict(params.get("OPTIONS") or {})
-        connection = parse_connection_settings(server, options, setting=f"{where}['OPTIONS']")
+        connection = parse_connection_settings(
+            server, options, setting=f"{where}['OPTIONS']", component_options=_OWN
+        )
         self._group = connect(connection)
         # In Redis Cluster the user key becomes a hash tag ("prefix:1:{key}"), so every
         # version of a key shares one slot and incr_version stays one atomic RENAME
         # (docs/topologies.md).
         self._tag_keys = isinstance(connection, ClusterSettings)
+        own = read_cache_options(options, f"{where}['OPTIONS']")
         check_client_class(
-            options.get("CLIENT_CLASS"),
+            own.client_class,
             f"{where}['OPTIONS']['CLIENT_CLASS']",
             sentinel=isinstance(connection, SentinelSettings),
         )
-        if "SERIALIZER" in options and "serializer" in options:
-            raise ImproperlyConfigured(
-                f"{where}['OPTIONS'] sets both 'SERIALIZER' and 'serializer'; keep one."
-            )
-        serializer_name = "SERIALIZER" if "SERIALIZER" in options else "serializer"
-        min_length = options.get("COMPRESS_MIN_LENGTH", DEFAULT_COMPRESS_MIN_LENGTH)
-        if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 0:
-            raise ImproperlyConfigured(
-                f"{where}['OPTIONS']['COMPRESS_MIN_LENGTH'] must be a number of bytes >= 0."
-            )
-        serializer = resolve_serializer(
-            options.get(serializer_name),
-            setting=f"{where}['OPTIONS'][{serializer_name!r}]",
-        )
-        if "PICKLE_VERSION" in options:
-            _set_pickle_version(serializer, options["PICKLE_VERSION"], where)
-        sign = _bool_option(options, "SIGN_VALUES", False, where)
         # Decoding follows these settings, never the format a stored value names
         # (djredis.cache.codec): ACCEPT_* list what else may be read while migrating.
-        self._codec = (SignedCodec if sign else Codec)(
-            serializer,
-            resolve_compressor(
-                options.get("COMPRESSOR"), setting=f"{where}['OPTIONS']['COMPRESSOR']"
-            ),
-            min_compress_length=min_length,
-            accept_serializers=resolve_accepted_serializers(
-                options.get("ACCEPT_SERIALIZERS"),
-                setting=f"{where}['OPTIONS']['ACCEPT_SERIALIZERS']",
-            ),
-            accept_compressors=resolve_accepted_compressors(
-                options.get("ACCEPT_COMPRESSORS"),
-                setting=f"{where}['OPTIONS']['ACCEPT_COMPRESSORS']",
-            ),
+        self._codec = (SignedCodec if own.sign_values else Codec)(
+            own.serializer,
+            own.compressor,
+            min_compress_length=own.compress_min_length,
+            accept_serializers=own.accept_serializers,
+            accept_compressors=own.accept_compressors,
             signatures=ValueKeys(),
         )
-        ignore = _bool_option(
-            options,
-            "IGNORE_EXCEPTIONS",
-            getattr(settings, "DJANGO_REDIS_IGNORE_EXCEPTIONS", False),
-            where,
-        )
-        self._close_connection = _bool_option(
-            options,
-            "CLOSE_CONNECTION",
-            getattr(settings, "DJANGO_REDIS_CLOSE_CONNECTION", False),
-            where,
-        )
-        # django-redis's DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS defaults to False; ours to True:
-        # an error that IGNORE_EXCEPTIONS turns into a miss is logged (once per burst) unless
-        # the settings say not to. DJANGO_REDIS_LOGGER names the logger, as in django-redis.
-        log_ignored = _bool_option(
-            options,
-            "LOG_IGNORED_EXCEPTIONS",
-            getattr(settings, "DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS", True),
-            where,
-        )
+        self._close_connection = own.close_connection
+        # DJANGO_REDIS_LOGGER names the logger, as in django-redis.
         policy_logger = logging.getLogger(
             getattr(settings, "DJANGO_REDIS_LOGGER", None) or logger.name
         )
         self._policy = ErrorPolicy(
-            ignore=ignore, logger=policy_logger, where=where, log_ignored=log_ignored
+            ignore=own.ignore_exceptions,
+            logger=policy_logger,
+            where=where,
+            log_ignored=own.log_ignored_exceptions,
         )
         self._garbage = BurstLogger(logger)
         reverse = params.get("REVERSE_KEY_FUNCTION")
@@ -224,10 +228,11 @@ class CacheBase(BaseCache):
         )
         self._client = CacheClient(self._group)
         self._stats = counters_for(where, self.key_prefix)  # djredis.cache.stats
-        near = parse_near_options(options.get("NEAR_CACHE"), f"{where}['OPTIONS']['NEAR_CACHE']")
         self._near: NearCache | None = None
-        if near is not None:
-            self._near = near_cache_for(connection, near, self._tracked(), self._stats.alias)
+        if own.near_cache is not None:
+            self._near = near_cache_for(
+                connection, own.near_cache, self._tracked(), self._stats.alias
+            )
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -19,109 +19,107 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from djredis._config.component import connection_options, option, read_component, whole
 from djredis._config.options import parse_connection_settings
 from djredis._config.server import ClusterSettings, Settings
 from djredis._routing.base import Topology
 from djredis._routing.connect import connect
 from djredis.channels.serializers import MessageSerializer, build_serializer
 
-__all__ = ["LayerSettings", "read_layer_config"]
+__all__ = ["ChannelLayerSettings", "read_layer_config"]
 
 SETTING = "CHANNEL_LAYERS[...]['CONFIG']"
 DEFAULT_HOSTS = ("redis://localhost:6379",)
 # Redis refuses bulk strings over proto-max-bulk-len (512 MB by default).
 DEFAULT_MAX_MESSAGE_SIZE = 512 * 1024 * 1024 - 1024
 
-_ACCEPTED = frozenset(
-    {
-        "hosts",
-        "prefix",
-        "expiry",
-        "group_expiry",
-        "capacity",
-        "channel_capacity",
-        "symmetric_encryption_keys",
-        "serializer_format",
-        "random_prefix_length",  # channels_redis: uniqueness in its sorted sets; not needed
-        "on_disconnect",  # channels_redis's pub/sub layer
-        "on_reconnect",
-        "max_message_size",
-        "options",
-    }
-)
 
-
-@dataclass(frozen=True)
-class LayerSettings:
-    """A channel layer's validated settings; ``shards`` are built, not connected."""
-
-    shards: tuple[Topology, ...]
-    cluster: tuple[bool, ...]  # per shard: is it a Redis Cluster
-    prefix: str
-    expiry: float
-    group_expiry: float
-    capacity: int
-    channel_capacity: tuple[tuple[re.Pattern[str], int], ...]
-    serializer: MessageSerializer
-    max_message_size: int
-    on_disconnect: Callable[[], Any] | None
-    on_reconnect: Callable[[], Any] | None
-
-
-def _seconds(conf: Mapping[str, Any], key: str, default: float) -> float:
-    value = conf.get(key, default)
+def _seconds(value: Any, *, setting: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ImproperlyConfigured(f"{SETTING}[{key!r}] must be a positive number of seconds.")
+        raise ImproperlyConfigured(f"{setting} must be a positive number of seconds.")
     return float(value)
 
 
-def _count(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ImproperlyConfigured(f"{where} must be a positive integer, got {value!r}.")
-    return value
+_count = whole(1)
 
 
-def _capacities(raw: Any) -> tuple[tuple[re.Pattern[str], int], ...]:
+def _capacities(raw: Any, *, setting: str) -> tuple[tuple[re.Pattern[str], int], ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured(
-            f"{SETTING}['channel_capacity'] must map glob patterns or compiled regexes to "
-            f"capacities, got {type(raw).__name__}."
+            f"{setting} must map glob patterns or compiled regexes to capacities, got "
+            f"{type(raw).__name__}."
         )
     result = []
     for pattern, capacity in raw.items():
-        where = f"{SETTING}['channel_capacity'][{pattern!r}]"
+        where = f"{setting}[{pattern!r}]"
         if isinstance(pattern, re.Pattern):
             compiled = pattern
         elif isinstance(pattern, str):
             compiled = re.compile(fnmatch.translate(pattern))
         else:
             raise ImproperlyConfigured(f"{where}: a pattern must be a glob string or a regex.")
-        result.append((compiled, _count(capacity, where)))
+        result.append((compiled, _count(capacity, setting=where)))
     return tuple(result)
 
 
-def _prefix(conf: Mapping[str, Any]) -> str:
-    value = conf.get("prefix", "asgi")
+def _prefix(value: Any, *, setting: str) -> str:
     if not isinstance(value, str) or not value or any(c in value for c in "*?[]{}\\"):
         raise ImproperlyConfigured(
-            f"{SETTING}['prefix'] must be a non-empty string without glob characters or "
-            f"braces, got {value!r}."
+            f"{setting} must be a non-empty string without glob characters or braces, "
+            f"got {value!r}."
         )
     return value
 
 
-def _callback(conf: Mapping[str, Any], key: str) -> Callable[[], Any] | None:
-    value = conf.get(key)
+def _callback(value: Any, *, setting: str) -> Callable[[], Any] | None:
     if value is not None and not callable(value):
-        raise ImproperlyConfigured(f"{SETTING}[{key!r}] must be a callable or None.")
-    return value
+        raise ImproperlyConfigured(f"{setting} must be a callable or None.")
+    callback: Callable[[], Any] | None = value
+    return callback
+
+
+@dataclass(frozen=True)
+class ChannelLayerSettings:
+    """A channel layer's CONFIG, validated; ``shards`` are built from ``hosts``, not
+    connected."""
+
+    hosts: Any = option()  # read by parse_hosts, with ``options``
+    options: Mapping[str, Any] = option(factory=dict, parse=connection_options)
+    prefix: str = option(default="asgi", parse=_prefix)
+    expiry: float = option(default=60.0, parse=_seconds)
+    group_expiry: float = option(default=86400.0, parse=_seconds)
+    capacity: int = option(default=100, parse=_count)
+    channel_capacity: tuple[tuple[re.Pattern[str], int], ...] = option(
+        default=(), parse=_capacities
+    )
+    symmetric_encryption_keys: Any = option()
+    serializer_format: Any = option(default="msgpack")
+    max_message_size: int = option(default=DEFAULT_MAX_MESSAGE_SIZE, parse=_count)
+    on_disconnect: Callable[[], Any] | None = option(parse=_callback)
+    on_reconnect: Callable[[], Any] | None = option(parse=_callback)
+    random_prefix_length: Any = option()  # channels_redis's; not needed here
+    shards: tuple[Topology, ...] = field(init=False)
+    cluster: tuple[bool, ...] = field(init=False)  # per shard: is it a Redis Cluster
+    serializer: MessageSerializer = field(init=False)
+
+    def __post_init__(self) -> None:
+        parsed = parse_hosts(self.hosts, self.options)
+        derived = {
+            "shards": tuple(connect(settings) for settings in parsed),
+            "cluster": tuple(isinstance(settings, ClusterSettings) for settings in parsed),
+            "serializer": build_serializer(
+                self.serializer_format, self.symmetric_encryption_keys, self.expiry, SETTING
+            ),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
 
 def _host_port(entry: Sequence[Any], where: str) -> str:
@@ -148,9 +146,7 @@ def _host_dict(entry: Mapping[str, Any], where: str, options: Mapping[str, Any])
         opts: dict[str, Any] = {**options, **kwargs, "SENTINELS": list(sentinels)}
         if "sentinel_kwargs" in opts:
             opts["SENTINEL_KWARGS"] = opts.pop("sentinel_kwargs") or {}
-        return parse_connection_settings(
-            f"redis://{service}/{db}", opts, setting=where, component_options=frozenset()
-        )
+        return parse_connection_settings(f"redis://{service}/{db}", opts, setting=where)
     if "address" in kwargs:
         if "host" in kwargs or "port" in kwargs:
             raise ImproperlyConfigured(f"{where} names the server twice (address and host/port).")
@@ -162,9 +158,7 @@ def _host_dict(entry: Mapping[str, Any], where: str, options: Mapping[str, Any])
             f"{where} names no server: give 'address' (a URL), 'host'/'port', or "
             "'sentinels' with 'master_name'."
         )
-    return parse_connection_settings(
-        str(location), {**options, **kwargs}, setting=where, component_options=frozenset()
-    )
+    return parse_connection_settings(str(location), {**options, **kwargs}, setting=where)
 
 
 def parse_hosts(hosts: Any, options: Mapping[str, Any]) -> list[Settings]:
@@ -181,60 +175,19 @@ def parse_hosts(hosts: Any, options: Mapping[str, Any]) -> list[Settings]:
         where = f"{SETTING}['hosts'][{index}]"
         if isinstance(entry, Mapping):
             result.append(_host_dict(entry, where, options))
-        elif isinstance(entry, (tuple, list)):
-            result.append(
-                parse_connection_settings(
-                    _host_port(entry, where),
-                    options,
-                    setting=where,
-                    component_options=frozenset(),
-                )
-            )
-        elif isinstance(entry, str):
-            result.append(
-                parse_connection_settings(
-                    entry, options, setting=where, component_options=frozenset()
-                )
-            )
-        else:
+            continue
+        if isinstance(entry, (tuple, list)):
+            entry = _host_port(entry, where)
+        elif not isinstance(entry, str):
             raise ImproperlyConfigured(
                 f"{where} must be a URL, a (host, port) pair or a dict, got {type(entry).__name__}."
             )
+        settings = parse_connection_settings(entry, options, setting=where)
+        result.append(settings)
     return result
 
 
-def read_layer_config(config: Mapping[str, Any]) -> LayerSettings:
+def read_layer_config(config: Mapping[str, Any]) -> ChannelLayerSettings:
     """Validate a layer's CONFIG (the keyword arguments Channels passes) and build its
     shards' topologies."""
-    unknown = sorted(set(config) - _ACCEPTED)
-    if unknown:
-        raise ImproperlyConfigured(
-            f"{SETTING}: {', '.join(map(repr, unknown))} is not a djredis.channels setting. "
-            f"Accepted: {', '.join(sorted(_ACCEPTED))}."
-        )
-    options = config.get("options") or {}
-    if not isinstance(options, Mapping):
-        raise ImproperlyConfigured(f"{SETTING}['options'] must be a dict of connection options.")
-    expiry = _seconds(config, "expiry", 60)
-    parsed = parse_hosts(config.get("hosts"), options)
-    max_size = _count(
-        config.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE), f"{SETTING}['max_message_size']"
-    )
-    return LayerSettings(
-        shards=tuple(connect(settings) for settings in parsed),
-        cluster=tuple(isinstance(settings, ClusterSettings) for settings in parsed),
-        prefix=_prefix(config),
-        expiry=expiry,
-        group_expiry=_seconds(config, "group_expiry", 86400),
-        capacity=_count(config.get("capacity", 100), f"{SETTING}['capacity']"),
-        channel_capacity=_capacities(config.get("channel_capacity")),
-        serializer=build_serializer(
-            config.get("serializer_format", "msgpack"),
-            config.get("symmetric_encryption_keys"),
-            expiry,
-            SETTING,
-        ),
-        max_message_size=max_size,
-        on_disconnect=_callback(config, "on_disconnect"),
-        on_reconnect=_callback(config, "on_reconnect"),
-    )
+    return read_component(ChannelLayerSettings, config, SETTING, noun="djredis.channels setting")

@@ -38,7 +38,7 @@ from djredis._core.commands import Operation
 from djredis._core.errors import ErrorPolicy
 from djredis._routing.base import Topology, run_async
 from djredis._routing.cluster import slot_of
-from djredis.channels.config import LayerSettings, read_layer_config
+from djredis.channels.config import ChannelLayerSettings, read_layer_config
 from djredis.channels.reader import Inbox, Reader
 
 __all__ = ["RedisChannelLayer"]
@@ -62,7 +62,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     def __init__(self, hosts: Any = None, **config: Any) -> None:
         settings = read_layer_config({"hosts": hosts, **config})
         super().__init__(expiry=settings.expiry, capacity=settings.capacity)
-        self.settings: LayerSettings = settings
+        self.settings: ChannelLayerSettings = settings
         self.channel_capacity = list(settings.channel_capacity)
         self.group_expiry = settings.group_expiry
         self.prefix = settings.prefix

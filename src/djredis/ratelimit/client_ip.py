@@ -12,7 +12,6 @@ default: one home or VPS gets a whole /64), IPv4 ones by ``RATELIMIT_IPV4_MASK``
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -20,12 +19,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
-from djredis.ratelimit.conf import conf, forget
+from djredis.ratelimit.conf import Networks, conf, forget
 
-__all__ = ["client_ip", "parse_address", "trusted_networks"]
+__all__ = ["client_ip", "parse_address"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
 def parse_address(text: str) -> IPAddress | None:
@@ -43,47 +41,6 @@ def parse_address(text: str) -> IPAddress | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
-
-
-@lru_cache(maxsize=16)
-def trusted_networks(value: tuple[str, ...]) -> Networks:
-    """Return the networks of ``RATELIMIT_TRUSTED_PROXIES`` (``ImproperlyConfigured`` if bad)."""
-    networks = []
-    for cidr in value:
-        try:
-            networks.append(ipaddress.ip_network(cidr, strict=False))
-        except (TypeError, ValueError):
-            raise ImproperlyConfigured(
-                f"RATELIMIT_TRUSTED_PROXIES: {cidr!r} is not an IP network such as "
-                "'10.0.0.0/8' or '2001:db8::/32'."
-            ) from None
-    return tuple(networks)
-
-
-def trusted_proxies_setting() -> int | Networks:
-    """Return ``RATELIMIT_TRUSTED_PROXIES`` checked: a hop count, or networks (none = 0)."""
-    value: Any = conf().trusted_proxies
-    if value is None:
-        return 0
-    if isinstance(value, bool) or (isinstance(value, int) and value < 0):
-        raise ImproperlyConfigured(
-            "RATELIMIT_TRUSTED_PROXIES must be a number of proxy hops (>= 0) or a list of "
-            f"networks, not {value!r}."
-        )
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ImproperlyConfigured(
-            "RATELIMIT_TRUSTED_PROXIES must be a number of proxy hops or a list of networks "
-            f"(['10.0.0.0/8']), not {type(value).__name__}."
-        )
-    return trusted_networks(tuple(value))
-
-
-def _mask(setting: str, value: Any, bits: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= bits:
-        raise ImproperlyConfigured(f"{setting} must be a prefix length from 0 to {bits}.")
-    return value
 
 
 def _peer(remote: str) -> IPAddress:
@@ -126,10 +83,8 @@ def _forwarded_address(remote: str, header: str, trusted: int | Networks) -> IPA
 
 
 def _masked(address: IPAddress) -> str:
-    if isinstance(address, ipaddress.IPv6Address):
-        mask = _mask("RATELIMIT_IPV6_MASK", conf().ipv6_mask, 128)
-    else:
-        mask = _mask("RATELIMIT_IPV4_MASK", conf().ipv4_mask, 32)
+    snapshot = conf()
+    mask = snapshot.ipv6_mask if isinstance(address, ipaddress.IPv6Address) else snapshot.ipv4_mask
     if mask == address.max_prefixlen:
         return str(address)
     return str(ipaddress.ip_network(f"{address}/{mask}", strict=False).network_address)
@@ -139,7 +94,7 @@ def _masked(address: IPAddress) -> str:
 @lru_cache(maxsize=4096)
 def _client_ip(remote: str, header: str) -> str:
     """The key for a peer and an ``X-Forwarded-For`` value (pure, so remembered)."""
-    trusted = trusted_proxies_setting()
+    trusted = conf().trusted_proxies
     address = _forwarded_address(remote, header, trusted) if trusted else _peer(remote)
     return _masked(address)
 

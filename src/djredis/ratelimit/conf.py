@@ -8,6 +8,8 @@ for cache aliases) is dropped on Django's ``setting_changed`` signal.
 from __future__ import annotations
 
 import functools
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,55 +17,88 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-__all__ = ["Conf", "conf", "forget"]
+from djredis._config.component import option, read_component, spellings
+
+__all__ = ["Networks", "RateLimitSettings", "conf", "forget", "read_settings"]
 
 
-@dataclass(frozen=True, slots=True)
-class Conf:
-    """What the decision path reads from settings (validated where it is used)."""
-
-    enable: bool
-    prefix: str
-    fail_open: bool
-    headers: bool
-    use_cache: Any
-    trusted_proxies: Any
-    ipv4_mask: Any
-    ipv6_mask: Any
-    ip_meta_key: Any
-    view: Any
-    template: Any
-    exception_class: Any
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
-@functools.cache
-def conf() -> Conf:
-    """Return the current settings snapshot."""
-
-    def read(name: str, default: Any) -> Any:
-        return getattr(settings, name, default)
-
-    return Conf(
-        enable=bool(read("RATELIMIT_ENABLE", True)),
-        prefix=str(read("RATELIMIT_CACHE_PREFIX", "rl:")),
-        fail_open=_flag("RATELIMIT_FAIL_OPEN", read("RATELIMIT_FAIL_OPEN", False)),
-        headers=bool(read("RATELIMIT_HEADERS", True)),
-        use_cache=read("RATELIMIT_USE_CACHE", "default"),
-        trusted_proxies=read("RATELIMIT_TRUSTED_PROXIES", None),
-        ipv4_mask=read("RATELIMIT_IPV4_MASK", 32),
-        ipv6_mask=read("RATELIMIT_IPV6_MASK", 64),
-        ip_meta_key=read("RATELIMIT_IP_META_KEY", None),
-        view=read("RATELIMIT_VIEW", None),
-        template=read("RATELIMIT_TEMPLATE", None),
-        exception_class=read("RATELIMIT_EXCEPTION_CLASS", None),
-    )
-
-
-def _flag(name: str, value: Any) -> bool:
+def _flag(value: Any, *, setting: str) -> bool:
     """A True/False setting; anything else (``"False"`` is truthy) is a configuration error."""
     if value in (True, False):  # also 1 and 0, which django-ratelimit accepts
         return bool(value)
-    raise ImproperlyConfigured(f"{name} must be True or False, not {value!r}.")
+    raise ImproperlyConfigured(f"{setting} must be True or False, not {value!r}.")
+
+
+def _trusted(value: Any, *, setting: str) -> int | Networks:
+    """A hop count, or the proxies' networks (None: no proxy)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+        raise ImproperlyConfigured(
+            f"{setting} must be a number of proxy hops (>= 0) or a list of networks, not {value!r}."
+        )
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ImproperlyConfigured(
+            f"{setting} must be a number of proxy hops or a list of networks "
+            f"(['10.0.0.0/8']), not {type(value).__name__}."
+        )
+    networks = []
+    for cidr in value:
+        try:
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+        except (TypeError, ValueError):
+            raise ImproperlyConfigured(
+                f"{setting}: {cidr!r} is not an IP network such as '10.0.0.0/8' or '2001:db8::/32'."
+            ) from None
+    return tuple(networks)
+
+
+def _mask(bits: int) -> Callable[..., int]:
+    def check(value: Any, *, setting: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= bits:
+            raise ImproperlyConfigured(f"{setting} must be a prefix length from 0 to {bits}.")
+        return value
+
+    return check
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """What the decision path reads from settings."""
+
+    enable: bool = option("RATELIMIT_ENABLE", default=True, parse=lambda v, **_: bool(v))
+    prefix: str = option("RATELIMIT_CACHE_PREFIX", default="rl:", parse=lambda v, **_: str(v))
+    fail_open: bool = option("RATELIMIT_FAIL_OPEN", default=False, parse=_flag)
+    headers: bool = option("RATELIMIT_HEADERS", default=True, parse=lambda v, **_: bool(v))
+    use_cache: Any = option("RATELIMIT_USE_CACHE", default="default")  # checked when used
+    trusted_proxies: int | Networks = option("RATELIMIT_TRUSTED_PROXIES", default=0, parse=_trusted)
+    ipv4_mask: int = option("RATELIMIT_IPV4_MASK", default=32, parse=_mask(32))
+    ipv6_mask: int = option("RATELIMIT_IPV6_MASK", default=64, parse=_mask(128))
+    ip_meta_key: Any = option("RATELIMIT_IP_META_KEY")
+    view: Any = option("RATELIMIT_VIEW")
+    template: Any = option("RATELIMIT_TEMPLATE")
+    exception_class: Any = option("RATELIMIT_EXCEPTION_CLASS")
+
+
+def read_settings(given: Mapping[str, Any]) -> RateLimitSettings:
+    """Return the settings of ``given`` (setting name -> value), the others' defaults."""
+    return read_component(
+        RateLimitSettings, given, "settings", noun="rate limit setting", where=str
+    )
+
+
+@functools.cache
+def conf() -> RateLimitSettings:
+    """Return the current settings snapshot."""
+    names = spellings(RateLimitSettings)
+    return read_settings(
+        {name: getattr(settings, name) for name in names if hasattr(settings, name)}
+    )
 
 
 _forgetters: list[Any] = [conf.cache_clear]

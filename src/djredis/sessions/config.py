@@ -35,6 +35,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from djredis._config.component import (
+    boolean,
+    connection_options,
+    option,
+    read_component,
+    spellings,
+)
 from djredis._config.options import parse_connection_settings
 from djredis._core.errors import BurstLogger
 from djredis._routing.base import Topology
@@ -45,39 +52,52 @@ __all__ = ["DEFAULT_PREFIX", "SessionSettings", "read_session_settings"]
 
 DEFAULT_PREFIX = "session"
 
-# django-redis-sessions' connection keys -> the redis-py keyword argument they set.
-_CONNECTION_KEYS: Mapping[str, str] = {
-    "db": "db",
-    "password": "password",
-    "username": "username",
-    "socket_timeout": "socket_timeout",
-    "socket_connect_timeout": "socket_connect_timeout",
-    "retry_on_timeout": "retry_on_timeout",
-}
-_SERVER_KEYS = frozenset({"host", "port", "url", "unix_domain_socket_path", "location"})
-_ENGINE_KEYS = frozenset({"prefix", "ignore_load_errors", "record_client"})
+# django-redis-sessions' keys that are redis-py connection arguments of the same name.
+_CONNECTION_KEYS = "db password username socket_timeout socket_connect_timeout retry_on_timeout"
 # The dict keys that name a server (or reuse a cache's), in the order errors list them.
 _SERVER_NAMING = ("url", "host", "port", "unix_domain_socket_path", "location", "cache")
-_PEER_KEYS = frozenset({"pool", "sentinel_kwargs"})
-_ACCEPTED = frozenset(
-    {*_CONNECTION_KEYS, *_SERVER_KEYS, *_ENGINE_KEYS, *_PEER_KEYS, "options", "cache"}
-)
 # The top-level settings django-redis-sessions <= 0.5 read (the 2013 guide uses the first).
 _LEGACY_PREFIX = "SESSION_REDIS_"
 # Top-level settings of later django-redis-sessions, set next to SESSION_REDIS (its
 # settings module reads them with getattr(settings, ...)); not dict keys.
 _TOP_LEVEL = ("SENTINEL_LIST", "SENTINEL_MASTER_ALIAS", "SENTINEL_PASSWORD", "CONNECTION_OBJECT")
+_UNSET = "SESSION_REDIS is not set, so djredis.sessions uses CACHES['default']"
+
+
+def _prefix(value: Any, *, setting: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or any(c in value for c in "*?[]{}"):
+        raise ImproperlyConfigured(
+            f"{setting} must be a string without glob characters or braces, got {value!r}."
+        )
+    return value.rstrip(":")
 
 
 @dataclass(frozen=True)
 class SessionSettings:
     """Where the session engine keeps its data, and how it treats errors."""
 
-    group: Topology
-    prefix: str
-    ignore_load_errors: bool
-    record_client: bool
-    source: str  # the setting these came from, for log lines and errors
+    prefix: str = option(default=DEFAULT_PREFIX, parse=_prefix)
+    ignore_load_errors: bool = option(default=False, parse=boolean)
+    record_client: bool = option(default=False, parse=boolean)
+    # Where the sessions live (read in _group below; None: not given).
+    url: Any = option()
+    host: Any = option()
+    port: Any = option()
+    unix_domain_socket_path: Any = option()
+    location: Any = option()
+    cache: Any = option()
+    pool: Any = option()
+    sentinel_kwargs: Any = option()
+    db: Any = option()
+    password: Any = option()
+    username: Any = option()
+    socket_timeout: Any = option()
+    socket_connect_timeout: Any = option()
+    retry_on_timeout: Any = option()
+    options: Mapping[str, Any] = option(factory=dict, parse=connection_options)
+    setting: str = field(default="SESSION_REDIS", compare=False)  # where these were read
     # One log line per burst of failed loads / of undecodable sessions, per configuration.
     load_errors: BurstLogger = field(
         default_factory=lambda: BurstLogger(logging.getLogger("djredis.sessions")), compare=False
@@ -85,10 +105,19 @@ class SessionSettings:
     garbage: BurstLogger = field(
         default_factory=lambda: BurstLogger(logging.getLogger("djredis.sessions")), compare=False
     )
-
+    group: Topology = field(init=False)
+    source: str = field(init=False)  # the setting the server came from, for log lines
     # Redis Cluster: listing and revoking a user's sessions take several steps there, since a
     # session and its user's index hash to different slots (see ``djredis.sessions.index``).
-    cluster: bool = False
+    cluster: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        from djredis._routing.cluster import ClusterGroup
+
+        group, source = _group(self)
+        for name, value in (("group", group), ("source", source)):
+            object.__setattr__(self, name, value)  # frozen: set once, here
+        object.__setattr__(self, "cluster", isinstance(group, ClusterGroup))
 
     def session_key_prefix(self) -> str:
         """Return what goes before a session key in its Redis key (``"session:"``).
@@ -108,34 +137,6 @@ class SessionSettings:
         return f"{self.session_key_prefix()}user="
 
 
-def _normalise(raw: Mapping[str, Any], setting: str) -> dict[str, Any]:
-    """Return the keys lowercased; reject unknown keys and case twins that disagree."""
-    if not isinstance(raw, Mapping):
-        raise ImproperlyConfigured(f"{setting} must be a dict, got {type(raw).__name__}.")
-    result: dict[str, Any] = {}
-    spelled: dict[str, str] = {}
-    for name, value in raw.items():
-        key = str(name).lower()
-        if key not in _ACCEPTED:
-            where = (
-                f"{_LEGACY_PREFIX}{key.upper()}"
-                if setting.endswith("*")
-                else f"{setting}[{name!r}]"
-            )
-            raise ImproperlyConfigured(
-                f"{where} is not a djredis session setting. Accepted (lowercase "
-                f"or uppercase): {', '.join(sorted(_ACCEPTED))}."
-            )
-        if key in result and result[key] != value:
-            raise ImproperlyConfigured(
-                f"{setting} sets {spelled[key]!r} and {name!r} to different values "
-                f"({result[key]!r} and {value!r}); keep one."
-            )
-        result[key] = value
-        spelled[key] = str(name)
-    return result
-
-
 def _legacy_settings() -> dict[str, Any]:
     """Return the SESSION_REDIS_* settings as SESSION_REDIS keys (``HOST`` -> ``host``)."""
     return {
@@ -152,25 +153,6 @@ def _top_level() -> dict[str, Any]:
         for name in _TOP_LEVEL
         if (value := getattr(settings, _LEGACY_PREFIX + name, None)) is not None
     }
-
-
-def _bool(conf: Mapping[str, Any], key: str, setting: str) -> bool:
-    value = conf.get(key, False)
-    if not isinstance(value, bool):
-        raise ImproperlyConfigured(f"{setting}[{key!r}] must be True or False, got {value!r}.")
-    return value
-
-
-def _prefix(conf: Mapping[str, Any], setting: str) -> str:
-    value = conf.get("prefix", DEFAULT_PREFIX)
-    if value is None:
-        return ""
-    if not isinstance(value, str) or any(c in value for c in "*?[]{}"):
-        raise ImproperlyConfigured(
-            f"{setting}['prefix'] must be a string without glob characters or braces, "
-            f"got {value!r}."
-        )
-    return value.rstrip(":")
 
 
 def _cache_group(alias: str, setting: str) -> Topology:
@@ -218,13 +200,10 @@ def _location(conf: Mapping[str, Any], setting: str) -> Any:
 
 
 def _options(conf: Mapping[str, Any], setting: str) -> dict[str, Any]:
-    options = conf.get("options") or {}
-    if not isinstance(options, Mapping):
-        raise ImproperlyConfigured(f"{setting}['options'] must be a dict of connection options.")
-    result = dict(options)
-    for key, kwarg in _CONNECTION_KEYS.items():
-        value = conf.get(key)
-        if value is None or (key == "password" and value == ""):
+    result = dict(conf.get("options") or {})
+    for kwarg in _CONNECTION_KEYS.split():
+        value = conf.get(kwarg)
+        if value is None or (kwarg == "password" and value == ""):
             continue  # the guides write 'PASSWORD': '' for "no password"
         if kwarg in result and result[kwarg] != value:
             raise ImproperlyConfigured(
@@ -286,16 +265,23 @@ def read_session_settings() -> SessionSettings:
             f"{', '.join(_LEGACY_PREFIX + k.upper() for k in sorted(legacy))} are both set; "
             "keep one (SESSION_REDIS takes the same keys)."
         )
-    if explicit is not None:
-        setting = "SESSION_REDIS"
-        conf = _normalise(explicit, setting)
-    else:
-        setting = "settings.SESSION_REDIS_*"
-        conf = _normalise(legacy, setting)
-    prefix = _prefix(conf, setting)
-    ignore = _bool(conf, "ignore_load_errors", setting)
-    record = _bool(conf, "record_client", setting)
+    setting = "SESSION_REDIS" if explicit is not None else "settings.SESSION_REDIS_*"
+    return read_component(
+        SessionSettings,
+        legacy if explicit is None else explicit,
+        setting,
+        noun="djredis session setting",
+        any_case=True,
+        where=None if explicit is not None else (lambda key: _LEGACY_PREFIX + key.upper()),
+        setting=setting if explicit is not None or legacy else _UNSET,
+    )
 
+
+def _group(own: SessionSettings) -> tuple[Topology, str]:
+    """Return the sessions' server group and the setting that named it."""
+    setting = own.setting
+    keys = spellings(SessionSettings)
+    conf = {key: getattr(own, key) for key in keys if getattr(own, key) is not None}
     pool = conf.pop("pool", None)
     if pool is not None:
         for key, value in pool_server(pool, setting).items():
@@ -333,23 +319,10 @@ def read_session_settings() -> SessionSettings:
                 f"{setting} sets connection options ({', '.join(sorted(options))}) but no "
                 "server; add 'url' (or host/port, unix_domain_socket_path, location)."
             )
-        if explicit is None and not legacy:
-            setting = "SESSION_REDIS is not set, so djredis.sessions uses CACHES['default']"
         group = _cache_group("default", setting)
-        source = f"{setting} (CACHES['default'])" if explicit is not None or legacy else setting
+        source = setting if setting == _UNSET else f"{setting} (CACHES['default'])"
     else:
-        parsed = parse_connection_settings(
-            location, options, setting=setting, component_options=frozenset()
-        )
+        parsed = parse_connection_settings(location, options, setting=setting)
         group = connect(parsed)
         source = setting
-    from djredis._routing.cluster import ClusterGroup
-
-    return SessionSettings(
-        cluster=isinstance(group, ClusterGroup),
-        group=group,
-        prefix=prefix,
-        ignore_load_errors=ignore,
-        record_client=record,
-        source=source,
-    )
+    return group, source

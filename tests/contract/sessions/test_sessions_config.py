@@ -159,6 +159,7 @@ def test_a_dict_naming_no_server_uses_the_default_cache_server(
     ("session_redis", "message"),
     [
         ({"hots": "localhost"}, r"SESSION_REDIS\['hots'\] is not a djredis session setting"),
+        ({"HOTS": "localhost"}, "did you mean 'HOST'"),
         ({"host": "a", "HOST": "b"}, "sets 'host' and 'HOST' to different values"),
         ({"url": "redis://a/0", "host": "b"}, "names the server twice"),
         ({"cache": "default", "db": 1}, r"reuses CACHES\['default'\]'s connection"),
@@ -190,7 +191,8 @@ def test_session_redis_and_top_level_settings_together_are_rejected(settings: An
 
 def test_unknown_top_level_setting_is_rejected(settings: Any) -> None:
     settings.SESSION_REDIS_HOTS = "a"
-    with pytest.raises(ImproperlyConfigured, match="SESSION_REDIS_HOTS is not a djredis"):
+    named = r"SESSION_REDIS_HOTS is not a djredis.*mean SESSION_REDIS_HOST"
+    with pytest.raises(ImproperlyConfigured, match=named):
         SessionStore()
 
 

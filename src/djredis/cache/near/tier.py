@@ -27,7 +27,7 @@ from djredis._config.server import ServerConfig, Settings
 from djredis._routing.base import Topology
 from djredis._routing.connect import connect
 from djredis.cache.near.lru import NEVER, LocalTier, Ticket
-from djredis.cache.near.options import NearOptions
+from djredis.cache.near.options import NearCacheSettings
 from djredis.cache.near.tracking import Listener
 
 __all__ = ["NearCache", "near_cache_for", "near_caches"]
@@ -41,7 +41,7 @@ RECHECK_SECONDS = 1.0
 class NearCache:
     """The local tier of one cache configuration, kept correct by Redis's invalidations."""
 
-    def __init__(self, settings: Settings, options: NearOptions, prefix: str) -> None:
+    def __init__(self, settings: Settings, options: NearCacheSettings, prefix: str) -> None:
         self.options = options
         self.prefix = prefix
         self._settings = settings
@@ -247,7 +247,7 @@ _registry_lock = threading.Lock()
 
 
 def near_cache_for(
-    settings: Settings, options: NearOptions, prefix: str, alias: str = ""
+    settings: Settings, options: NearCacheSettings, prefix: str, alias: str = ""
 ) -> NearCache:
     """Return this process's near-cache for these settings (shared by every thread);
     ``alias`` names the cache using it (``djredis.metrics`` labels its counters so)."""
