@@ -56,18 +56,18 @@ from typing import Any, cast
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from djredis._config.server import ServerConfig
+from djredis._core.driver import drive
 from djredis._io.dedicated_async import AsyncDedicatedConnection
-from djredis._io.dedicated_protocol import (
-    GAP,
-    DedicatedBase,
-    Message,
-    check_call,
-    check_handshake,
-    handshake_error,
-    result,
-)
-from djredis._io.handshake import handshake_commands
 from djredis._io.loops import loop_state
+from djredis._io.protocol import (
+    GAP,
+    Message,
+    Session,
+    Step,
+    check_call,
+    checked,
+    handshake_error,
+)
 from djredis._io.resp import pack
 from djredis._io.sockets import WOULD_BLOCK, open_socket
 
@@ -84,7 +84,7 @@ __all__ = [
 _READ_SIZE = 65536
 
 
-class DedicatedConnection(DedicatedBase):
+class DedicatedConnection(Session):
     """A blocking RESP2 connection of its own, for one thread at a time."""
 
     def __init__(self, config: ServerConfig) -> None:
@@ -109,7 +109,7 @@ class DedicatedConnection(DedicatedBase):
         check_call(args)
         self._ready()
         (reply,) = self._talk([args], 1, 0, block)
-        return result(reply)
+        return checked(reply)
 
     def client_id(self) -> int:
         """Return the CLIENT ID of the socket in use (connecting first if needed); it
@@ -117,7 +117,7 @@ class DedicatedConnection(DedicatedBase):
         self._ready()
         if self._id is None:
             (reply,) = self._talk([("CLIENT", "ID")], 1, 0, None)
-            self._id = int(result(reply))
+            self._id = int(checked(reply))
         return self._id
 
     def ping(self) -> None:
@@ -125,7 +125,7 @@ class DedicatedConnection(DedicatedBase):
         every message published before now has been received."""
         self._ready()
         (reply,) = self._talk([("PING",)], 1, 0, None)
-        result(reply)
+        checked(reply)
 
     def subscribe(self, *channels: str | bytes) -> None:
         """Subscribe to ``channels``; return once Redis confirmed it."""
@@ -154,9 +154,9 @@ class DedicatedConnection(DedicatedBase):
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
         try:
-            return cast("Message | None", self._run(self._next_message(), deadline, idle=True))
+            return cast("Message | None", self._run(self.next_message(), deadline, idle=True))
         except Exception as exc:  # not an interrupt: nothing was written, nothing is owed
-            error = self._broken(exc, timeout)
+            error = self.broken(exc)
             if error is exc:
                 raise
             raise error from exc
@@ -167,26 +167,26 @@ class DedicatedConnection(DedicatedBase):
         self._patterns.clear()
         self._messages.clear()
         self._gap = None
-        self._close_socket()
+        self.close_socket()
 
     # -- internals ------------------------------------------------------------------------------
 
     def _subscribe(self, command: str, names: Sequence[str | bytes]) -> None:
         self._ready(connect=not command.endswith("UNSUBSCRIBE"))
-        commands, confirmations = self._subscription(command, names)
+        commands, confirmations = self.subscription(command, names)
         if commands:
             replies = self._talk(commands, len(commands) - 1, confirmations, None)
             if replies:
-                self._id = int(result(replies[0]))
+                self._id = int(checked(replies[0]))
 
     def _ready(self, *, connect: bool = True) -> None:
         """Report a pending gap; drop a socket from the parent process or one the server
         closed while idle; connect (and re-subscribe) if asked."""
         if self._pid != os.getpid():
-            self._close_socket()  # the parent's conversation: never written on here
+            self.close_socket()  # the parent's conversation: never written on here
             self._messages.clear()
             self._pid = os.getpid()
-        self._take_gap()
+        self.take_gap()
         sock = self._sock
         if sock is not None and self._poll.poll(0):
             try:
@@ -196,10 +196,10 @@ class DedicatedConnection(DedicatedBase):
             except OSError:
                 size = 0
             if size == 0:
-                self._lost_while_idle()
+                self.lost_while_idle()
             elif size > 0:
                 if not (self._count or self._confirming):
-                    self._close_socket()  # a reply nobody asked for: the stream is out of step
+                    self.close_socket()  # a reply nobody asked for: the stream is out of step
                 else:
                     self._feed(size)
         if connect and self._sock is None:
@@ -210,21 +210,18 @@ class DedicatedConnection(DedicatedBase):
         timeout = config.connect_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         where = config.describe()
-        self._forget()
+        self.forget()
         sock, self._tls = open_socket(config, self._kwargs, deadline)
         self._sock = sock
         self._poll.register(sock, select.POLLIN)
+
+        def step(step: Step) -> list[Any]:
+            return self._talk(*step, deadline=deadline)
+
         try:
-            commands = handshake_commands(self._kwargs)
-            if commands:
-                replies = self._talk(commands, len(commands), 0, deadline=deadline)
-                check_handshake(commands, replies, where)
-            commands, confirmations = self._restore()
-            if commands:
-                replies = self._talk(commands, 1, confirmations, deadline=deadline)
-                self._id = int(result(replies[0]))
+            drive(self.opening(), step)
         except BaseException as exc:
-            self._close_socket()
+            self.close_socket()
             error = handshake_error(where, exc)
             if error is exc:
                 raise
@@ -243,12 +240,12 @@ class DedicatedConnection(DedicatedBase):
         sock = cast(socket.socket, self._sock)
         now = time.monotonic()
         if deadline is None:
-            deadline = self._deadline(now, block)
+            deadline = self.deadline(now, block)
         try:
             self._send(sock, b"".join(map(pack, commands)), deadline)
-            result: list[Any] = self._run(self._exchange(replies, confirmations), deadline)
+            result: list[Any] = self._run(self.exchange(replies, confirmations), deadline)
         except BaseException as exc:
-            error = self._broken(exc, None if deadline is None else round(deadline - now, 3))
+            error = self.broken(exc, block)
             if error is exc:
                 raise
             raise error from exc
@@ -267,7 +264,7 @@ class DedicatedConnection(DedicatedBase):
                     if idle:
                         return None
                     # Late, unless the reply is still arriving (a big value).
-                    deadline = self._later(first, start, time.monotonic())
+                    deadline = self.later(first, start, time.monotonic())
                     if deadline is None:
                         raise TimeoutError
         except StopIteration as stop:
@@ -299,7 +296,7 @@ class DedicatedConnection(DedicatedBase):
         try:
             self._reader.feed(self._buffer, 0, size)
         except Exception as exc:
-            raise self._violation(f"malformed reply ({exc})") from exc
+            raise self.violation(f"malformed reply ({exc})") from exc
 
     def _send(self, sock: socket.socket, data: bytes, deadline: float | None) -> None:
         view = memoryview(data)
@@ -317,7 +314,7 @@ class DedicatedConnection(DedicatedBase):
             if (remaining is not None and remaining <= 0) or not poll.poll(remaining):
                 raise TimeoutError
 
-    def _close_socket(self) -> None:
+    def close_socket(self) -> None:
         # Closing the descriptor sends nothing in a forked child (no shutdown, no TLS
         # close_notify), so the parent's conversation goes on.
         sock, self._sock = self._sock, None
@@ -326,7 +323,7 @@ class DedicatedConnection(DedicatedBase):
                 self._poll.unregister(sock)
             with contextlib.suppress(OSError):
                 sock.close()
-        self._forget()
+        self.forget()
 
 
 # -- who gets which connection -----------------------------------------------------------------
@@ -368,7 +365,7 @@ def _after_fork_in_child() -> None:
     # The parent's lock may have been held by a thread that does not exist here.
     _registry_lock = threading.Lock()
     for conn in _registry.values():
-        conn._close_socket()
+        conn.close_socket()
     _registry.clear()
 
 

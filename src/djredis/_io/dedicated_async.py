@@ -12,16 +12,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
+from djredis._core.driver import adrive
 from djredis._core.errors import CommandNotSent
-from djredis._io.dedicated_protocol import (
-    DedicatedBase,
+from djredis._io.protocol import (
     Message,
+    Session,
+    Step,
     check_call,
-    check_handshake,
+    checked,
     handshake_error,
-    result,
+    tls_handshake_error,
 )
-from djredis._io.handshake import handshake_commands, tls_handshake_error
 from djredis._io.resp import pack
 
 __all__ = ["AsyncDedicatedConnection"]
@@ -51,7 +52,7 @@ class _Socket(asyncio.Protocol):
         try:
             self.reader.feed(data)
         except Exception as exc:
-            self.error = self.owner._violation(f"malformed reply ({exc})")
+            self.error = self.owner.violation(f"malformed reply ({exc})")
             self.abort()
         if self.waiter is None:
             self.unasked = True
@@ -80,7 +81,7 @@ def _wake(future: asyncio.Future[bool], value: bool) -> None:
         future.set_result(value)
 
 
-class AsyncDedicatedConnection(DedicatedBase):
+class AsyncDedicatedConnection(Session):
     """An asyncio RESP2 connection of its own, for one task at a time, on one loop.
 
     It holds its loop only while a socket is open, so a finished loop is never kept alive.
@@ -105,21 +106,21 @@ class AsyncDedicatedConnection(DedicatedBase):
         check_call(args)
         await self._ready()
         (reply,) = await self._talk([args], 1, 0, block)
-        return result(reply)
+        return checked(reply)
 
     async def client_id(self) -> int:
         """Return the CLIENT ID of the socket in use (connecting first if needed)."""
         await self._ready()
         if self._id is None:
             (reply,) = await self._talk([("CLIENT", "ID")], 1, 0, None)
-            self._id = int(result(reply))
+            self._id = int(checked(reply))
         return self._id
 
     async def ping(self) -> None:
         """PING and wait for the answer (a pong message while subscribed)."""
         await self._ready()
         (reply,) = await self._talk([("PING",)], 1, 0, None)
-        result(reply)
+        checked(reply)
 
     async def subscribe(self, *channels: str | bytes) -> None:
         """Subscribe to ``channels``; return once Redis confirmed it."""
@@ -150,11 +151,11 @@ class AsyncDedicatedConnection(DedicatedBase):
         await self._ready()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        operation = self._next_message()
+        operation = self.next_message()
         try:
             return cast("Message | None", await self._run(operation, deadline, idle=True))
         except Exception as exc:  # cancelled: nothing was written, nothing is owed
-            error = self._broken(exc, timeout)
+            error = self.broken(exc)
             if error is exc:
                 raise
             raise error from exc
@@ -166,7 +167,7 @@ class AsyncDedicatedConnection(DedicatedBase):
         self._messages.clear()
         self._gap = None
         sock = self._socket
-        self._close_socket()
+        self.close_socket()
         if sock is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sock.closed), 1.0)
@@ -175,20 +176,20 @@ class AsyncDedicatedConnection(DedicatedBase):
 
     async def _subscribe(self, command: str, names: Sequence[str | bytes]) -> None:
         await self._ready(connect=not command.endswith("UNSUBSCRIBE"))
-        commands, confirmations = self._subscription(command, names)
+        commands, confirmations = self.subscription(command, names)
         if commands:
             replies = await self._talk(commands, len(commands) - 1, confirmations, None)
             if replies:
-                self._id = int(result(replies[0]))
+                self._id = int(checked(replies[0]))
 
     async def _ready(self, *, connect: bool = True) -> None:
-        self._take_gap()
+        self.take_gap()
         sock = self._socket
         if sock is not None:
             if sock.error is not None or sock.transport is None:
-                self._lost_while_idle()
+                self.lost_while_idle()
             elif sock.unasked and not (self._count or self._confirming):
-                self._close_socket()  # a reply nobody asked for: the stream is out of step
+                self.close_socket()  # a reply nobody asked for: the stream is out of step
         if connect and self._socket is None:
             await self._connect()
 
@@ -198,7 +199,7 @@ class AsyncDedicatedConnection(DedicatedBase):
         timeout = config.connect_timeout
         deadline = None if timeout is None else loop.time() + timeout
         where = config.describe()
-        self._forget()
+        self.forget()
         sock = self._socket = _Socket(self)
         tls = None
         try:
@@ -211,7 +212,7 @@ class AsyncDedicatedConnection(DedicatedBase):
                 )
             await asyncio.wait_for(opening, timeout)
         except BaseException as exc:
-            self._close_socket()
+            self.close_socket()
             if tls is not None and isinstance(
                 exc, (ssl.SSLError, TimeoutError, asyncio.TimeoutError)
             ):
@@ -221,17 +222,14 @@ class AsyncDedicatedConnection(DedicatedBase):
             if isinstance(exc, (OSError, ValueError)):
                 raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
             raise
+
+        async def step(step: Step) -> list[Any]:
+            return await self._talk(*step, deadline=deadline)
+
         try:
-            commands = handshake_commands(kwargs)
-            if commands:
-                replies = await self._talk(commands, len(commands), 0, deadline=deadline)
-                check_handshake(commands, replies, where)
-            commands, confirmations = self._restore()
-            if commands:
-                replies = await self._talk(commands, 1, confirmations, deadline=deadline)
-                self._id = int(result(replies[0]))
+            await adrive(self.opening(), step)
         except BaseException as exc:
-            self._close_socket()
+            self.close_socket()
             error = handshake_error(where, exc)
             if error is exc:
                 raise
@@ -250,14 +248,14 @@ class AsyncDedicatedConnection(DedicatedBase):
         sock = cast(_Socket, self._socket)
         now = loop.time()
         if deadline is None:
-            deadline = self._deadline(now, block)
+            deadline = self.deadline(now, block)
         try:
             if sock.transport is None:
                 raise sock.error or RedisConnectionError("not connected")
             sock.transport.write(b"".join(map(pack, commands)))
-            result: list[Any] = await self._run(self._exchange(replies, confirmations), deadline)
+            result: list[Any] = await self._run(self.exchange(replies, confirmations), deadline)
         except BaseException as exc:
-            error = self._broken(exc, None if deadline is None else round(deadline - now, 3))
+            error = self.broken(exc, block)
             if error is exc:
                 raise
             raise error from exc
@@ -275,7 +273,7 @@ class AsyncDedicatedConnection(DedicatedBase):
                     if idle:
                         return None
                     # Late, unless the reply is still arriving (a big value).
-                    deadline = self._later(first, start, asyncio.get_running_loop().time())
+                    deadline = self.later(first, start, asyncio.get_running_loop().time())
                     if deadline is None:
                         raise TimeoutError
         except StopIteration as stop:
@@ -297,10 +295,10 @@ class AsyncDedicatedConnection(DedicatedBase):
             if timer is not None:
                 timer.cancel()
 
-    def _close_socket(self) -> None:
+    def close_socket(self) -> None:
         sock, self._socket = self._socket, None
         if sock is not None:
             if sock.error is None:
                 sock.error = RedisConnectionError(f"Connection to {self._config.describe()} closed")
             sock.abort()
-        self._forget()
+        self.forget()

@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import CommandNotSent
-from djredis._io.handshake import tls_handshake_error
+from djredis._io.protocol import tls_handshake_error
 
 __all__ = ["WOULD_BLOCK", "open_socket"]
 

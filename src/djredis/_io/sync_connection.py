@@ -32,8 +32,15 @@ from djredis._core.errors import (
     is_max_clients_refusal,
     max_clients_reached,
 )
-from djredis._io.handshake import handshake_commands, handshake_failure
-from djredis._io.progress import BIG_WRITE, SAMPLE, late_at, timeout_message, unsent
+from djredis._io.protocol import (
+    BIG_WRITE,
+    SAMPLE,
+    handshake_commands,
+    handshake_failure,
+    late_at,
+    timeout_message,
+    unsent,
+)
 from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
 from djredis._io.sockets import WOULD_BLOCK, open_socket
 

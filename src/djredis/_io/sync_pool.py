@@ -41,8 +41,8 @@ from redis.exceptions import NoScriptError
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CONNECTION_ERRORS
+from djredis._io.protocol import eval_fallback, finish, wire
 from djredis._io.sync_connection import SyncConnection
-from djredis._io.wire import eval_fallback, finish, wire
 
 __all__ = [
     "SyncPool",
