@@ -115,10 +115,10 @@ class DedicatedConnection(Session):
         """Return the CLIENT ID of the socket in use (connecting first if needed); it
         changes on every reconnect."""
         self._ready()
-        if self._id is None:
+        if self.id is None:
             (reply,) = self._talk([("CLIENT", "ID")], 1, 0, None)
-            self._id = int(checked(reply))
-        return self._id
+            self.id = int(checked(reply))
+        return self.id
 
     def ping(self) -> None:
         """PING and wait for the answer (a pong message while subscribed): proof that
@@ -146,9 +146,9 @@ class DedicatedConnection(Session):
     def get_message(self, timeout: float | None) -> Message | None:
         """Return the next message, or None if none arrived within ``timeout`` seconds
         (None: wait for one). None at once when nothing is subscribed."""
-        if self._messages:
-            return self._messages.popleft()
-        if not (self._channels or self._patterns or self.connected):
+        if self.messages:
+            return self.messages.popleft()
+        if not (self.channels or self.patterns or self.connected):
             return None
         self._ready()
         started = time.monotonic()
@@ -163,10 +163,10 @@ class DedicatedConnection(Session):
 
     def close(self) -> None:
         """Close the socket and forget the subscriptions."""
-        self._channels.clear()
-        self._patterns.clear()
-        self._messages.clear()
-        self._gap = None
+        self.channels.clear()
+        self.patterns.clear()
+        self.messages.clear()
+        self.gap = None
         self.close_socket()
 
     # -- internals ------------------------------------------------------------------------------
@@ -177,14 +177,14 @@ class DedicatedConnection(Session):
         if commands:
             replies = self._talk(commands, len(commands) - 1, confirmations, None)
             if replies:
-                self._id = int(checked(replies[0]))
+                self.id = int(checked(replies[0]))
 
     def _ready(self, *, connect: bool = True) -> None:
         """Report a pending gap; drop a socket from the parent process or one the server
         closed while idle; connect (and re-subscribe) if asked."""
         if self._pid != os.getpid():
             self.close_socket()  # the parent's conversation: never written on here
-            self._messages.clear()
+            self.messages.clear()
             self._pid = os.getpid()
         self.take_gap()
         sock = self._sock
@@ -198,7 +198,7 @@ class DedicatedConnection(Session):
             if size == 0:
                 self.lost_while_idle()
             elif size > 0:
-                if not (self._count or self._confirming):
+                if not (self.count or self.confirming):
                     self.close_socket()  # a reply nobody asked for: the stream is out of step
                 else:
                     self._feed(size)
@@ -206,12 +206,12 @@ class DedicatedConnection(Session):
             self._connect()
 
     def _connect(self) -> None:
-        config = self._config
+        config = self.config
         timeout = config.connect_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         where = config.describe()
         self.forget()
-        sock, self._tls = open_socket(config, self._kwargs, deadline)
+        sock, self._tls = open_socket(config, self.kwargs, deadline)
         self._sock = sock
         self._poll.register(sock, select.POLLIN)
 
@@ -256,7 +256,7 @@ class DedicatedConnection(Session):
     ) -> Any:
         """Drive ``operation``, reading whenever it needs bytes; at ``deadline`` return
         None if ``idle`` (a wait for messages), else raise TimeoutError."""
-        first, start = deadline, self._received
+        first, start = deadline, self.received
         try:
             while True:
                 next(operation)
@@ -286,15 +286,15 @@ class DedicatedConnection(Session):
         except WOULD_BLOCK:
             return True
         if not size:
-            raise RedisConnectionError(f"Connection closed by {self._config.describe()}")
+            raise RedisConnectionError(f"Connection closed by {self.config.describe()}")
         self._feed(size)
         return True
 
     def _feed(self, size: int) -> None:
-        self._received += size
-        self._received_at = time.monotonic()
+        self.received += size
+        self.received_at = time.monotonic()
         try:
-            self._reader.feed(self._buffer, 0, size)
+            self.reader.feed(self._buffer, 0, size)
         except Exception as exc:
             raise self.violation(f"malformed reply ({exc})") from exc
 

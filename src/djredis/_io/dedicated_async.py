@@ -32,7 +32,7 @@ class _Socket(asyncio.Protocol):
     """One socket of an ``AsyncDedicatedConnection``: feeds its reader, wakes its reader."""
 
     def __init__(self, owner: AsyncDedicatedConnection) -> None:
-        self.reader = owner._reader
+        self.reader = owner.reader
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[bool] | None = None
@@ -47,8 +47,8 @@ class _Socket(asyncio.Protocol):
         if self.error is not None:
             return
         owner = self.owner
-        owner._received += len(data)
-        owner._received_at = self.closed.get_loop().time()
+        owner.received += len(data)
+        owner.received_at = self.closed.get_loop().time()
         try:
             self.reader.feed(data)
         except Exception as exc:
@@ -62,8 +62,7 @@ class _Socket(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.error is None:
             self.error = RedisConnectionError(
-                f"Connection closed by {self.owner._config.describe()}"
-                + (f": {exc}" if exc else "")
+                f"Connection closed by {self.owner.config.describe()}" + (f": {exc}" if exc else "")
             )
         self.transport = None
         if self.waiter is not None:
@@ -111,10 +110,10 @@ class AsyncDedicatedConnection(Session):
     async def client_id(self) -> int:
         """Return the CLIENT ID of the socket in use (connecting first if needed)."""
         await self._ready()
-        if self._id is None:
+        if self.id is None:
             (reply,) = await self._talk([("CLIENT", "ID")], 1, 0, None)
-            self._id = int(checked(reply))
-        return self._id
+            self.id = int(checked(reply))
+        return self.id
 
     async def ping(self) -> None:
         """PING and wait for the answer (a pong message while subscribed)."""
@@ -144,9 +143,9 @@ class AsyncDedicatedConnection(Session):
         Cancelling it loses nothing: no command was written, and bytes received meanwhile
         wait in the reader.
         """
-        if self._messages:
-            return self._messages.popleft()
-        if not (self._channels or self._patterns or self.connected):
+        if self.messages:
+            return self.messages.popleft()
+        if not (self.channels or self.patterns or self.connected):
             return None
         await self._ready()
         loop = asyncio.get_running_loop()
@@ -162,10 +161,10 @@ class AsyncDedicatedConnection(Session):
 
     async def aclose(self) -> None:
         """Close the socket and forget the subscriptions."""
-        self._channels.clear()
-        self._patterns.clear()
-        self._messages.clear()
-        self._gap = None
+        self.channels.clear()
+        self.patterns.clear()
+        self.messages.clear()
+        self.gap = None
         sock = self._socket
         self.close_socket()
         if sock is not None:
@@ -180,7 +179,7 @@ class AsyncDedicatedConnection(Session):
         if commands:
             replies = await self._talk(commands, len(commands) - 1, confirmations, None)
             if replies:
-                self._id = int(checked(replies[0]))
+                self.id = int(checked(replies[0]))
 
     async def _ready(self, *, connect: bool = True) -> None:
         self.take_gap()
@@ -188,14 +187,14 @@ class AsyncDedicatedConnection(Session):
         if sock is not None:
             if sock.error is not None or sock.transport is None:
                 self.lost_while_idle()
-            elif sock.unasked and not (self._count or self._confirming):
+            elif sock.unasked and not (self.count or self.confirming):
                 self.close_socket()  # a reply nobody asked for: the stream is out of step
         if connect and self._socket is None:
             await self._connect()
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        config, kwargs = self._config, self._kwargs
+        config, kwargs = self.config, self.kwargs
         timeout = config.connect_timeout
         deadline = None if timeout is None else loop.time() + timeout
         where = config.describe()
@@ -265,7 +264,7 @@ class AsyncDedicatedConnection(Session):
     async def _run(
         self, operation: Generator[None, None, Any], deadline: float | None, *, idle: bool = False
     ) -> Any:
-        first, start = deadline, self._received
+        first, start = deadline, self.received
         try:
             while True:
                 next(operation)
@@ -299,6 +298,6 @@ class AsyncDedicatedConnection(Session):
         sock, self._socket = self._socket, None
         if sock is not None:
             if sock.error is None:
-                sock.error = RedisConnectionError(f"Connection to {self._config.describe()} closed")
+                sock.error = RedisConnectionError(f"Connection to {self.config.describe()} closed")
             sock.abort()
         self.forget()
