@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from djredis._config.server import ServerConfig
-from djredis._io.sync_pool import disconnect_pools
+from djredis._io.pool import disconnect_pools
 
 __all__ = [
     "disconnect_idle",

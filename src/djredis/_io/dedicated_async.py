@@ -1,4 +1,4 @@
-"""The asyncio twin of ``DedicatedConnection`` (see ``djredis._io.dedicated``)."""
+"""The asyncio twin of the exclusive ``BlockingConnection`` (see ``djredis._io.blocking``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from djredis._config.server import ServerConfig
 from djredis._core.driver import adrive
 from djredis._core.errors import CommandNotSent
+from djredis._io.loops import loop_state
 from djredis._io.protocol import (
     Message,
     Session,
@@ -25,7 +26,7 @@ from djredis._io.protocol import (
 )
 from djredis._io.resp import pack
 
-__all__ = ["AsyncDedicatedConnection"]
+__all__ = ["AsyncDedicatedConnection", "adedicated"]
 
 
 class _Socket(asyncio.Protocol):
@@ -301,3 +302,15 @@ class AsyncDedicatedConnection(Session):
                 sock.error = RedisConnectionError(f"Connection to {self.config.describe()} closed")
             sock.abort()
         self.forget()
+
+
+def adedicated(config: ServerConfig, purpose: str) -> AsyncDedicatedConnection:
+    """Return the running loop's dedicated connection to ``config`` for ``purpose``,
+    created on first use and closed when the loop shuts down.
+
+    Raises RuntimeError when no event loop is running.
+    """
+    found: AsyncDedicatedConnection = loop_state().shared(
+        (AsyncDedicatedConnection, config, purpose), lambda: AsyncDedicatedConnection(config)
+    )
+    return found

@@ -8,7 +8,7 @@ costs one system call each way. A command sent while nothing is in flight is wri
 once, in its caller's step, rather than one loop iteration later.
 
 Only request/reply commands go through here. Blocking commands (BLPOP...), pub/sub and
-invalidation streams use a connection of their own (``djredis._io.dedicated``); user code
+invalidation streams use a connection of their own (``djredis._io.pool.dedicated``); user code
 doing WATCH transactions gets a ``redis.asyncio`` client
 (``djredis.get_async_redis_connection()``).
 

@@ -168,7 +168,10 @@ def finish(command: Call | Batch | Eval, replies: Sequence[Any]) -> Any:
     never leaves the others' replies on the connection.
     """
     if type(command) is not Batch:
-        return checked(replies[0])
+        reply = replies[0]
+        if isinstance(reply, ERROR_TYPES):  # ``checked``, inlined: this runs for every command
+            raise error_from_reply(reply)
+        return reply
     if command.transaction:
         for reply in replies:
             checked(reply)
@@ -390,7 +393,8 @@ class Session:
     def settle(self, reply: Any, got: list[Any], wanted: int) -> bool:
         """Place one parsed reply: a pub/sub message or confirmation, else the next of the
         ``wanted`` replies of the current write, appended to ``got``. Return True once
-        every reply and confirmation owed is in."""
+        every reply and confirmation owed is in (then nothing more may be waiting, unless
+        the socket is subscribed)."""
         if type(reply) not in SCALARS:
             if problem := resp2_violation(reply):
                 raise self.violation(problem)
@@ -398,10 +402,23 @@ class Session:
                 raise max_clients_reached(self.where)  # the first reply: nothing ran
             if (self.count or self.confirming) and self.push(reply):
                 return len(got) == wanted and not self.confirming and self._done()
-        if len(got) == wanted:
-            raise self.violation("a reply nobody was waiting for")
         got.append(reply)
-        return len(got) == wanted and not self.confirming and self._done()
+        count = len(got)
+        if count < wanted:
+            return False
+        if count > wanted:
+            raise self.violation("a reply nobody was waiting for")
+        if self.confirming:
+            return False
+        self.fresh = False  # _done, inlined: this runs for every command
+        if not self.count:
+            try:
+                extra = self.reader.gets()
+            except Exception:
+                extra = True
+            if extra is not False:
+                raise self.violation("more replies than commands sent")
+        return True
 
     def _done(self) -> bool:
         self.fresh = False

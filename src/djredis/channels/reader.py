@@ -58,7 +58,7 @@ from typing import Any
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger, CommandNotSent
-from djredis._io.dedicated import AsyncDedicatedConnection, adedicated
+from djredis._io.dedicated_async import AsyncDedicatedConnection, adedicated
 from djredis._io.loops import loop_state
 from djredis._io.multiplex import MultiplexedConnection
 from djredis._routing.base import Topology
