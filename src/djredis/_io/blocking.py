@@ -58,7 +58,7 @@ from djredis._io.protocol import (
     tls_handshake_error,
     unsent,
 )
-from djredis._io.resp import pack
+from djredis._io.resp import SCALARS, pack
 
 __all__ = ["WOULD_BLOCK", "BlockingConnection", "open_socket"]
 
@@ -438,7 +438,9 @@ class BlockingConnection:
         until a message is (at ``deadline``: return, nothing is broken)."""
         replies: list[Any] = []
         session = self.session
-        reader, settle, buffer, poll = session.reader, session.settle, self._buffer, self._poll
+        reader, buffer, poll = session.reader, self._buffer, self._poll
+        # Neither pub/sub nor a fresh socket: a RESP2 scalar is simply the next reply.
+        plain = not (session.count or session.confirming or session.fresh)
         # Bytes received, and as many as when the deadline was last set: a reply that keeps
         # arriving moves its deadline on (``protocol.late_at``); a small one never does.
         first, moved, seen = None if idle else deadline, 0, 0
@@ -451,8 +453,20 @@ class BlockingConnection:
             except Exception as exc:  # hiredis.ProtocolError, ValueError, RecursionError...
                 raise session.violation(f"malformed reply ({type(exc).__name__}: {exc})") from exc
             if reply is not False:
-                if settle(reply, replies, wanted):
+                if plain and type(reply) in SCALARS:  # ``settle``'s common case, inlined
+                    replies.append(reply)
+                    if len(replies) < wanted:
+                        continue
+                    try:
+                        extra = reader.gets()
+                    except Exception:
+                        extra = True
+                    if extra is not False:
+                        raise session.violation("more replies than commands sent")
                     return replies
+                if session.settle(reply, replies, wanted):
+                    return replies
+                plain = not (session.pushing or session.fresh)
                 continue
             if not (self._tls and sock.pending()):  # type: ignore[attr-defined]
                 if deadline is None:

@@ -1,12 +1,10 @@
 """What djredis's connections say and how they read the answers, without any I/O.
 
-Every connection, blocking (``blocking``) or asyncio, pooled, multiplexed or exclusive,
-runs on what is written here once: the commands a command description becomes and the
-result its replies make (``wire``, ``finish``), the handshake (``handshake_commands``:
-AUTH, SELECT, CLIENT SETNAME before anything else), the timeout rule (below), the words of
-every failure, and ``Session``: the state of one conversation (the RESP reader, the replies
-owed, pub/sub subscriptions, their confirmations and the messages pushed meanwhile). The
-shells only move bytes: they feed the reader and say when a deadline passed.
+Written once for every connection, blocking or asyncio, pooled, multiplexed or exclusive:
+what a command description sends and what its replies make (``wire``, ``finish``), the
+handshake (AUTH, SELECT, CLIENT SETNAME before anything else), the timeout rule, the words
+of every failure, and ``Session``: one conversation's reader, replies owed, subscriptions,
+confirmations and pushed messages. The shells only move bytes and watch the clock.
 
 The timeout rule. ``SOCKET_TIMEOUT`` bounds every silence: once a request is written,
 bytes must keep moving (the rest of the request out, or its replies in) with no pause
@@ -323,15 +321,29 @@ class Message:
 
 
 class Session:
-    """The state of one connection's conversation, without I/O: the reader, the replies
-    owed and the pub/sub state (restored on every new socket).
+    """One connection's conversation, without I/O: the reader, the replies owed, the
+    pub/sub state (restored on every new socket). A shell holds one (or subclasses it),
+    feeds the reader and places each reply with ``settle``, or runs the ``exchange`` /
+    ``next_message`` generators (they yield when the reader needs bytes). When the socket
+    must go, ``close_socket`` calls ``on_close`` (the shell's close), then ``forget``."""
 
-    A shell holds one (or subclasses it), feeds ``reader`` (or ``feed``) what its socket
-    receives and places each parsed reply with ``settle``, or runs the ``exchange`` /
-    ``next_message`` generators, which yield when the reader needs more bytes. When the
-    session decides the socket must go (``broken``, ``lost_while_idle``) it calls
-    ``close_socket``: ``on_close`` (the shell closes its socket) then ``forget``.
-    """
+    __slots__ = (
+        "channels",
+        "config",
+        "confirming",
+        "count",
+        "fresh",
+        "gap",
+        "id",
+        "kwargs",
+        "messages",
+        "on_close",
+        "patterns",
+        "reader",
+        "received",
+        "received_at",
+        "where",
+    )
 
     def __init__(self, config: ServerConfig, on_close: Callable[[], None] | None = None) -> None:
         self.config = config
@@ -400,9 +412,8 @@ class Session:
                 raise self.violation(problem)
             if self.fresh and not got and is_max_clients_refusal(reply):
                 raise max_clients_reached(self.where)  # the first reply: nothing ran
-            if (self.count or self.confirming) and self.push(reply):
-                return len(got) == wanted and not self.confirming and self._done()
-        got.append(reply)
+        if not ((self.count or self.confirming) and self.push(reply)):
+            got.append(reply)
         count = len(got)
         if count < wanted:
             return False
@@ -410,17 +421,6 @@ class Session:
             raise self.violation("a reply nobody was waiting for")
         if self.confirming:
             return False
-        self.fresh = False  # _done, inlined: this runs for every command
-        if not self.count:
-            try:
-                extra = self.reader.gets()
-            except Exception:
-                extra = True
-            if extra is not False:
-                raise self.violation("more replies than commands sent")
-        return True
-
-    def _done(self) -> bool:
         self.fresh = False
         if not self.count and self.next_reply() is not MORE:
             raise self.violation("more replies than commands sent")
