@@ -78,7 +78,7 @@ class BlockingPool:
         self.refusals = 0
         self.reconnects = 0
         self._broken = 0
-        # The exclusive connections, by purpose; whether a pooled one was ever asked for.
+        # The exclusive connections, by purpose; whether a pooled one was ever opened.
         self._exclusive: dict[str, BlockingConnection] = {}
         self.pooled = False
 
@@ -91,7 +91,6 @@ class BlockingPool:
         """
         if self._pid != os.getpid():
             self._after_fork()
-        self.pooled = True
         idle = self._idle
         interval = self._config.health_check_interval
         while True:
@@ -184,6 +183,7 @@ class BlockingPool:
                     return None
             self._open += 1
             self._generation += 1
+            self.pooled = True
             generation = self._generation
         conn = BlockingConnection(self._config, generation)
         try:
@@ -261,8 +261,8 @@ def pool_for(config: ServerConfig) -> BlockingPool:
 
 
 def pools() -> list[BlockingPool]:
-    """Return this process's djredis pools (one per server that ran a command), for
-    ``djredis.metrics``."""
+    """Return this process's djredis pools (one per server that opened a pooled
+    connection), for ``djredis.metrics``."""
     return [pool for pool in list(_pools.values()) if pool.pooled]
 
 
