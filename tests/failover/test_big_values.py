@@ -1,6 +1,6 @@
 """Big values and slow peers: SOCKET_TIMEOUT bounds every silence, not a transfer's size.
 
-The rule (``djredis._io.progress``, docs/cache.md "Timeouts"), the same on both APIs: a
+The rule (``djredis._io.protocol``, docs/cache.md "Timeouts"), the same on both APIs: a
 request and its replies may take as long as bytes keep moving with no pause longer than
 SOCKET_TIMEOUT, provided they average at least ``MIN_RATE`` (100 kB/s); a server that
 stops, before or in the middle of a value, times out SOCKET_TIMEOUT after it stopped (a
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from djredis._io.progress import MIN_RATE
+from djredis._io.protocol import MIN_RATE
 from djredis.cache import RedisCache
 from tests._proxy import FaultyProxy
 from tests._servers import RedisServer

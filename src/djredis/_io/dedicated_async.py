@@ -1,4 +1,4 @@
-"""The asyncio twin of ``DedicatedConnection`` (see ``djredis._io.dedicated``)."""
+"""The asyncio twin of the exclusive ``BlockingConnection`` (see ``djredis._io.blocking``)."""
 
 from __future__ import annotations
 
@@ -12,26 +12,28 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ServerConfig
+from djredis._core.driver import adrive
 from djredis._core.errors import CommandNotSent
-from djredis._io.dedicated_protocol import (
-    DedicatedBase,
+from djredis._io.loops import loop_state
+from djredis._io.protocol import (
     Message,
+    Session,
+    Step,
     check_call,
-    check_handshake,
+    checked,
     handshake_error,
-    result,
+    tls_handshake_error,
 )
-from djredis._io.handshake import handshake_commands, tls_handshake_error
 from djredis._io.resp import pack
 
-__all__ = ["AsyncDedicatedConnection"]
+__all__ = ["AsyncDedicatedConnection", "adedicated"]
 
 
 class _Socket(asyncio.Protocol):
     """One socket of an ``AsyncDedicatedConnection``: feeds its reader, wakes its reader."""
 
     def __init__(self, owner: AsyncDedicatedConnection) -> None:
-        self.reader = owner._reader
+        self.reader = owner.reader
         self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[bool] | None = None
@@ -46,12 +48,12 @@ class _Socket(asyncio.Protocol):
         if self.error is not None:
             return
         owner = self.owner
-        owner._received += len(data)
-        owner._received_at = self.closed.get_loop().time()
+        owner.received += len(data)
+        owner.received_at = self.closed.get_loop().time()
         try:
             self.reader.feed(data)
         except Exception as exc:
-            self.error = self.owner._violation(f"malformed reply ({exc})")
+            self.error = self.owner.violation(f"malformed reply ({exc})")
             self.abort()
         if self.waiter is None:
             self.unasked = True
@@ -61,8 +63,7 @@ class _Socket(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.error is None:
             self.error = RedisConnectionError(
-                f"Connection closed by {self.owner._config.describe()}"
-                + (f": {exc}" if exc else "")
+                f"Connection closed by {self.owner.config.describe()}" + (f": {exc}" if exc else "")
             )
         self.transport = None
         if self.waiter is not None:
@@ -80,7 +81,7 @@ def _wake(future: asyncio.Future[bool], value: bool) -> None:
         future.set_result(value)
 
 
-class AsyncDedicatedConnection(DedicatedBase):
+class AsyncDedicatedConnection(Session):
     """An asyncio RESP2 connection of its own, for one task at a time, on one loop.
 
     It holds its loop only while a socket is open, so a finished loop is never kept alive.
@@ -105,21 +106,21 @@ class AsyncDedicatedConnection(DedicatedBase):
         check_call(args)
         await self._ready()
         (reply,) = await self._talk([args], 1, 0, block)
-        return result(reply)
+        return checked(reply)
 
     async def client_id(self) -> int:
         """Return the CLIENT ID of the socket in use (connecting first if needed)."""
         await self._ready()
-        if self._id is None:
+        if self.id is None:
             (reply,) = await self._talk([("CLIENT", "ID")], 1, 0, None)
-            self._id = int(result(reply))
-        return self._id
+            self.id = int(checked(reply))
+        return self.id
 
     async def ping(self) -> None:
         """PING and wait for the answer (a pong message while subscribed)."""
         await self._ready()
         (reply,) = await self._talk([("PING",)], 1, 0, None)
-        result(reply)
+        checked(reply)
 
     async def subscribe(self, *channels: str | bytes) -> None:
         """Subscribe to ``channels``; return once Redis confirmed it."""
@@ -143,30 +144,30 @@ class AsyncDedicatedConnection(DedicatedBase):
         Cancelling it loses nothing: no command was written, and bytes received meanwhile
         wait in the reader.
         """
-        if self._messages:
-            return self._messages.popleft()
-        if not (self._channels or self._patterns or self.connected):
+        if self.messages:
+            return self.messages.popleft()
+        if not (self.channels or self.patterns or self.connected):
             return None
         await self._ready()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        operation = self._next_message()
+        operation = self.next_message()
         try:
             return cast("Message | None", await self._run(operation, deadline, idle=True))
         except Exception as exc:  # cancelled: nothing was written, nothing is owed
-            error = self._broken(exc, timeout)
+            error = self.broken(exc)
             if error is exc:
                 raise
             raise error from exc
 
     async def aclose(self) -> None:
         """Close the socket and forget the subscriptions."""
-        self._channels.clear()
-        self._patterns.clear()
-        self._messages.clear()
-        self._gap = None
+        self.channels.clear()
+        self.patterns.clear()
+        self.messages.clear()
+        self.gap = None
         sock = self._socket
-        self._close_socket()
+        self.close_socket()
         if sock is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sock.closed), 1.0)
@@ -175,30 +176,30 @@ class AsyncDedicatedConnection(DedicatedBase):
 
     async def _subscribe(self, command: str, names: Sequence[str | bytes]) -> None:
         await self._ready(connect=not command.endswith("UNSUBSCRIBE"))
-        commands, confirmations = self._subscription(command, names)
+        commands, confirmations = self.subscription(command, names)
         if commands:
             replies = await self._talk(commands, len(commands) - 1, confirmations, None)
             if replies:
-                self._id = int(result(replies[0]))
+                self.id = int(checked(replies[0]))
 
     async def _ready(self, *, connect: bool = True) -> None:
-        self._take_gap()
+        self.take_gap()
         sock = self._socket
         if sock is not None:
             if sock.error is not None or sock.transport is None:
-                self._lost_while_idle()
-            elif sock.unasked and not (self._count or self._confirming):
-                self._close_socket()  # a reply nobody asked for: the stream is out of step
+                self.lost_while_idle()
+            elif sock.unasked and not (self.count or self.confirming):
+                self.close_socket()  # a reply nobody asked for: the stream is out of step
         if connect and self._socket is None:
             await self._connect()
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        config, kwargs = self._config, self._kwargs
+        config, kwargs = self.config, self.kwargs
         timeout = config.connect_timeout
         deadline = None if timeout is None else loop.time() + timeout
         where = config.describe()
-        self._forget()
+        self.forget()
         sock = self._socket = _Socket(self)
         tls = None
         try:
@@ -211,7 +212,7 @@ class AsyncDedicatedConnection(DedicatedBase):
                 )
             await asyncio.wait_for(opening, timeout)
         except BaseException as exc:
-            self._close_socket()
+            self.close_socket()
             if tls is not None and isinstance(
                 exc, (ssl.SSLError, TimeoutError, asyncio.TimeoutError)
             ):
@@ -221,17 +222,14 @@ class AsyncDedicatedConnection(DedicatedBase):
             if isinstance(exc, (OSError, ValueError)):
                 raise CommandNotSent(f"Error connecting to {where}: {exc}") from exc
             raise
+
+        async def step(step: Step) -> list[Any]:
+            return await self._talk(*step, deadline=deadline)
+
         try:
-            commands = handshake_commands(kwargs)
-            if commands:
-                replies = await self._talk(commands, len(commands), 0, deadline=deadline)
-                check_handshake(commands, replies, where)
-            commands, confirmations = self._restore()
-            if commands:
-                replies = await self._talk(commands, 1, confirmations, deadline=deadline)
-                self._id = int(result(replies[0]))
+            await adrive(self.opening(), step)
         except BaseException as exc:
-            self._close_socket()
+            self.close_socket()
             error = handshake_error(where, exc)
             if error is exc:
                 raise
@@ -250,14 +248,14 @@ class AsyncDedicatedConnection(DedicatedBase):
         sock = cast(_Socket, self._socket)
         now = loop.time()
         if deadline is None:
-            deadline = self._deadline(now, block)
+            deadline = self.deadline(now, block)
         try:
             if sock.transport is None:
                 raise sock.error or RedisConnectionError("not connected")
             sock.transport.write(b"".join(map(pack, commands)))
-            result: list[Any] = await self._run(self._exchange(replies, confirmations), deadline)
+            result: list[Any] = await self._run(self.exchange(replies, confirmations), deadline)
         except BaseException as exc:
-            error = self._broken(exc, None if deadline is None else round(deadline - now, 3))
+            error = self.broken(exc, block)
             if error is exc:
                 raise
             raise error from exc
@@ -267,7 +265,7 @@ class AsyncDedicatedConnection(DedicatedBase):
     async def _run(
         self, operation: Generator[None, None, Any], deadline: float | None, *, idle: bool = False
     ) -> Any:
-        first, start = deadline, self._received
+        first, start = deadline, self.received
         try:
             while True:
                 next(operation)
@@ -275,7 +273,7 @@ class AsyncDedicatedConnection(DedicatedBase):
                     if idle:
                         return None
                     # Late, unless the reply is still arriving (a big value).
-                    deadline = self._later(first, start, asyncio.get_running_loop().time())
+                    deadline = self.later(first, start, asyncio.get_running_loop().time())
                     if deadline is None:
                         raise TimeoutError
         except StopIteration as stop:
@@ -297,10 +295,22 @@ class AsyncDedicatedConnection(DedicatedBase):
             if timer is not None:
                 timer.cancel()
 
-    def _close_socket(self) -> None:
+    def close_socket(self) -> None:
         sock, self._socket = self._socket, None
         if sock is not None:
             if sock.error is None:
-                sock.error = RedisConnectionError(f"Connection to {self._config.describe()} closed")
+                sock.error = RedisConnectionError(f"Connection to {self.config.describe()} closed")
             sock.abort()
-        self._forget()
+        self.forget()
+
+
+def adedicated(config: ServerConfig, purpose: str) -> AsyncDedicatedConnection:
+    """Return the running loop's dedicated connection to ``config`` for ``purpose``,
+    created on first use and closed when the loop shuts down.
+
+    Raises RuntimeError when no event loop is running.
+    """
+    found: AsyncDedicatedConnection = loop_state().shared(
+        (AsyncDedicatedConnection, config, purpose), lambda: AsyncDedicatedConnection(config)
+    )
+    return found

@@ -8,7 +8,7 @@ costs one system call each way. A command sent while nothing is in flight is wri
 once, in its caller's step, rather than one loop iteration later.
 
 Only request/reply commands go through here. Blocking commands (BLPOP...), pub/sub and
-invalidation streams use a connection of their own (``djredis._io.dedicated``); user code
+invalidation streams use a connection of their own (``djredis._io.pool.dedicated``); user code
 doing WATCH transactions gets a ``redis.asyncio`` client
 (``djredis.get_async_redis_connection()``).
 
@@ -49,8 +49,15 @@ from djredis._core.errors import (
     is_max_clients_refusal,
     max_clients_reached,
 )
-from djredis._io.handshake import handshake_commands, handshake_failure
-from djredis._io.progress import BIG_WRITE, SAMPLE, late_at, timeout_message, unsent
+from djredis._io.protocol import (
+    BIG_WRITE,
+    SAMPLE,
+    handshake_commands,
+    handshake_failure,
+    late_at,
+    timeout_message,
+    unsent,
+)
 from djredis._io.resp import SCALARS, new_reader, pack, resp2_violation
 
 __all__ = ["MultiplexedConnection", "reconnects"]

@@ -58,7 +58,7 @@ from typing import Any
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger, CommandNotSent
-from djredis._io.dedicated import AsyncDedicatedConnection, adedicated
+from djredis._io.dedicated_async import AsyncDedicatedConnection, adedicated
 from djredis._io.loops import loop_state
 from djredis._io.multiplex import MultiplexedConnection
 from djredis._routing.base import Topology
@@ -324,7 +324,7 @@ class Reader:
                 return
             try:
                 conn = await self._connection()
-                block = block_seconds(conn._config)
+                block = block_seconds(conn.config)
                 count = BATCH if self.give_back is None else missing
                 reply = await conn.call(
                     "BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block
@@ -366,7 +366,7 @@ class Reader:
         channel's given back), instead of dropping them with the connection."""
         conn, client = self._conn, self._client
         if conn is not None and client is not None and conn.connected:
-            multiplexed = loop_state().connection(conn._config)
+            multiplexed = loop_state().connection(conn.config)
             if not multiplexed.connected:
                 await multiplexed.ensure_connected()
             await multiplexed.send(("CLIENT", "UNBLOCK", client))
@@ -411,7 +411,7 @@ class Reader:
             config = await self.topology.aprimary_for(
                 self.key, loop_state(), fresh=self._failures > 0
             )
-            if conn is not None and conn._config != config:
+            if conn is not None and conn.config != config:
                 await conn.aclose()
             conn = self._conn = adedicated(config, self.purpose)
             self._client = None
