@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _report  # noqa: E402
 from tests._servers import RedisServer  # noqa: E402  (needs the project root on sys.path)
 
 # name -> (unit, lower is better)
@@ -159,11 +160,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--reps", type=int, default=2000, help="calls per timed batch")
     parser.add_argument("--json", type=Path, help="also write the raw samples here")
+    parser.add_argument("--label", default="", help="what the two trees are, for the docs")
+    parser.add_argument("--no-docs", action="store_true", help="only print the results")
     args = parser.parse_args(argv)
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     samples: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     server = RedisServer()
     server.start()
+    version = str(server.client().info("server")["redis_version"])
     try:
         url = f"redis://127.0.0.1:{server.port}/0"
         for round_ in range(args.rounds):
@@ -175,7 +179,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         server.stop()
     if args.json:
         args.json.write_text(json.dumps(samples, indent=1))
-    print(report(samples))
+    table = report(samples)
+    print(table)
+    if not args.no_docs:
+        head = _report.section_head("Transport, paired before/after", "benchmarks.trees", version)
+        method = (
+            f"{args.rounds} rounds; each round runs one fresh process per tree, in an order that "
+            "alternates by round, against one redis-server; each figure is the median of 5 "
+            f"batches of {args.reps} calls (3 calls for the 10 MB get and get_many). "
+            "after/before is the median of the per-round ratios."
+        )
+        label = f"\n\nTrees: {args.label}" if args.label else ""
+        body = f"{head}\n\n### Method\n\n{method}{label}\n\n### Results\n\n{table}\n"
+        _report.write_section("trees", body)
 
 
 if __name__ == "__main__":
