@@ -16,7 +16,7 @@ driven here, so ``StopIteration`` is caught in this module only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 __all__ = ["NOT_STARTED", "Plan", "adrive", "drive", "first_request"]
 
@@ -87,9 +87,10 @@ async def adrive(
         plan.close()
 
 
-def first_request(plan: Plan[Y, T]) -> tuple[bool, Y | T]:
+def first_request(plan: Plan[Y, T]) -> tuple[Literal[True], Y] | tuple[Literal[False], T]:
     """Advance ``plan`` to its first request: ``(True, request)``, or ``(False, result)``
-    when the plan finished without asking for anything."""
+    when the plan finished without asking for anything (test ``found[0]``: mypy then knows
+    which ``found[1]`` is)."""
     try:
         return True, next(plan)
     except StopIteration as stop:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
@@ -41,6 +43,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ClusterSettings, ServerConfig
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
+from djredis._core.driver import adrive, drive
 from djredis._core.errors import CONNECTION_ERRORS, may_resend
 from djredis._io.bridge import (
     disconnect_idle,
@@ -89,10 +92,41 @@ TRYAGAIN_DELAY = 0.05
 CLUSTERDOWN_DELAY = 0.1
 
 
-# What the retry loop asks its runner to do.
-_REFRESH = "refresh"
-_Groups = dict[Node, list[Part]]
-_Step = Any  # _REFRESH, a delay in seconds (float), or _Groups to send
+# -- the Cluster plan's requests: what ``ClusterGroup._command`` asks its driver to do ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Reload the slot map if it is due (``force``: now); the reply is None."""
+
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait before the next round (``time.sleep`` or ``asyncio.sleep``); the reply is None."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """Send every node its parts, all before reading any reply; each part gets its reply,
+    and the reply is the nodes whose connection failed, with the error."""
+
+    groups: dict[Node, list[Part]]
+
+
+# One command straight to the node serving its slot (the common case); the reply is its
+# reply, and a failure is thrown into the plan.
+Direct = tuple[Node, Call | Eval]
+ClusterRequest = Refresh | Pause | Round | Direct
+ClusterPlan = Generator[ClusterRequest, Any, Any]
+
+REFRESH, FORCE_REFRESH = Refresh(), Refresh(force=True)
+# Every outcome of a request is the plan's to see: a direct send's span (observability)
+# ends with its error, a cancellation included.
+_EVERYTHING: tuple[type[BaseException], ...] = (BaseException,)
 
 
 class ClusterGroup(Topology):
@@ -145,15 +179,43 @@ class ClusterGroup(Topology):
         ]
         return parts, all_replies
 
-    # -- the retry loop, written once for both runners ------------------------------------------
+    # -- the plan, written once for both drivers ------------------------------------------
 
-    def _drive(self, parts: list[Part]) -> Generator[_Step, Any, None]:
+    def _command(self, command: Command) -> ClusterPlan:
+        """Run one command: its reply, following redirections and failovers."""
+        if self._map.suspect:
+            yield REFRESH
+        if type(command) is Primaries:
+            if self._map.slots is None:
+                yield FORCE_REFRESH
+            return self._map.primaries
+        # The common case, one slot on a known node, goes straight to that node.
+        direct = self._direct(command)
+        if direct is not None:
+            node, sent = direct
+            seen = watch_one(node, sent)
+            try:
+                reply = yield direct
+            except ATTEMPT_ERRORS as exc:
+                seen_end(seen, exc)
+                self._fast_failed(node, exc, sent.write)
+            except BaseException as exc:  # interrupted, cancelled: the span ends all the same
+                seen_end(seen, exc)
+                raise
+            else:
+                seen_end(seen, None)
+                return reply
+        parts, merge = self._plan(command)
+        yield from self._rounds(parts)
+        return self._finish(parts, merge)
+
+    def _rounds(self, parts: list[Part]) -> Generator[ClusterRequest, Any, None]:
         """Fill in every part's reply, following redirections and failovers."""
         pending = parts
         for _ in range(MAX_ROUNDS):
             if self._map.slots is None:
-                yield _REFRESH
-            groups: _Groups = {}
+                yield REFRESH
+            groups: dict[Node, list[Part]] = {}
             for part in pending:
                 node = part.ask or part.node
                 if node is None:
@@ -165,14 +227,14 @@ class ClusterGroup(Topology):
                     part.reply = TopologyError(f"no Redis Cluster node serves slot {part.slot}")
                     continue
                 groups.setdefault(node, []).append(part)
-            failed: dict[Node, Exception] = (yield groups) if groups else {}
+            failed: dict[Node, Exception] = (yield Round(groups)) if groups else {}
             pending, refresh, delay = self._settle(pending, failed)
             if not pending:
                 return
             if refresh:
-                yield _REFRESH
+                yield REFRESH
             if delay:
-                yield delay
+                yield Pause(delay)
         error = next((p.reply for p in pending if isinstance(p.reply, Exception)), None)
         raise TopologyError(
             f"Redis Cluster command still redirected or refused after {MAX_ROUNDS} rounds"
@@ -250,13 +312,15 @@ class ClusterGroup(Topology):
                 raise part.reply
         return merge([part.reply for part in parts])
 
-    # -- sync -------------------------------------------------------------------------------------
+    # -- the fast path's helpers ----------------------------------------------------------------
 
-    def _fast_target(self, command: Command) -> Node | None:
-        """Return the node for a command on one known slot (the common case), else None."""
+    def _direct(self, command: Command) -> Direct | None:
+        """Return the command and the node serving its one slot, when the map knows it (the
+        common case); else None: the retry loop's rounds route it."""
         slots = self._map.slots
         if slots is None:
             return None
+        node: Node | None
         if type(command) is Call:
             args = command.args
             if command.node is not None or len(args) < 2 or args[0] in KEYLESS:
@@ -264,9 +328,11 @@ class ClusterGroup(Topology):
             split = SPLIT.get(args[0])
             if split is not None and len(args) != 1 + split[0]:
                 return None
-            return slots[slot_of(args[1])]
+            node = slots[slot_of(args[1])]
+            return None if node is None else (node, command)
         if type(command) is Eval and command.keys and not command.per_key:
-            return slots[slot_of(command.keys[0])]
+            node = slots[slot_of(command.keys[0])]
+            return None if node is None else (node, command)
         return None
 
     def _fast_failed(self, node: Node, exc: Exception, write: bool) -> None:
@@ -279,85 +345,36 @@ class ClusterGroup(Topology):
         if isinstance(exc, RedisTimeoutError) or not may_resend(exc, write=write):
             raise exc
 
+    # -- the drivers: blocking I/O, or the running loop -------------------------------------------
+
     def execute(self, command: Command) -> Any:
-        if self._map.suspect:
-            self._refresh_sync()
-        if type(command) is Primaries:
-            if self._map.slots is None:
-                self._refresh_sync(force=True)
-            return self._map.primaries
-        # The common case, one slot on a known node, goes straight to that node's client.
-        node = self._fast_target(command)
-        if node is not None:
-            seen = watch_one(node, command)
-            try:
-                reply = execute_on(node.config, command)
-            except ATTEMPT_ERRORS as exc:
-                seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)
-            except BaseException as exc:  # interrupted: the span ends all the same
-                seen_end(seen, exc)
-                raise
-            else:
-                seen_end(seen, None)
-                return reply
-        parts, merge = self._plan(command)
-        steps = self._drive(parts)
-        try:
-            step = next(steps)
-            while True:
-                if step is _REFRESH:
-                    self._refresh_sync()
-                    step = steps.send(None)
-                elif isinstance(step, float):
-                    time.sleep(step)
-                    step = steps.send(None)
-                else:
-                    step = steps.send(self._send_sync(step))
-        except StopIteration:
-            return self._finish(parts, merge)
+        return drive(self._command(command), self._step_sync, _EVERYTHING)
 
-    def _send_sync(self, groups: _Groups) -> dict[Node, Exception]:
-        return send_round_sync(groups)
+    def _step_sync(self, request: ClusterRequest) -> Any:
+        if isinstance(request, tuple):
+            node, command = request
+            return execute_on(node.config, command)
+        if isinstance(request, Round):
+            return send_round_sync(request.groups)
+        if isinstance(request, Refresh):
+            self._refresh_sync(request.force)
+        else:
+            time.sleep(request.seconds)
+        return None
 
-    # -- async ------------------------------------------------------------------------------------
+    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
+        # The driver's coroutine itself, not one awaiting it: a frame less per request.
+        return adrive(self._command(command), partial(self._step_async, state), _EVERYTHING)
 
-    async def aexecute(self, command: Command, state: LoopState) -> Any:
-        if self._map.suspect:
-            await self._refresh_async(state)
-        if type(command) is Primaries:
-            if self._map.slots is None:
-                await self._refresh_async(state, force=True)
-            return self._map.primaries
-        node = self._fast_target(command)
-        if node is not None:
-            seen = watch_one(node, command)
-            try:
-                reply = await execute_async(state.connection(node.config), command)
-            except ATTEMPT_ERRORS as exc:
-                seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)
-            except BaseException as exc:  # cancelled: the span ends all the same
-                seen_end(seen, exc)
-                raise
-            else:
-                seen_end(seen, None)
-                return reply
-        parts, merge = self._plan(command)
-        steps = self._drive(parts)
-        try:
-            step = next(steps)
-            while True:
-                if step is _REFRESH:
-                    await self._refresh_async(state)
-                    step = steps.send(None)
-                elif isinstance(step, float):
-                    await asyncio.sleep(step)
-                    step = steps.send(None)
-                else:
-                    step = steps.send(await self._send_async(step, state))
-        except StopIteration:
-            return self._finish(parts, merge)
+    def _step_async(self, state: LoopState, request: ClusterRequest) -> Awaitable[Any]:
+        if isinstance(request, tuple):
+            node, command = request
+            return execute_async(state.connection(node.config), command)
+        if isinstance(request, Round):
+            return send_round_async(request.groups, state)
+        if isinstance(request, Refresh):
+            return self._refresh_async(state, request.force)
+        return asyncio.sleep(request.seconds)
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False
@@ -368,9 +385,6 @@ class ClusterGroup(Topology):
         if node is None:
             raise TopologyError(f"no Cluster node serves the slot of {key!r}")
         return node.config
-
-    async def _send_async(self, groups: _Groups, state: LoopState) -> dict[Node, Exception]:
-        return await send_round_async(groups, state)
 
     # -- clients for user code, and housekeeping ------------------------------------------------
 

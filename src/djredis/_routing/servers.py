@@ -304,12 +304,12 @@ class SentinelGroup(Topology):
             return (None,)
         return drive_sync(self._route(command))
 
-    async def aexecute(self, command: Command, state: LoopState) -> Any:
+    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
         if not self._watch.complete:
             self._watch.ensure()
         if type(command) is Primaries:
-            return (None,)
-        return await drive_async(self._route(command), state)
+            return _done((None,))
+        return drive_async(self._route(command), state)
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False
