@@ -60,8 +60,9 @@ def drive(
     except StopIteration as stop:
         result: T = stop.value
         return result
-    finally:
-        plan.close()
+    except BaseException:
+        plan.close()  # not in a ``finally``: a plan that returned needs no closing
+        raise
 
 
 async def adrive(
@@ -83,8 +84,9 @@ async def adrive(
     except StopIteration as stop:
         result: T = stop.value
         return result
-    finally:
-        plan.close()
+    except BaseException:
+        plan.close()  # not in a ``finally``: a plan that returned needs no closing
+        raise
 
 
 def first_request(plan: Plan[Y, T]) -> tuple[Literal[True], Y] | tuple[Literal[False], T]:

@@ -34,7 +34,7 @@ from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Operation
 from djredis._core.driver import NOT_STARTED, adrive, drive
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy, may_resend
-from djredis._io.loops import LoopState, loop_state
+from djredis._io.loops import LoopState
 from djredis._io.resp import ERROR_TYPES
 from djredis._io.sync_pool import execute_on
 from djredis._io.wire import checked, execute_async
@@ -89,7 +89,7 @@ class Executor(Protocol):
 
     def execute(self, command: Command) -> Any: ...
 
-    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]: ...
+    def aexecute(self, command: Command) -> Awaitable[Any]: ...
 
 
 logger = logging.getLogger("djredis.topology")
@@ -139,9 +139,11 @@ class Topology(abc.ABC):
         """Run one command with blocking I/O and return the reply."""
 
     @abc.abstractmethod
-    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
+    def aexecute(self, command: Command) -> Awaitable[Any]:
         """Run one command on the running loop's multiplexed connections (an ``async def``,
-        or a function returning the coroutine that does it)."""
+        or a function returning the coroutine that does it). It takes the command alone
+        (``loop_state()`` gives the loop's connections): the runners pass it to the driver
+        as the step itself, bound to nothing else."""
 
     @abc.abstractmethod
     async def aprimary_for(
@@ -193,7 +195,10 @@ def run_sync(
 ) -> T | F:
     """Drive ``operation`` to completion with blocking I/O; apply ``policy`` on errors."""
     found = observe.hooks
-    if found is not None and found.operations:  # tracing or metrics on (djredis._core.observe)
+    if found is None:  # tracing and metrics off
+        if not policy.ignore:  # nothing to do on an error but let it through
+            return drive(operation, topology.execute, _SERVER_ERRORS)
+    elif found.operations:  # tracing or metrics on (djredis._core.observe)
         with observe.operation(policy.where, name):
             return _run_sync(topology, operation, policy, name, fallback)
     return _run_sync(topology, operation, policy, name, fallback)
@@ -230,7 +235,10 @@ def run_async(
     coroutine frame between a caller and its reply costs on each of the many requests a
     loop multiplexes."""
     found = observe.hooks
-    if found is not None and found.operations:
+    if found is None:
+        if not policy.ignore:  # the driver's coroutine itself: no frame to handle errors in
+            return adrive(operation, topology.aexecute, _SERVER_ERRORS, first)
+    elif found.operations:
         return _observed_run_async(topology, operation, policy, name, fallback, first)
     return _run_async(topology, operation, policy, name, fallback, first)
 
@@ -255,9 +263,8 @@ async def _run_async(
     fallback: F,
     first: Command,
 ) -> T | F:
-    step = partial(topology.aexecute, state=loop_state())
     try:
-        return await adrive(operation, step, _SERVER_ERRORS, first)
+        return await adrive(operation, topology.aexecute, _SERVER_ERRORS, first)
     except CONNECTION_ERRORS as exc:  # the driver has closed the operation
         return _failed(exc, policy, name, fallback)
 

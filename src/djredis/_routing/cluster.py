@@ -52,7 +52,7 @@ from djredis._io.bridge import (
     resent_errors,
     retry_policy,
 )
-from djredis._io.loops import LoopState
+from djredis._io.loops import LoopState, loop_state
 from djredis._io.sync_pool import execute_on
 from djredis._io.wire import execute_async
 from djredis._routing.base import (
@@ -362,9 +362,10 @@ class ClusterGroup(Topology):
             time.sleep(request.seconds)
         return None
 
-    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
+    def aexecute(self, command: Command) -> Awaitable[Any]:
         # The driver's coroutine itself, not one awaiting it: a frame less per request.
-        return adrive(self._command(command), partial(self._step_async, state), _EVERYTHING)
+        step = partial(self._step_async, loop_state())
+        return adrive(self._command(command), step, _EVERYTHING)
 
     def _step_async(self, state: LoopState, request: ClusterRequest) -> Awaitable[Any]:
         if isinstance(request, tuple):

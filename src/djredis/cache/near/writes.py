@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from djredis._core.commands import Batch, Call, Command, Eval
-from djredis._io.loops import LoopState
 from djredis._routing.base import Executor
 from djredis.cache.near.tier import NearCache
 
@@ -84,10 +83,10 @@ class WatchedWrites:
         finally:
             _forget(self.near, keys)
 
-    async def aexecute(self, command: Command, state: LoopState) -> Any:
+    async def aexecute(self, command: Command) -> Any:
         keys = written_keys(command)
         try:
-            return await self.topology.aexecute(command, state)
+            return await self.topology.aexecute(command)
         finally:
             _forget(self.near, keys)
 
