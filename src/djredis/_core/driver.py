@@ -7,10 +7,11 @@ The plan holds the logic, written once; ``drive`` performs its requests with blo
 and ``adrive`` on the running event loop. Exceptions outside ``catch`` leave the driver
 (the plan is closed on the way out, running its ``finally`` blocks).
 
-Operations (``djredis._core.commands``), topology routes and Cluster redirects
-(``djredis._routing``), the stampede plan (``djredis.cache.stampede``), the near-cache's
-write watch and the dedicated connections' reply readers (``djredis._io``) are all plans
-driven here, so ``StopIteration`` is caught in this module only.
+Operations (``djredis._core.commands``), topology routes and the Cluster's plan
+(``djredis._routing``) and the stampede plan (``djredis.cache.stampede``) are plans driven
+here, so ``StopIteration`` is caught in this module only (the dedicated connections' reply
+readers in ``djredis._io`` are yet to follow). The near-cache's write watch is a step
+around the topology's (``djredis.cache.near.writes``), not a plan.
 """
 
 from __future__ import annotations
