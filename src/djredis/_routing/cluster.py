@@ -42,6 +42,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ClusterSettings, ServerConfig
+from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
 from djredis._core.driver import adrive, drive
 from djredis._core.errors import CONNECTION_ERRORS, may_resend
@@ -56,7 +57,6 @@ from djredis._io.loops import LoopState, loop_state
 from djredis._io.sync_pool import execute_on
 from djredis._io.wire import execute_async
 from djredis._routing.base import (
-    ATTEMPT_ERRORS,
     Topology,
     TopologyError,
     close_multiplexed,
@@ -117,16 +117,12 @@ class Round:
     groups: dict[Node, list[Part]]
 
 
-# One command straight to the node serving its slot (the common case); the reply is its
-# reply, and a failure is thrown into the plan.
-Direct = tuple[Node, Call | Eval]
-ClusterRequest = Refresh | Pause | Round | Direct
+ClusterRequest = Refresh | Pause | Round
 ClusterPlan = Generator[ClusterRequest, Any, Any]
+# One command straight to the node serving its slot (the common case, outside the plan).
+Direct = tuple[Node, Call | Eval]
 
 REFRESH, FORCE_REFRESH = Refresh(), Refresh(force=True)
-# Every outcome of a request is the plan's to see: a direct send's span (observability)
-# ends with its error, a cancellation included.
-_EVERYTHING: tuple[type[BaseException], ...] = (BaseException,)
 
 
 class ClusterGroup(Topology):
@@ -182,29 +178,14 @@ class ClusterGroup(Topology):
     # -- the plan, written once for both drivers ------------------------------------------
 
     def _command(self, command: Command) -> ClusterPlan:
-        """Run one command: its reply, following redirections and failovers."""
+        """Run one command the direct send did not settle: its reply, following
+        redirections and failovers."""
         if self._map.suspect:
             yield REFRESH
         if type(command) is Primaries:
             if self._map.slots is None:
                 yield FORCE_REFRESH
             return self._map.primaries
-        # The common case, one slot on a known node, goes straight to that node.
-        direct = self._direct(command)
-        if direct is not None:
-            node, sent = direct
-            seen = watch_one(node, sent)
-            try:
-                reply = yield direct
-            except ATTEMPT_ERRORS as exc:
-                seen_end(seen, exc)
-                self._fast_failed(node, exc, sent.write)
-            except BaseException as exc:  # interrupted, cancelled: the span ends all the same
-                seen_end(seen, exc)
-                raise
-            else:
-                seen_end(seen, None)
-                return reply
         parts, merge = self._plan(command)
         yield from self._rounds(parts)
         return self._finish(parts, merge)
@@ -312,13 +293,17 @@ class ClusterGroup(Topology):
                 raise part.reply
         return merge([part.reply for part in parts])
 
-    # -- the fast path's helpers ----------------------------------------------------------------
+    # -- the direct send: the common case, beside the plan -------------------------------------
+    #
+    # One command on one slot of a known node goes straight to it, outside the plan: a plan
+    # (a generator, its StopIteration) costs more than the rest of this path together. Only
+    # the send itself is written twice; what it does after is ``_direct_failed``, once.
 
     def _direct(self, command: Command) -> Direct | None:
-        """Return the command and the node serving its one slot, when the map knows it (the
-        common case); else None: the retry loop's rounds route it."""
+        """Return the command and the node serving its one slot, when the map is trusted and
+        knows it (the common case); else None: the plan routes it."""
         slots = self._map.slots
-        if slots is None:
+        if slots is None or self._map.suspect:
             return None
         node: Node | None
         if type(command) is Call:
@@ -335,25 +320,38 @@ class ClusterGroup(Topology):
             return None if node is None else (node, command)
         return None
 
-    def _fast_failed(self, node: Node, exc: Exception, write: bool) -> None:
-        """Re-raise ``exc`` unless the retry loop can do something about it."""
+    def _direct_failed(self, direct: Direct, seen: observe.Sent | None, exc: BaseException) -> None:
+        """End the send's span; re-raise ``exc`` unless the plan can do something about it
+        (a redirection, a retried error code, a connection error when ``may_resend``)."""
+        seen_end(seen, exc)
+        node, command = direct
         if isinstance(exc, ResponseError):
             if redirect_target(exc) is None and error_code(exc) not in _RETRIED:
                 raise exc
             return
+        if not isinstance(exc, CONNECTION_ERRORS):  # interrupted, cancelled, a bug
+            raise exc
         self._map.failed(node)
-        if isinstance(exc, RedisTimeoutError) or not may_resend(exc, write=write):
+        if isinstance(exc, RedisTimeoutError) or not may_resend(exc, write=command.write):
             raise exc
 
     # -- the drivers: blocking I/O, or the running loop -------------------------------------------
 
     def execute(self, command: Command) -> Any:
-        return drive(self._command(command), self._step_sync, _EVERYTHING)
+        direct = self._direct(command)
+        if direct is not None:
+            node, sent = direct
+            seen = watch_one(node, sent)
+            try:
+                reply = execute_on(node.config, sent)
+            except BaseException as exc:
+                self._direct_failed(direct, seen, exc)
+            else:
+                seen_end(seen, None)
+                return reply
+        return drive(self._command(command), self._step_sync)
 
     def _step_sync(self, request: ClusterRequest) -> Any:
-        if isinstance(request, tuple):
-            node, command = request
-            return execute_on(node.config, command)
         if isinstance(request, Round):
             return send_round_sync(request.groups)
         if isinstance(request, Refresh):
@@ -362,15 +360,22 @@ class ClusterGroup(Topology):
             time.sleep(request.seconds)
         return None
 
-    def aexecute(self, command: Command) -> Awaitable[Any]:
-        # The driver's coroutine itself, not one awaiting it: a frame less per request.
-        step = partial(self._step_async, loop_state())
-        return adrive(self._command(command), step, _EVERYTHING)
+    async def aexecute(self, command: Command) -> Any:
+        state = loop_state()
+        direct = self._direct(command)
+        if direct is not None:
+            node, sent = direct
+            seen = watch_one(node, sent)
+            try:
+                reply = await execute_async(state.connection(node.config), sent)
+            except BaseException as exc:
+                self._direct_failed(direct, seen, exc)
+            else:
+                seen_end(seen, None)
+                return reply
+        return await adrive(self._command(command), partial(self._step_async, state))
 
     def _step_async(self, state: LoopState, request: ClusterRequest) -> Awaitable[Any]:
-        if isinstance(request, tuple):
-            node, command = request
-            return execute_async(state.connection(node.config), command)
         if isinstance(request, Round):
             return send_round_async(request.groups, state)
         if isinstance(request, Refresh):
