@@ -7,16 +7,17 @@ The plan holds the logic, written once; ``drive`` performs its requests with blo
 and ``adrive`` on the running event loop. Exceptions outside ``catch`` leave the driver
 (the plan is closed on the way out, running its ``finally`` blocks).
 
-Operations (``djredis._core.commands``), topology routes and Cluster redirects
-(``djredis._routing``), the stampede plan (``djredis.cache.stampede``), the near-cache's
-write watch and the dedicated connections' reply readers (``djredis._io``) are all plans
-driven here, so ``StopIteration`` is caught in this module only.
+Operations (``djredis._core.commands``), topology routes and the Cluster's plan
+(``djredis._routing``) and the stampede plan (``djredis.cache.stampede``) are plans driven
+here, so ``StopIteration`` is caught in this module only (the dedicated connections' reply
+readers in ``djredis._io`` are yet to follow). The near-cache's write watch is a step
+around the topology's (``djredis.cache.near.writes``), not a plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 __all__ = ["NOT_STARTED", "Plan", "adrive", "drive", "first_request"]
 
@@ -60,8 +61,9 @@ def drive(
     except StopIteration as stop:
         result: T = stop.value
         return result
-    finally:
-        plan.close()
+    except BaseException:
+        plan.close()  # not in a ``finally``: a plan that returned needs no closing
+        raise
 
 
 async def adrive(
@@ -83,13 +85,15 @@ async def adrive(
     except StopIteration as stop:
         result: T = stop.value
         return result
-    finally:
-        plan.close()
+    except BaseException:
+        plan.close()  # not in a ``finally``: a plan that returned needs no closing
+        raise
 
 
-def first_request(plan: Plan[Y, T]) -> tuple[bool, Y | T]:
+def first_request(plan: Plan[Y, T]) -> tuple[Literal[True], Y] | tuple[Literal[False], T]:
     """Advance ``plan`` to its first request: ``(True, request)``, or ``(False, result)``
-    when the plan finished without asking for anything."""
+    when the plan finished without asking for anything (test ``found[0]``: mypy then knows
+    which ``found[1]`` is)."""
     try:
         return True, next(plan)
     except StopIteration as stop:

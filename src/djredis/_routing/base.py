@@ -1,15 +1,17 @@
-"""Route command descriptions to servers: the ``Topology`` interface, routes, and the drivers.
+"""Route command descriptions to servers: the ``Topology`` interface, routes, and the runners.
 
-Everything here is written once and driven twice. An *operation* (``djredis._core.commands``)
-yields commands; the runners ``run_sync``/``run_async`` drive it, asking a ``Topology``
-where each command goes, throwing server errors back into the operation and handing
-connection and timeout errors to the component's ``ErrorPolicy``. A topology's *route* is a
-generator too: it yields ``(server, command)`` attempts (a replica, then the primary; a
-Sentinel, then the primary it names) and receives each reply or exception; ``drive_sync``
-and ``drive_async`` run it. Each attempt goes through ``send_sync``/``send_async``, the one
-place where the resend rule (``may_resend``, at most ``retries`` times, with the configured
-backoff) is applied; the connections below them make one attempt each, within the timeout
-rule (connect within ``connect_timeout``, every reply of a write within ``socket_timeout``).
+Everything here is written once and driven by the one driver (``djredis._core.driver``). An
+*operation* (``djredis._core.commands``) is a plan that yields commands; the runners
+``run_sync``/``run_async`` drive it with the ``Executor``'s ``execute``/``aexecute`` as the
+step (a ``Topology``, or the near-cache's write watch around one), throwing server errors
+back into the operation and handing connection and timeout errors to the component's
+``ErrorPolicy``. A topology's *route* is a plan too: it yields ``(server, command)``
+attempts (a replica, then the primary; a Sentinel, then the primary it names) and receives
+each reply or has the attempt's exception thrown in; ``drive_sync`` and ``drive_async`` run
+it. Each attempt goes through ``send_sync``/``send_async``, the one place where the resend
+rule (``may_resend``, at most ``retries`` times, with the configured backoff) is applied;
+the connections below them make one attempt each, within the timeout rule (connect within
+``connect_timeout``, every reply of a write within ``socket_timeout``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Generator, Iterable
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,8 +32,9 @@ from redis.exceptions import ResponseError
 from djredis._config.server import ServerConfig
 from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Operation
+from djredis._core.driver import NOT_STARTED, adrive, drive
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy, may_resend
-from djredis._io.loops import LoopState, loop_state
+from djredis._io.loops import LoopState
 from djredis._io.pool import execute_on
 from djredis._io.protocol import checked
 from djredis._io.resp import ERROR_TYPES
@@ -38,6 +42,7 @@ from djredis._io.wire import execute_async
 
 __all__ = [
     "ATTEMPT_ERRORS",
+    "Executor",
     "Route",
     "ServersObserver",
     "Topology",
@@ -77,6 +82,15 @@ class ServersObserver(Protocol):
     whose invalidation listeners must follow the servers reads are filled from)."""
 
     def servers_changed(self, servers: tuple[ServerConfig, ...]) -> None: ...
+
+
+class Executor(Protocol):
+    """What the runners send an operation's commands through: a ``Topology``, or a
+    wrapper around one (the near-cache's write watch)."""
+
+    def execute(self, command: Command) -> Any: ...
+
+    def aexecute(self, command: Command) -> Awaitable[Any]: ...
 
 
 logger = logging.getLogger("djredis.topology")
@@ -126,9 +140,11 @@ class Topology(abc.ABC):
         """Run one command with blocking I/O and return the reply."""
 
     @abc.abstractmethod
-    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
+    def aexecute(self, command: Command) -> Awaitable[Any]:
         """Run one command on the running loop's multiplexed connections (an ``async def``,
-        or a function returning the coroutine that does it)."""
+        or a function returning the coroutine that does it). It takes the command alone
+        (``loop_state()`` gives the loop's connections): the runners pass it to the driver
+        as the step itself, bound to nothing else."""
 
     @abc.abstractmethod
     async def aprimary_for(
@@ -171,85 +187,87 @@ class Topology(abc.ABC):
         """Close this loop's multiplexed connections to this topology's servers."""
 
 
+# The errors an operation handles itself: a server's error reply is thrown into it.
+_SERVER_ERRORS: tuple[type[Exception], ...] = (ResponseError,)
+
+
 def run_sync(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+    topology: Executor, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
 ) -> T | F:
     """Drive ``operation`` to completion with blocking I/O; apply ``policy`` on errors."""
     found = observe.hooks
-    if found is not None and found.operations:  # tracing or metrics on (djredis._core.observe)
+    if found is None:  # tracing and metrics off
+        if not policy.ignore:  # nothing to do on an error but let it through
+            return drive(operation, topology.execute, _SERVER_ERRORS)
+    elif found.operations:  # tracing or metrics on (djredis._core.observe)
         with observe.operation(policy.where, name):
             return _run_sync(topology, operation, policy, name, fallback)
     return _run_sync(topology, operation, policy, name, fallback)
 
 
 def _run_sync(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+    topology: Executor, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
 ) -> T | F:
-    execute = topology.execute
     try:
-        command = next(operation)
-        while True:
-            try:
-                reply = execute(command)
-            except ResponseError as exc:
-                command = operation.throw(exc)
-            else:
-                command = operation.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-    except CONNECTION_ERRORS as exc:
-        operation.close()
-        if observe.hooks is not None:
-            observe.failed(exc)
-        handled: F = policy.handle(exc, name, fallback)
-        return handled
+        return drive(operation, topology.execute, _SERVER_ERRORS)
+    except CONNECTION_ERRORS as exc:  # the driver has closed the operation
+        return _failed(exc, policy, name, fallback)
+
+
+def _failed(exc: Exception, policy: ErrorPolicy, name: str, fallback: F) -> F:
+    if observe.hooks is not None:
+        observe.failed(exc)
+    handled: F = policy.handle(exc, name, fallback)
+    return handled
 
 
 def run_async(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+    topology: Executor,
+    operation: Operation[T],
+    policy: ErrorPolicy,
+    name: str,
+    fallback: F,
+    first: Command = NOT_STARTED,
 ) -> Awaitable[T | F]:
-    """Drive ``operation`` to completion on the running loop's multiplexed connections.
+    """Drive ``operation`` to completion on the running loop's multiplexed connections
+    (``first``: the command of an operation the caller has already advanced).
 
     Returns the runner's coroutine itself rather than awaiting it in one more: every
     coroutine frame between a caller and its reply costs on each of the many requests a
     loop multiplexes."""
     found = observe.hooks
-    if found is not None and found.operations:
-        return _observed_run_async(topology, operation, policy, name, fallback)
-    return _run_async(topology, operation, policy, name, fallback)
+    if found is None:
+        if not policy.ignore:  # the driver's coroutine itself: no frame to handle errors in
+            return adrive(operation, topology.aexecute, _SERVER_ERRORS, first)
+    elif found.operations:
+        return _observed_run_async(topology, operation, policy, name, fallback, first)
+    return _run_async(topology, operation, policy, name, fallback, first)
 
 
 async def _observed_run_async(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+    topology: Executor,
+    operation: Operation[T],
+    policy: ErrorPolicy,
+    name: str,
+    fallback: F,
+    first: Command,
 ) -> T | F:
     with observe.operation(policy.where, name):
-        return await _run_async(topology, operation, policy, name, fallback)
+        return await _run_async(topology, operation, policy, name, fallback, first)
 
 
 async def _run_async(
-    topology: Topology, operation: Operation[T], policy: ErrorPolicy, name: str, fallback: F
+    topology: Executor,
+    operation: Operation[T],
+    policy: ErrorPolicy,
+    name: str,
+    fallback: F,
+    first: Command,
 ) -> T | F:
-    state = loop_state()
-    execute = topology.aexecute
     try:
-        command = next(operation)
-        while True:
-            try:
-                reply = await execute(command, state)
-            except ResponseError as exc:
-                command = operation.throw(exc)
-            else:
-                command = operation.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-    except CONNECTION_ERRORS as exc:
-        operation.close()
-        if observe.hooks is not None:
-            observe.failed(exc)
-        handled: F = policy.handle(exc, name, fallback)
-        return handled
+        return await adrive(operation, topology.aexecute, _SERVER_ERRORS, first)
+    except CONNECTION_ERRORS as exc:  # the driver has closed the operation
+        return _failed(exc, policy, name, fallback)
 
 
 def close_multiplexed(state: LoopState, configs: Iterable[ServerConfig]) -> None:
@@ -326,31 +344,18 @@ async def _send_async(state: LoopState, server: ServerConfig, command: Call | Ba
 
 def drive_sync(route: Route[T]) -> T:
     """Run a route's attempts with blocking I/O; return what the route returns."""
-    try:
-        server, command = next(route)
-        while True:
-            try:
-                reply = send_sync(server, command)
-            except ATTEMPT_ERRORS as exc:
-                server, command = route.throw(exc)
-            else:
-                server, command = route.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
+    return drive(route, _attempt_sync, ATTEMPT_ERRORS)
 
 
-async def drive_async(route: Route[T], state: LoopState) -> T:
-    """Run a route's attempts on the running loop's multiplexed connections."""
-    try:
-        server, command = next(route)
-        while True:
-            try:
-                reply = await send_async(state, server, command)
-            except ATTEMPT_ERRORS as exc:
-                server, command = route.throw(exc)
-            else:
-                server, command = route.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
+def drive_async(route: Route[T], state: LoopState) -> Awaitable[T]:
+    """Run a route's attempts on the running loop's multiplexed connections (the driver's
+    coroutine, returned without another frame around it)."""
+    return adrive(route, partial(_attempt_async, state), ATTEMPT_ERRORS)
+
+
+def _attempt_sync(attempt: Attempt) -> Any:
+    return send_sync(attempt[0], attempt[1])
+
+
+def _attempt_async(state: LoopState, attempt: Attempt) -> Awaitable[Any]:
+    return send_async(state, attempt[0], attempt[1])

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
@@ -40,7 +42,9 @@ from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._config.server import ClusterSettings, ServerConfig
+from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Primaries
+from djredis._core.driver import adrive, drive
 from djredis._core.errors import CONNECTION_ERRORS, may_resend
 from djredis._io.bridge import (
     disconnect_idle,
@@ -49,11 +53,10 @@ from djredis._io.bridge import (
     resent_errors,
     retry_policy,
 )
-from djredis._io.loops import LoopState
+from djredis._io.loops import LoopState, loop_state
 from djredis._io.pool import execute_on
 from djredis._io.wire import execute_async
 from djredis._routing.base import (
-    ATTEMPT_ERRORS,
     Topology,
     TopologyError,
     close_multiplexed,
@@ -89,10 +92,37 @@ TRYAGAIN_DELAY = 0.05
 CLUSTERDOWN_DELAY = 0.1
 
 
-# What the retry loop asks its runner to do.
-_REFRESH = "refresh"
-_Groups = dict[Node, list[Part]]
-_Step = Any  # _REFRESH, a delay in seconds (float), or _Groups to send
+# -- the Cluster plan's requests: what ``ClusterGroup._command`` asks its driver to do ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Reload the slot map if it is due (``force``: now); the reply is None."""
+
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait before the next round (``time.sleep`` or ``asyncio.sleep``); the reply is None."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """Send every node its parts, all before reading any reply; each part gets its reply,
+    and the reply is the nodes whose connection failed, with the error."""
+
+    groups: dict[Node, list[Part]]
+
+
+ClusterRequest = Refresh | Pause | Round
+ClusterPlan = Generator[ClusterRequest, Any, Any]
+# One command straight to the node serving its slot (the common case, outside the plan).
+Direct = tuple[Node, Call | Eval]
+
+REFRESH, FORCE_REFRESH = Refresh(), Refresh(force=True)
 
 
 class ClusterGroup(Topology):
@@ -145,15 +175,28 @@ class ClusterGroup(Topology):
         ]
         return parts, all_replies
 
-    # -- the retry loop, written once for both runners ------------------------------------------
+    # -- the plan, written once for both drivers ------------------------------------------
 
-    def _drive(self, parts: list[Part]) -> Generator[_Step, Any, None]:
+    def _command(self, command: Command) -> ClusterPlan:
+        """Run one command the direct send did not settle: its reply, following
+        redirections and failovers."""
+        if self._map.suspect:
+            yield REFRESH
+        if type(command) is Primaries:
+            if self._map.slots is None:
+                yield FORCE_REFRESH
+            return self._map.primaries
+        parts, merge = self._plan(command)
+        yield from self._rounds(parts)
+        return self._finish(parts, merge)
+
+    def _rounds(self, parts: list[Part]) -> Generator[ClusterRequest, Any, None]:
         """Fill in every part's reply, following redirections and failovers."""
         pending = parts
         for _ in range(MAX_ROUNDS):
             if self._map.slots is None:
-                yield _REFRESH
-            groups: _Groups = {}
+                yield REFRESH
+            groups: dict[Node, list[Part]] = {}
             for part in pending:
                 node = part.ask or part.node
                 if node is None:
@@ -165,14 +208,14 @@ class ClusterGroup(Topology):
                     part.reply = TopologyError(f"no Redis Cluster node serves slot {part.slot}")
                     continue
                 groups.setdefault(node, []).append(part)
-            failed: dict[Node, Exception] = (yield groups) if groups else {}
+            failed: dict[Node, Exception] = (yield Round(groups)) if groups else {}
             pending, refresh, delay = self._settle(pending, failed)
             if not pending:
                 return
             if refresh:
-                yield _REFRESH
+                yield REFRESH
             if delay:
-                yield delay
+                yield Pause(delay)
         error = next((p.reply for p in pending if isinstance(p.reply, Exception)), None)
         raise TopologyError(
             f"Redis Cluster command still redirected or refused after {MAX_ROUNDS} rounds"
@@ -250,13 +293,19 @@ class ClusterGroup(Topology):
                 raise part.reply
         return merge([part.reply for part in parts])
 
-    # -- sync -------------------------------------------------------------------------------------
+    # -- the direct send: the common case, beside the plan -------------------------------------
+    #
+    # One command on one slot of a known node goes straight to it, outside the plan: a plan
+    # (a generator, its StopIteration) costs more than the rest of this path together. Only
+    # the send itself is written twice; what it does after is ``_direct_failed``, once.
 
-    def _fast_target(self, command: Command) -> Node | None:
-        """Return the node for a command on one known slot (the common case), else None."""
+    def _direct(self, command: Command) -> Direct | None:
+        """Return the command and the node serving its one slot, when the map is trusted and
+        knows it (the common case); else None: the plan routes it."""
         slots = self._map.slots
-        if slots is None:
+        if slots is None or self._map.suspect:
             return None
+        node: Node | None
         if type(command) is Call:
             args = command.args
             if command.node is not None or len(args) < 2 or args[0] in KEYLESS:
@@ -264,100 +313,74 @@ class ClusterGroup(Topology):
             split = SPLIT.get(args[0])
             if split is not None and len(args) != 1 + split[0]:
                 return None
-            return slots[slot_of(args[1])]
+            node = slots[slot_of(args[1])]
+            return None if node is None else (node, command)
         if type(command) is Eval and command.keys and not command.per_key:
-            return slots[slot_of(command.keys[0])]
+            node = slots[slot_of(command.keys[0])]
+            return None if node is None else (node, command)
         return None
 
-    def _fast_failed(self, node: Node, exc: Exception, write: bool) -> None:
-        """Re-raise ``exc`` unless the retry loop can do something about it."""
+    def _direct_failed(self, direct: Direct, seen: observe.Sent | None, exc: BaseException) -> None:
+        """End the send's span; re-raise ``exc`` unless the plan can do something about it
+        (a redirection, a retried error code, a connection error when ``may_resend``)."""
+        seen_end(seen, exc)
+        node, command = direct
         if isinstance(exc, ResponseError):
             if redirect_target(exc) is None and error_code(exc) not in _RETRIED:
                 raise exc
             return
+        if not isinstance(exc, CONNECTION_ERRORS):  # interrupted, cancelled, a bug
+            raise exc
         self._map.failed(node)
-        if isinstance(exc, RedisTimeoutError) or not may_resend(exc, write=write):
+        if isinstance(exc, RedisTimeoutError) or not may_resend(exc, write=command.write):
             raise exc
 
+    # -- the drivers: blocking I/O, or the running loop -------------------------------------------
+
     def execute(self, command: Command) -> Any:
-        if self._map.suspect:
-            self._refresh_sync()
-        if type(command) is Primaries:
-            if self._map.slots is None:
-                self._refresh_sync(force=True)
-            return self._map.primaries
-        # The common case, one slot on a known node, goes straight to that node's client.
-        node = self._fast_target(command)
-        if node is not None:
-            seen = watch_one(node, command)
+        direct = self._direct(command)
+        if direct is not None:
+            node, sent = direct
+            seen = watch_one(node, sent)
             try:
-                reply = execute_on(node.config, command)
-            except ATTEMPT_ERRORS as exc:
-                seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)
-            except BaseException as exc:  # interrupted: the span ends all the same
-                seen_end(seen, exc)
-                raise
+                reply = execute_on(node.config, sent)
+            except BaseException as exc:
+                self._direct_failed(direct, seen, exc)
             else:
                 seen_end(seen, None)
                 return reply
-        parts, merge = self._plan(command)
-        steps = self._drive(parts)
-        try:
-            step = next(steps)
-            while True:
-                if step is _REFRESH:
-                    self._refresh_sync()
-                    step = steps.send(None)
-                elif isinstance(step, float):
-                    time.sleep(step)
-                    step = steps.send(None)
-                else:
-                    step = steps.send(self._send_sync(step))
-        except StopIteration:
-            return self._finish(parts, merge)
+        return drive(self._command(command), self._step_sync)
 
-    def _send_sync(self, groups: _Groups) -> dict[Node, Exception]:
-        return send_round_sync(groups)
+    def _step_sync(self, request: ClusterRequest) -> Any:
+        if isinstance(request, Round):
+            return send_round_sync(request.groups)
+        if isinstance(request, Refresh):
+            self._refresh_sync(request.force)
+        else:
+            time.sleep(request.seconds)
+        return None
 
-    # -- async ------------------------------------------------------------------------------------
-
-    async def aexecute(self, command: Command, state: LoopState) -> Any:
-        if self._map.suspect:
-            await self._refresh_async(state)
-        if type(command) is Primaries:
-            if self._map.slots is None:
-                await self._refresh_async(state, force=True)
-            return self._map.primaries
-        node = self._fast_target(command)
-        if node is not None:
-            seen = watch_one(node, command)
+    async def aexecute(self, command: Command) -> Any:
+        state = loop_state()
+        direct = self._direct(command)
+        if direct is not None:
+            node, sent = direct
+            seen = watch_one(node, sent)
             try:
-                reply = await execute_async(state.connection(node.config), command)
-            except ATTEMPT_ERRORS as exc:
-                seen_end(seen, exc)
-                self._fast_failed(node, exc, command.write)
-            except BaseException as exc:  # cancelled: the span ends all the same
-                seen_end(seen, exc)
-                raise
+                reply = await execute_async(state.connection(node.config), sent)
+            except BaseException as exc:
+                self._direct_failed(direct, seen, exc)
             else:
                 seen_end(seen, None)
                 return reply
-        parts, merge = self._plan(command)
-        steps = self._drive(parts)
-        try:
-            step = next(steps)
-            while True:
-                if step is _REFRESH:
-                    await self._refresh_async(state)
-                    step = steps.send(None)
-                elif isinstance(step, float):
-                    await asyncio.sleep(step)
-                    step = steps.send(None)
-                else:
-                    step = steps.send(await self._send_async(step, state))
-        except StopIteration:
-            return self._finish(parts, merge)
+        return await adrive(self._command(command), partial(self._step_async, state))
+
+    def _step_async(self, state: LoopState, request: ClusterRequest) -> Awaitable[Any]:
+        if isinstance(request, Round):
+            return send_round_async(request.groups, state)
+        if isinstance(request, Refresh):
+            return self._refresh_async(state, request.force)
+        return asyncio.sleep(request.seconds)
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False
@@ -368,9 +391,6 @@ class ClusterGroup(Topology):
         if node is None:
             raise TopologyError(f"no Cluster node serves the slot of {key!r}")
         return node.config
-
-    async def _send_async(self, groups: _Groups, state: LoopState) -> dict[Node, Exception]:
-        return await send_round_async(groups, state)
 
     # -- clients for user code, and housekeeping ------------------------------------------------
 

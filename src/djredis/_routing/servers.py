@@ -49,7 +49,7 @@ from djredis._io.bridge import (
     resent_errors,
     retry_policy,
 )
-from djredis._io.loops import LoopState
+from djredis._io.loops import LoopState, loop_state
 from djredis._routing.base import (
     ATTEMPT_ERRORS,
     Route,
@@ -91,13 +91,13 @@ class ServerGroup(Topology):
             return send_sync(self.primary, command)
         return drive_sync(self._route(command))
 
-    def aexecute(self, command: Command, state: LoopState) -> Awaitable[Any]:
+    def aexecute(self, command: Command) -> Awaitable[Any]:
         # The send's coroutine itself, not one awaiting it: a frame less per request.
         if type(command) is Primaries:
             return _done((None,))
         if not self._read_from:
-            return send_async(state, self.primary, command)
-        return drive_async(self._route(command), state)
+            return send_async(loop_state(), self.primary, command)
+        return drive_async(self._route(command), loop_state())
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False
@@ -304,12 +304,12 @@ class SentinelGroup(Topology):
             return (None,)
         return drive_sync(self._route(command))
 
-    async def aexecute(self, command: Command, state: LoopState) -> Any:
+    def aexecute(self, command: Command) -> Awaitable[Any]:
         if not self._watch.complete:
             self._watch.ensure()
         if type(command) is Primaries:
-            return (None,)
-        return await drive_async(self._route(command), state)
+            return _done((None,))
+        return drive_async(self._route(command), loop_state())
 
     async def aprimary_for(
         self, key: str, state: LoopState, *, fresh: bool = False

@@ -26,19 +26,19 @@ from django.core.cache.backends.base import (
 )
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.utils.module_loading import import_string
-from redis.exceptions import ResponseError
 
 from djredis._config.component import boolean, option, read_component, spellings, whole
 from djredis._config.options import parse_connection_settings
 from djredis._config.server import ClusterSettings, SentinelSettings
 from djredis._core.commands import Call, Command, Operation, Primaries
+from djredis._core.driver import NOT_STARTED, first_request
 from djredis._core.errors import BurstLogger, ErrorPolicy
-from djredis._routing.base import run_async, run_sync
+from djredis._routing.base import Executor, run_async, run_sync
 from djredis._routing.connect import connect
 from djredis.cache.codec import Codec, UndecodableValue, UnserializableValue
 from djredis.cache.near.options import NearCacheSettings, parse_near_options
 from djredis.cache.near.tier import NearCache, near_cache_for
-from djredis.cache.near.writes import watch
+from djredis.cache.near.writes import WatchedWrites
 from djredis.cache.signing import SignedCodec, ValueKeys
 from djredis.cache.stats import counters_for
 from djredis.client import CacheClient, check_client_class
@@ -50,7 +50,7 @@ from djredis.serializers import (
     resolve_serializer,
 )
 
-__all__ = ["CacheBase", "CacheOptions"]
+__all__ = ["CacheBase", "CacheOptions", "Runner"]
 
 logger = logging.getLogger("djredis.cache")
 
@@ -80,24 +80,25 @@ def _seconds(timeout: str) -> float:
         raise ValueError(f"timeout must be a number of seconds, not {timeout!r}") from None
 
 
-def resumed(operation: Operation[T], first: Command) -> Operation[T]:
-    """Return an operation that continues ``operation``, already advanced to ``first``."""
-    command = first
-    while True:
-        try:
-            reply = yield command
-        except ResponseError as exc:
-            try:
-                command = operation.throw(exc)
-            except StopIteration as stop:
-                thrown: T = stop.value  # what ``operation`` returns: a T
-                return thrown
-        else:
-            try:
-                command = operation.send(reply)
-            except StopIteration as stop:
-                sent: T = stop.value
-                return sent
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """How a cache's operations reach Redis: its ``executor`` (the topology, behind the
+    near-cache's write watch when the cache has one) and an error ``policy``.
+
+    ``CacheBase.runner`` is the cache's own; what djredis builds on a cache (the stampede
+    plan) runs its operations through it, or through a copy with another policy.
+    """
+
+    executor: Executor
+    policy: ErrorPolicy
+
+    def run(self, operation: Operation[T], name: str) -> T | None:
+        """Run ``operation`` with blocking I/O (None when the policy ignores an error)."""
+        return run_sync(self.executor, operation, self.policy, name, None)
+
+    def arun(self, operation: Operation[T], name: str) -> Awaitable[T | None]:
+        """Run ``operation`` on the running loop (None when the policy ignores an error)."""
+        return run_async(self.executor, operation, self.policy, name, None)
 
 
 def _default_reverse_key(key: str) -> str:
@@ -229,10 +230,13 @@ class CacheBase(BaseCache):
         self._client = CacheClient(self._group)
         self._stats = counters_for(where, self.key_prefix)  # djredis.cache.stats
         self._near: NearCache | None = None
+        # What operations run through: the topology, behind the near-cache's write watch.
+        self._executor: Executor = self._group
         if own.near_cache is not None:
             self._near = near_cache_for(
                 connection, own.near_cache, self._tracked(), self._stats.alias
             )
+            self._executor = WatchedWrites(self._group, self._near)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -241,15 +245,18 @@ class CacheBase(BaseCache):
         """The django-redis-style client: ``cache.client.get_client(write=True)``."""
         return self._client
 
+    @property
+    def runner(self) -> Runner:
+        """How this cache's operations reach Redis, and its error policy (``Runner``)."""
+        return Runner(self._executor, self._policy)
+
     def _tracked(self) -> str:
         """Return the key prefix the near-cache tracks: KEY_PREFIX, or "" (every key)."""
         sample = self.key_func("k", self.key_prefix, 1)
         return self.key_prefix if self.key_prefix and sample.startswith(self.key_prefix) else ""
 
     def _run(self, operation: Operation[T], name: str, fallback: F) -> T | F:
-        if self._near is not None:
-            operation = watch(self._near, operation)
-        return run_sync(self._group, operation, self._policy, name, fallback)
+        return run_sync(self._executor, operation, self._policy, name, fallback)
 
     def _key(self, key: Any, version: int | None = None) -> str:
         """Return the Redis key: Django's ``make_and_validate_key`` without its hot-path cost.
@@ -313,10 +320,12 @@ class CacheBase(BaseCache):
             exc,
         )
 
-    def _arun(self, operation: Operation[T], name: str, fallback: F) -> Awaitable[T | F]:
-        if self._near is not None:
-            operation = watch(self._near, operation)
-        return run_async(self._group, operation, self._policy, name, fallback)
+    def _arun(
+        self, operation: Operation[T], name: str, fallback: F, first: Command = NOT_STARTED
+    ) -> Awaitable[T | F]:
+        """Run ``operation`` on the loop (``first``: its first command, when the caller
+        has already advanced it)."""
+        return run_async(self._executor, operation, self._policy, name, fallback, first)
 
     async def _arun_encoding(
         self, make: Callable[[], Operation[T]], name: str, fallback: F
@@ -328,22 +337,16 @@ class CacheBase(BaseCache):
         Django's own ``a*`` methods would run all of it; the fast path never leaves the loop.
         """
         operation = make()
-        result: T
         try:
-            first = next(operation)
-        except StopIteration as stop:
-            result = stop.value  # done before its first command: what it returns, a T
-            return result
+            found = first_request(operation)
         except UnserializableValue as exc:
             if not isinstance(exc.__cause__, SynchronousOnlyOperation):
                 raise
             operation = make()
-            try:
-                first = await sync_to_async(next)(operation)
-            except StopIteration as stop:
-                result = stop.value
-                return result
-        return await self._arun(resumed(operation, first), name, fallback)
+            found = await sync_to_async(first_request)(operation)
+        if not found[0]:  # done before its first command
+            return found[1]
+        return await self._arun(operation, name, fallback, found[1])
 
     def _op_one(
         self, command: str, key: Any, version: int | None, *args: Any, write: bool = True

@@ -23,8 +23,11 @@ Two mechanisms, used by ``memoize`` (both) and ``get_or_set(..., stampede=True)`
   refreshed before it expires and nobody waits at all.
 
 The logic is written once, as a plan: a generator that yields cache operations, ``COMPUTE``
-and ``Sleep`` steps; ``drive_sync`` and ``drive_async`` run it with blocking I/O and
-``time.sleep``, or on the event loop with ``asyncio.sleep`` and an awaited computation.
+and ``Sleep`` requests; ``drive_sync`` and ``drive_async`` run it with the one driver
+(``djredis._core.driver``): blocking I/O and ``time.sleep``, or the event loop with
+``asyncio.sleep`` and an awaited computation. Its operations go through the cache's
+``runner`` (its topology, behind its near-cache's write watch) with a policy that raises
+connection errors to the plan; every request's exception is thrown into the plan.
 When Redis cannot be reached the plan fails open: it computes the value directly and logs
 the burst once (``memoize``), or follows the cache's IGNORE_EXCEPTIONS (``get_or_set``).
 The computation's own exceptions reach the plan wrapped (``_Failed``), so a function that
@@ -48,12 +51,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from djredis._core.commands import Call, Eval, Operation
+from djredis._core.driver import adrive, drive
 from djredis._core.errors import CONNECTION_ERRORS, BurstLogger, ErrorPolicy
 from djredis._core.scripts import lua
-from djredis._routing.base import run_async, run_sync
-from djredis.cache.base import MISSING, CacheBase
+from djredis.cache.base import MISSING, CacheBase, Runner
 from djredis.cache.codec import UndecodableValue
-from djredis.cache.near.writes import watch
 
 __all__ = [
     "COMPUTE",
@@ -84,18 +86,18 @@ def _log(cache: CacheBase, kind: str) -> BurstLogger:
 
 
 # Operations in a plan raise connection errors to the plan, which decides (fail open or not).
-# One such policy per cache: its ``where`` names the cache (``CACHES['default']``), so that
-# tracing and metrics label the plan's operations with the cache's alias.
-_raising: weakref.WeakKeyDictionary[CacheBase, ErrorPolicy] = weakref.WeakKeyDictionary()
+# One such runner per cache: its policy's ``where`` names the cache (``CACHES['default']``),
+# so that tracing and metrics label the plan's operations with the cache's alias.
+_raising: weakref.WeakKeyDictionary[CacheBase, Runner] = weakref.WeakKeyDictionary()
 
 
-def _raise(cache: CacheBase) -> ErrorPolicy:
+def _runner(cache: CacheBase) -> Runner:
     found = _raising.get(cache)
     if found is None:
+        own = cache.runner
+        policy = ErrorPolicy(ignore=False, logger=logger, where=own.policy.where)
         with _logs_lock:
-            found = _raising.setdefault(
-                cache, ErrorPolicy(ignore=False, logger=logger, where=cache._policy.where)
-            )
+            found = _raising.setdefault(cache, Runner(own.executor, policy))
     return found
 
 
@@ -409,85 +411,59 @@ def _token() -> str:
     return os.urandom(16).hex()
 
 
-# -- drivers ------------------------------------------------------------------------------
+# -- drivers ----------------------------------------------------------------------------
 
-
-def _watched(cache: CacheBase, step: Any) -> Operation[Any]:
-    """``step`` as the cache's runner would send it: with a near-cache, its writes drop the
-    keys they name from this process's local tier at once."""
-    return step if cache._near is None else watch(cache._near, step)
-
-
-@dataclass(frozen=True, slots=True)
-class _Done:
-    value: Any
-
-
-def _next(steps: Plan, reply: Any, error: BaseException | None) -> Step | _Done:
-    """The plan's next step, or its result; the computation's own exception is raised as
-    it was raised (not wrapped, and outside the plan's handlers)."""
-    try:
-        return steps.send(reply) if error is None else steps.throw(error)
-    except StopIteration as stop:
-        return _Done(stop.value)
-    except _Failed as failed:
-        original = failed.error
-    raise original
+# Every request's exception goes to the plan: it releases the lock, or fails open.
+_EVERYTHING: tuple[type[BaseException], ...] = (BaseException,)
 
 
 def drive_sync(cache: CacheBase, steps: Plan, compute: Callable[[], Any], name: str) -> Any:
     """Run a plan with blocking I/O; ``compute()`` returns the value."""
-    group = cache._group
-    policy = _raise(cache)
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
-        step = _next(steps, reply, error)
-        if isinstance(step, _Done):
-            return step.value
-        reply, error = None, None
-        try:
-            if step is COMPUTE:
-                started = time.perf_counter()
-                try:
-                    value = compute()
-                except Exception as exc:
-                    raise _Failed(exc) from None
-                reply = (value, time.perf_counter() - started)
-            elif isinstance(step, Sleep):
-                time.sleep(step.seconds)
-            else:
-                reply = run_sync(group, _watched(cache, step), policy, name, None)
-        except BaseException as exc:  # handed to the plan, which releases the lock
-            error = exc
+    runner = _runner(cache)
+
+    def step(request: Step) -> Any:
+        if isinstance(request, _Compute):
+            started = time.perf_counter()
+            try:
+                value = compute()
+            except Exception as exc:
+                raise _Failed(exc) from None
+            return value, time.perf_counter() - started
+        if isinstance(request, Sleep):
+            time.sleep(request.seconds)
+            return None
+        return runner.run(request, name)
+
+    try:
+        return drive(steps, step, _EVERYTHING)
+    except _Failed as failed:  # the computation's own exception, as it was raised
+        original = failed.error
+    raise original
 
 
 async def drive_async(
     cache: CacheBase, steps: Plan, compute: Callable[[], Awaitable[Any] | Any], name: str
 ) -> Any:
     """Run a plan on the running loop; ``compute()`` may return an awaitable."""
-    group = cache._group
-    policy = _raise(cache)
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
-        step = _next(steps, reply, error)
-        if isinstance(step, _Done):
-            return step.value
-        reply, error = None, None
-        try:
-            if step is COMPUTE:
-                started = time.perf_counter()
-                try:
-                    value = compute()
-                    if inspect.isawaitable(value):
-                        value = await value
-                except Exception as exc:
-                    raise _Failed(exc) from None
-                reply = (value, time.perf_counter() - started)
-            elif isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-            else:
-                reply = await run_async(group, _watched(cache, step), policy, name, None)
-        except BaseException as exc:
-            error = exc
+    runner = _runner(cache)
+
+    async def step(request: Step) -> Any:
+        if isinstance(request, _Compute):
+            started = time.perf_counter()
+            try:
+                value = compute()
+                if inspect.isawaitable(value):
+                    value = await value
+            except Exception as exc:
+                raise _Failed(exc) from None
+            return value, time.perf_counter() - started
+        if isinstance(request, Sleep):
+            await asyncio.sleep(request.seconds)
+            return None
+        return await runner.arun(request, name)
+
+    try:
+        return await adrive(steps, step, _EVERYTHING)
+    except _Failed as failed:
+        original = failed.error
+    raise original

@@ -153,6 +153,23 @@ def test_this_process_reads_its_own_async_write_at_once(
     assert exists is (expected is not None)
 
 
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_this_process_reads_its_own_stampede_fill_at_once(
+    near: RedisCache, plain: RedisCache, api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stampede plan's writes go through the cache's runner, write watch included."""
+    near.set("k", 1)
+    warm(near, "k")
+    deaf(near, monkeypatch)
+    plain.delete("k")  # unheard: the local tier still holds 1
+    if api == "sync":
+        filled = near.get_or_set("k", lambda: "computed", stampede=True)
+    else:
+        filled = asyncio.run(near.aget_or_set("k", lambda: "computed", stampede=True))
+    assert filled == "computed"
+    assert near.get("k") == "computed"
+
+
 def test_a_reply_read_before_an_invalidation_is_not_stored(
     near: RedisCache, plain: RedisCache
 ) -> None:

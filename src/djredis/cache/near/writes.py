@@ -1,22 +1,23 @@
 """Which keys a command writes, so this process's own writes drop them from the local tier.
 
-Every cache operation runs through the backend's runner as a generator of command
-descriptions; ``watch`` wraps it and, once a write command's reply (or its failure: it may
-have been applied all the same) is back, drops the keys it names before the operation sees
-the reply. A read that began before the write loses its ticket, so read-your-writes holds
-in the process without waiting for Redis's invalidation.
+Every cache operation is a plan of command descriptions, driven by the runners with an
+``Executor``'s ``execute``/``aexecute`` as the step. A cache with a near-cache runs its
+operations through ``WatchedWrites``, an executor around its topology: once a write
+command's reply (or its failure: it may have been applied all the same) is back, it drops
+the keys the command names, before the driver hands the reply to the operation. A read that
+began before the write loses its ticket, so read-your-writes holds in the process without
+waiting for Redis's invalidation.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from djredis._core.commands import Batch, Call, Command, Eval, Operation
+from djredis._core.commands import Batch, Call, Command, Eval
+from djredis._routing.base import Executor
 from djredis.cache.near.tier import NearCache
 
-__all__ = ["watch"]
-
-T = TypeVar("T")
+__all__ = ["WatchedWrites", "written_keys"]
 
 ALL = "*all*"
 # Commands the cache sends that change nothing (Call.write defaults to True).
@@ -65,26 +66,29 @@ def written_keys(command: Command) -> list[str] | str:
     return []
 
 
-def watch(near: NearCache, operation: Operation[T]) -> Operation[T]:
-    """Run ``operation``, dropping what each of its writes names once it is answered."""
-    try:
-        command = next(operation)
-        while True:
-            keys = written_keys(command)
-            try:
-                reply = yield command
-            except BaseException as exc:
-                _forget(near, keys)
-                if isinstance(exc, GeneratorExit):
-                    operation.close()
-                    raise
-                command = operation.throw(exc)
-                continue
-            _forget(near, keys)
-            command = operation.send(reply)
-    except StopIteration as stop:
-        result: T = stop.value  # what ``operation`` returns: a T
-        return result
+class WatchedWrites:
+    """An executor that runs each command on ``topology``, then drops from ``near`` the
+    keys the command may have written (after its reply or its failure)."""
+
+    __slots__ = ("near", "topology")
+
+    def __init__(self, topology: Executor, near: NearCache) -> None:
+        self.topology = topology
+        self.near = near
+
+    def execute(self, command: Command) -> Any:
+        keys = written_keys(command)
+        try:
+            return self.topology.execute(command)
+        finally:
+            _forget(self.near, keys)
+
+    async def aexecute(self, command: Command) -> Any:
+        keys = written_keys(command)
+        try:
+            return await self.topology.aexecute(command)
+        finally:
+            _forget(self.near, keys)
 
 
 def _forget(near: NearCache, keys: list[str] | str) -> None:
