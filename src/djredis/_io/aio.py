@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -87,13 +88,41 @@ _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)  # distinct before Python 3.11
 class AsyncConnection(AsyncSession, asyncio.Protocol):
     """A RESP2 connection owned by one event loop, ``exclusive`` or shared."""
 
+    __slots__ = (
+        "_active_at",
+        "_answered",
+        "_bytes_out",
+        "_checking",
+        "_closed",
+        "_connecting",
+        "_flush_scheduled",
+        "_health",
+        "_loop",
+        "_new_future",
+        "_out_at",
+        "_out_seen",
+        "_outgoing",
+        "_pipelined",
+        "_queued",
+        "_sent",
+        "_socket",
+        "_timeout",
+        "_timer",
+        "_waiting",
+        "_writes",
+        "connections_made",
+    )
+
     def __init__(self, config: ServerConfig, *, exclusive: bool = False) -> None:
         super().__init__(config)
         self.exclusive = exclusive
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._new_future: Callable[[], asyncio.Future[Any]] | None = None  # the loop's
         self._transport: asyncio.Transport | None = None
         self._socket: Any = None  # the transport's socket: its send queue shows progress
-        self._up = False  # open, and its opening plan succeeded
+        # Whether the socket is open and its opening plan succeeded (read it, never set it:
+        # a plain attribute, as the routing layer reads it for every command).
+        self.connected = False
         self._pipelined = False  # shared and up: replies go to the futures in _waiting
         self._held = False  # a socket is open or was lost, not closed by us (exclusive)
         self._failure: Exception | None = None  # why the socket is unusable
@@ -126,18 +155,13 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
 
     # -- both modes -----------------------------------------------------------------------------
 
-    @property
-    def connected(self) -> bool:
-        """Whether the socket is open and its handshake done."""
-        return self._up
-
     def describe(self) -> str:
         """Return the server's ``host:port/db``, for errors."""
         return self._where
 
     async def ensure_connected(self) -> None:
         """Connect and handshake (once, even when many coroutines ask at the same time)."""
-        if self._up:
+        if self.connected:
             return
         task = self._connecting
         if task is None:
@@ -213,7 +237,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             self._active_at = loop.time()
             self.connections_made += 1
             reconnects[self._config] += self.connections_made > 1
-        self._up = True
+        self.connected = True
 
     def _unexpected(self) -> None:
         """Discard a socket that received a reply before anything was sent on it: a
@@ -246,6 +270,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             if closed is not None and not closed.done():
                 await asyncio.wait_for(asyncio.shield(closed), _left(loop, deadline))
             self._loop = loop
+            self._new_future = _future_maker(loop)
             self.forget()
             self._failure = None
             self._unasked = False
@@ -269,14 +294,14 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
     def _shut(self, error: Exception | None, *, abort: bool) -> None:
         """The one way a socket ends: commands waiting fail with ``error`` (or, when it
         is None, with the loss connection_lost reports), and the transport closes."""
-        self._up = self._pipelined = False
+        self.connected = self._pipelined = False
         if error is not None:
             if self._failure is None:
                 self._failure = error
             self._fail(self._failure)
         transport, self._transport = self._transport, None
         if transport is not None:
-            self._closed = cast(asyncio.AbstractEventLoop, self._loop).create_future()
+            self._closed = self._loop.create_future()  # type: ignore[union-attr]
             if abort:
                 transport.abort()
             else:
@@ -306,9 +331,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             else:
                 wake(self._waiter, True)
             return
-        now = cast(asyncio.AbstractEventLoop, self._loop).time()
         self._received += len(data)
-        self._received_at = self._active_at = now
         reader = self._reader
         answered = 0
         try:
@@ -325,8 +348,12 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
                         return
                 future = popleft()  # IndexError: a reply nobody was waiting for
                 answered += 1
-                if not future.done():  # else its caller was cancelled; the reply is dropped
-                    future.set_result(reply)  # error replies too: the caller reads them (wire)
+                # Error replies too: the caller reads them (wire). A future whose caller was
+                # cancelled refuses it: the reply is dropped (suppress() would cost per reply).
+                try:  # noqa: SIM105
+                    future.set_result(reply)
+                except asyncio.InvalidStateError:
+                    pass
         except IndexError:
             self._shut(self.violation("a reply nobody was waiting for"), abort=True)
             return
@@ -338,17 +365,19 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         writes = self._writes
         while writes and writes[0][0] <= answered:
             writes.popleft()
+        if writes or self._health:  # replies still owed are moving; or: not idle
+            self._received_at = self._active_at = self._loop.time()  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._failure is None:
             lost = f"Connection to {self._where} lost" + (f": {exc}" if exc else "")
             self._failure = RedisConnectionError(lost)
         self._transport = None
-        self._up = self._pipelined = False
+        self.connected = self._pipelined = False
         self._fail(self._failure)
         if self._waiter is not None:
             wake(self._waiter, True)
-        self._loop = None
+        self._loop = self._new_future = None
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 
@@ -363,12 +392,11 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         """
         if not self._pipelined:
             return self._refuse()
-        loop = cast(asyncio.AbstractEventLoop, self._loop)
-        future = loop.create_future()  # _queue inlined: this runs for every command
+        future = self._new_future()  # type: ignore[misc]
         self._outgoing.append(pack(args))
         self._queued.append(future)
         if not self._flush_scheduled:  # else the write is due at this iteration's end
-            self._kick(loop)
+            self._kick()
         return future
 
     def send_all(self, commands: Iterable[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
@@ -376,13 +404,15 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         after NOSCRIPT, one Cluster node's share of a bulk call)."""
         if not self._pipelined:
             return [self._refuse() for _ in commands]
-        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        loop = self._loop
+        assert loop is not None  # pipelined: connected
         futures = []
         for args in commands:
             futures.append(future := loop.create_future())
             self._outgoing.append(pack(args))
             self._queued.append(future)
-        self._kick(loop)
+        if not self._flush_scheduled:
+            self._kick()
         return futures
 
     def pending(self) -> int:
@@ -401,17 +431,15 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
     def _not_sent(self, why: str) -> CommandNotSent:
         return CommandNotSent(f"Command not sent to {self._where}: {why}")
 
-    def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _kick(self) -> None:
         """Write the queued commands now when nothing is in flight (a lone command saves a
         loop turn), else at the end of this loop iteration, together with whatever the
-        other coroutines queue meanwhile."""
-        if self._flush_scheduled:
-            return
+        other coroutines queue meanwhile (no flush is scheduled yet)."""
         if not self._waiting:
             self._flush()
             return
         self._flush_scheduled = True
-        loop.call_soon(self._flush)
+        self._loop.call_soon(self._flush)  # type: ignore[union-attr]
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -422,7 +450,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         if transport is None or not self._pipelined:
             self._fail(self._failure or RedisConnectionError("not connected"))
             return
-        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        loop: asyncio.AbstractEventLoop = self._loop  # type: ignore[assignment]
         if self._health and loop.time() - self._active_at > self._health:
             self._health_check(loop, transport)
             return
@@ -530,6 +558,14 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _future_maker(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Future[Any]]:
+    """Return ``loop.create_future``, or, where the loop does not override it (asyncio's
+    own loops), the same call without its Python frame: ``send`` makes one per command."""
+    if getattr(type(loop), "create_future", None) is asyncio.BaseEventLoop.create_future:
+        return functools.partial(asyncio.Future, loop=loop)
+    return loop.create_future
 
 
 def _left(loop: asyncio.AbstractEventLoop, deadline: float | None) -> float | None:

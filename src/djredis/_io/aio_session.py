@@ -36,13 +36,15 @@ class AsyncSession(Session):
 
     # Owned by AsyncConnection (the socket): whether it was made exclusive, its transport,
     # why it is unusable, the task waiting for bytes, bytes nobody asked for, whether it
-    # is up, and a socket open or lost but not closed by us.
+    # is connected, and a socket open or lost but not closed by us. Slots, as every
+    # attribute of AsyncConnection: read on every command, they must stay cheap to read.
+    __slots__ = ("_failure", "_held", "_transport", "_unasked", "_waiter", "connected", "exclusive")
     exclusive: bool
     _transport: asyncio.Transport | None
     _failure: Exception | None
     _waiter: asyncio.Future[bool] | None
     _unasked: bool
-    _up: bool
+    connected: bool
     _held: bool
 
     async def ensure_connected(self) -> None:
@@ -99,7 +101,7 @@ class AsyncSession(Session):
         """
         if self._messages:
             return self._messages.popleft()
-        if not (self._channels or self._patterns or self._up):
+        if not (self._channels or self._patterns or self.connected):
             return None
         await self._ready()
         loop = asyncio.get_running_loop()
@@ -134,7 +136,7 @@ class AsyncSession(Session):
                 self.lost_while_idle()
             elif self._unasked and not (self._count or self._confirming):
                 self.close_socket()  # a reply nobody asked for: the stream is out of step
-        if connect and not self._up:
+        if connect and not self.connected:
             await self.ensure_connected()
 
     async def _talk(
