@@ -9,7 +9,9 @@ event loop, in one of two modes fixed when it is made (``loops`` keeps one per l
   of the loop leave in a single ``write()``; replies come back in order, each handed to the
   future of the command at the head of the queue, so a hundred concurrent requests need one
   connection and a burst costs one system call each way. A command sent while nothing is in
-  flight is written at once, in its caller's step.
+  flight is written at once, in its caller's step, unless its caller was woken together
+  with others by one batch of replies: what they all send then leaves in one write, once
+  each had its turn (never later than that loop iteration).
 - **exclusive** (``loop_state().exclusive(config, purpose)``): one task at a time, for what
   must never sit on a shared connection: blocking reads (BZPOPMIN), pub/sub, CLIENT
   TRACKING redirect targets. It reads with the core's ``Session`` (replies, subscription
@@ -91,6 +93,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
     __slots__ = (
         "_active_at",
         "_answered",
+        "_burst",
         "_bytes_out",
         "_checking",
         "_closed",
@@ -136,6 +139,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         self._queued: list[asyncio.Future[Any]] = []
         self._outgoing: list[bytes] = []
         self._flush_scheduled = False
+        self._burst = False  # callers woken together have yet to run: hold the write
         self._timeout = config.socket_timeout
         # One entry per write: (replies owed once it is answered, its first deadline, and
         # the bytes received and written before it: what moved since counts as progress).
@@ -361,6 +365,10 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             what = f"unparsable reply ({type(exc).__name__}: {exc})"
             self._shut(self.violation(what), abort=True)
             return
+        if answered > 1 and not self._burst:
+            # The callers just woken will send next: write all of it after they ran.
+            self._burst = True
+            self._loop.call_soon(self._end_burst)  # type: ignore[union-attr]
         answered = self._answered = self._answered + answered
         writes = self._writes
         while writes and writes[0][0] <= answered:
@@ -434,17 +442,26 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
     def _kick(self) -> None:
         """Write the queued commands now when nothing is in flight (a lone command saves a
         loop turn), else at the end of this loop iteration, together with whatever the
-        other coroutines queue meanwhile (no flush is scheduled yet)."""
+        other coroutines queue meanwhile (no flush is scheduled yet). Right after a batch
+        of replies, the end of the burst writes it (``_end_burst``)."""
+        if self._burst:
+            return
         if not self._waiting:
             self._flush()
             return
         self._flush_scheduled = True
         self._loop.call_soon(self._flush)  # type: ignore[union-attr]
 
+    def _end_burst(self) -> None:
+        """Write what the callers woken by one batch of replies sent meanwhile, in one
+        write (scheduled after their wake-ups, so it runs once they all had their turn)."""
+        self._burst = False
+        self._flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         outgoing = self._outgoing
-        if not outgoing or self._checking is not None:
+        if not outgoing or self._checking is not None or self._burst:
             return  # nothing to write, or held until the health check's PONG
         transport = self._transport
         if transport is None or not self._pipelined:
