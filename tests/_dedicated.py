@@ -14,8 +14,10 @@ from typing import Any
 from djredis._config.options import parse_connection_settings
 from djredis._config.server import ServerConfig
 from djredis._io.aio import AsyncConnection
-from djredis._io.dedicated import DedicatedConnection, Message, dedicated
+from djredis._io.blocking import BlockingConnection
 from djredis._io.loops import adedicated
+from djredis._io.pool import dedicated
+from djredis._io.protocol import Message
 
 APIS = ["sync", "async"]
 
@@ -28,10 +30,10 @@ def server_config(location: str, **options: Any) -> ServerConfig:
 
 
 class SyncFace:
-    """A ``DedicatedConnection`` from the process registry."""
+    """An exclusive ``BlockingConnection`` from the process's pool."""
 
     def __init__(self, config: ServerConfig, purpose: str) -> None:
-        self.conn: DedicatedConnection = dedicated(config, purpose)
+        self.conn: BlockingConnection = dedicated(config, purpose)
 
     def call(self, *args: Any, block: float | None = None) -> Any:
         return self.conn.call(*args, block=block)

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from djredis._io.aio import reconnects
 from djredis._io.loops import multiplexed_connections
-from djredis._io.sync_pool import pools
+from djredis._io.pool import pools
 from djredis.cache.near.tier import near_caches
 
 __all__ = ["SAMPLE_SECONDS", "Sampling", "StateMetrics"]

@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._core.errors import ProtocolError
 from djredis._io.aio import AsyncConnection
-from djredis._io.dedicated import GAP, Message
+from djredis._io.protocol import GAP, Message
 from tests._dedicated import APIS, AsyncFace, SyncFace, open_face, server_config
 from tests._proxy import FaultyProxy
 from tests._servers import RedisServer

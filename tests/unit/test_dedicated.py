@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from djredis._core.commands import Call
-from djredis._io.dedicated import Message, adedicated, dedicated
-from djredis._io.loops import loop_state
-from djredis._io.sync_pool import execute_on
+from djredis._io.loops import adedicated, loop_state
+from djredis._io.pool import dedicated, execute_on
+from djredis._io.protocol import Message
 from djredis._io.wire import execute_async
 from tests._dedicated import APIS, AsyncFace, SyncFace, open_face, server_config
 from tests._servers import RedisServer

@@ -15,8 +15,8 @@ from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from djredis._config.options import parse_connection_settings
+from djredis._io.pool import BlockingPool
 from djredis._io.resp import PythonReader, ReplyError, pack, python_pack
-from djredis._io.sync_pool import SyncPool
 from tests._servers import RedisServer
 
 REPLIES = (
@@ -100,9 +100,9 @@ def test_packers_refuse_a_bool_rather_than_guess() -> None:
         python_pack(("SET", "k", True))
 
 
-def pool_for(server: RedisServer, **options: Any) -> SyncPool:
+def pool_for(server: RedisServer, **options: Any) -> BlockingPool:
     settings = parse_connection_settings(server.url(2), options, setting="test")
-    return SyncPool(settings.primary)
+    return BlockingPool(settings.primary)
 
 
 def test_pool_reuses_one_connection_for_sequential_commands(

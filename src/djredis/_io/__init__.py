@@ -1,2 +1,2 @@
-"""Layer 3, I/O: RESP, the handshake, the blocking pool, the per-loop multiplexed
-connection, and the redis-py clients handed to user code."""
+"""Layer 3, I/O: RESP, the socket-free protocol core (``protocol``), the blocking shell
+(``blocking``, ``pool``), the asyncio shell, and the redis-py clients handed to user code."""

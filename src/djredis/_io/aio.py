@@ -161,7 +161,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
 
     def describe(self) -> str:
         """Return the server's ``host:port/db``, for errors."""
-        return self._where
+        return self.where
 
     async def ensure_connected(self) -> None:
         """Connect and handshake (once, even when many coroutines ask at the same time)."""
@@ -204,7 +204,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
     def close_socket(self) -> None:
         """Abort the socket (the core calls it when the socket broke) and forget its stream."""
         self._held = False
-        self._shut(RedisConnectionError(f"Connection to {self._where} closed"), abort=True)
+        self._shut(RedisConnectionError(f"Connection to {self.where} closed"), abort=True)
         self.forget()
 
     # -- connecting -----------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             task.exception()  # retrieved here even when every waiter was cancelled
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> None:
-        timeout = self._config.connect_timeout
+        timeout = self.config.connect_timeout
         deadline = None if timeout is None else loop.time() + timeout
         await self._open(loop, deadline)
 
@@ -227,7 +227,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             await adrive(self.opening(), step)
         except BaseException as exc:
             self.close_socket()
-            error = handshake_error(self._where, exc)
+            error = handshake_error(self.where, exc)
             if error is exc:
                 raise
             raise error from exc
@@ -240,7 +240,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             self._sent = self._answered = 0
             self._active_at = loop.time()
             self.connections_made += 1
-            reconnects[self._config] += self.connections_made > 1
+            reconnects[self.config] += self.connections_made > 1
         self.connected = True
 
     def _unexpected(self) -> None:
@@ -256,7 +256,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
                 return
             refused = is_max_clients_refusal(reply)
             error = (
-                max_clients_reached(self._where)
+                max_clients_reached(self.where)
                 if refused
                 else self.violation("a reply nobody was waiting for")
             )
@@ -265,7 +265,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
 
     async def _open(self, loop: asyncio.AbstractEventLoop, deadline: float | None) -> None:
         """Open the socket by ``deadline``, this object its protocol (nothing written)."""
-        config, where = self._config, self._where
+        config, where = self.config, self.where
         tls = config.ssl_context
         try:
             # The previous socket must report its end first: connection_lost() is called
@@ -279,7 +279,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             self._failure = None
             self._unasked = False
             if config.transport == "unix":
-                opening = loop.create_unix_connection(lambda: self, self._kwargs["path"])
+                opening = loop.create_unix_connection(lambda: self, self.kwargs["path"])
             else:
                 host, port = config.address
                 opening = loop.create_connection(lambda: self, host, port, ssl=tls)
@@ -335,8 +335,8 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             else:
                 wake(self._waiter, True)
             return
-        self._received += len(data)
-        reader = self._reader
+        self.received += len(data)
+        reader = self.reader
         answered = 0
         try:
             reader.feed(data)
@@ -374,11 +374,11 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         while writes and writes[0][0] <= answered:
             writes.popleft()
         if writes or self._health:  # replies still owed are moving; or: not idle
-            self._received_at = self._active_at = self._loop.time()  # type: ignore[union-attr]
+            self.received_at = self._active_at = self._loop.time()  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._failure is None:
-            lost = f"Connection to {self._where} lost" + (f": {exc}" if exc else "")
+            lost = f"Connection to {self.where} lost" + (f": {exc}" if exc else "")
             self._failure = RedisConnectionError(lost)
         self._transport = None
         self.connected = self._pipelined = False
@@ -437,7 +437,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         return future
 
     def _not_sent(self, why: str) -> CommandNotSent:
-        return CommandNotSent(f"Command not sent to {self._where}: {why}")
+        return CommandNotSent(f"Command not sent to {self.where}: {why}")
 
     def _kick(self) -> None:
         """Write the queued commands now when nothing is in flight (a lone command saves a
@@ -486,7 +486,7 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
             now = self._active_at = loop.time()
         if timeout:
             deadline = now + timeout
-            self._writes.append((self._sent, deadline, self._received, self._bytes_out))
+            self._writes.append((self._sent, deadline, self.received, self._bytes_out))
             self._bytes_out += len(data)
             check = deadline
             if len(data) > BIG_WRITE:  # the transport may write it for a while: watch it
@@ -541,20 +541,20 @@ class AsyncConnection(AsyncSession, asyncio.Protocol):
         if written != self._out_seen:
             self._out_seen = written
             self._out_at = now
-        moved = self._received - in_mark + max(0, written - out_mark)
-        deadline = late_at(first, moved, max(self._received_at, self._out_at), timeout)
+        moved = self.received - in_mark + max(0, written - out_mark)
+        deadline = late_at(first, moved, max(self.received_at, self._out_at), timeout)
         if deadline > now:
             check = min(deadline, now + timeout * SAMPLE) if pending else deadline
             self._timer = loop.call_at(check, self._check_timeout)
             return
-        self._shut(RedisTimeoutError(timeout_message(self._where, timeout)), abort=True)
+        self._shut(RedisTimeoutError(timeout_message(self.where, timeout)), abort=True)
 
     def _refused(self) -> None:
         """A server at its ``maxclients`` limit wrote its refusal, first thing, and closed
         the socket without reading: nothing written on it ran. Everything waiting fails with
         ``MaxClientsReached`` (which may be sent again, on a new connection), and the socket
         goes now, so that a resend is never written on it."""
-        self._shut(max_clients_reached(self._where), abort=True)
+        self._shut(max_clients_reached(self.where), abort=True)
 
     def _fail(self, error: Exception) -> None:
         """Fail every command: written ones with ``error``, unwritten with CommandNotSent."""

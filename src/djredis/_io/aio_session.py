@@ -66,10 +66,10 @@ class AsyncSession(Session):
     async def client_id(self) -> int:
         """Return the CLIENT ID of the socket in use (connecting first if needed)."""
         await self._ready()
-        if self._id is None:
+        if self.id is None:
             (reply,) = await self._talk([("CLIENT", "ID")], 1, 0, None)
-            self._id = int(checked(reply))
-        return self._id
+            self.id = int(checked(reply))
+        return self.id
 
     async def ping(self) -> None:
         """PING and wait for the answer (a pong message while subscribed)."""
@@ -99,9 +99,9 @@ class AsyncSession(Session):
         Cancelling it loses nothing: no command was written, and bytes received meanwhile
         wait in the reader.
         """
-        if self._messages:
-            return self._messages.popleft()
-        if not (self._channels or self._patterns or self.connected):
+        if self.messages:
+            return self.messages.popleft()
+        if not (self.channels or self.patterns or self.connected):
             return None
         await self._ready()
         loop = asyncio.get_running_loop()
@@ -123,7 +123,7 @@ class AsyncSession(Session):
         if commands:
             replies = await self._talk(commands, len(commands) - 1, confirmations, None)
             if replies:
-                self._id = int(checked(replies[0]))
+                self.id = int(checked(replies[0]))
 
     async def _ready(self, *, connect: bool = True) -> None:
         """Report a pending gap; replace a socket the server closed while idle, or one that
@@ -134,7 +134,7 @@ class AsyncSession(Session):
         if self._held:
             if self._failure is not None or self._transport is None:
                 self.lost_while_idle()
-            elif self._unasked and not (self._count or self._confirming):
+            elif self._unasked and not (self.count or self.confirming):
                 self.close_socket()  # a reply nobody asked for: the stream is out of step
         if connect and not self.connected:
             await self.ensure_connected()
@@ -172,7 +172,7 @@ class AsyncSession(Session):
         """Drive a reading plan of the core, waiting for bytes whenever it yields. At
         ``deadline`` raise ``_Quiet`` if ``idle`` (a wait for messages), else
         TimeoutError, unless the reply is still arriving (``Session.later``)."""
-        first, start = deadline, self._received
+        first, start = deadline, self.received
         loop = asyncio.get_running_loop()
 
         async def more(_: None) -> None:

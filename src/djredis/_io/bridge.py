@@ -1,6 +1,6 @@
 """Build the redis-py clients handed to user code (``get_redis_connection``, locks).
 
-djredis's own commands never use these: they run over ``sync_pool`` and ``multiplex``.
+djredis's own commands never use these: they run over ``pool`` and ``multiplex``.
 Pools and clients are process-wide and keyed by their full configuration.
 
 A pool is created on first use (never at import or settings time) and shared by every
@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from djredis._config.server import ServerConfig
-from djredis._io.sync_pool import disconnect_pools
+from djredis._io.pool import disconnect_pools
 
 __all__ = [
     "disconnect_idle",

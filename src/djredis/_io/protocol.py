@@ -1,12 +1,10 @@
 """What djredis's connections say and how they read the answers, without any I/O.
 
-Every connection, blocking (``blocking``) or asyncio, pooled, multiplexed or exclusive,
-runs on what is written here once: the commands a command description becomes and the
-result its replies make (``wire``, ``finish``), the handshake (``handshake_commands``:
-AUTH, SELECT, CLIENT SETNAME before anything else), the timeout rule (below), the words of
-every failure, and ``Session``: the state of one conversation (the RESP reader, the replies
-owed, pub/sub subscriptions, their confirmations and the messages pushed meanwhile). The
-shells only move bytes: they feed the reader and say when a deadline passed.
+Written once for every connection, blocking or asyncio, pooled, multiplexed or exclusive:
+what a command description sends and what its replies make (``wire``, ``finish``), the
+handshake (AUTH, SELECT, CLIENT SETNAME before anything else), the timeout rule, the words
+of every failure, and ``Session``: one conversation's reader, replies owed, subscriptions,
+confirmations and pushed messages. The shells only move bytes and watch the clock.
 
 The timeout rule. ``SOCKET_TIMEOUT`` bounds every silence: once a request is written,
 bytes must keep moving (the rest of the request out, or its replies in) with no pause
@@ -27,7 +25,7 @@ import socket
 import struct
 import time
 from collections import deque
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +166,10 @@ def finish(command: Call | Batch | Eval, replies: Sequence[Any]) -> Any:
     never leaves the others' replies on the connection.
     """
     if type(command) is not Batch:
-        return checked(replies[0])
+        reply = replies[0]
+        if isinstance(reply, ERROR_TYPES):  # ``checked``, inlined: this runs for every command
+            raise error_from_reply(reply)
+        return reply
     if command.transaction:
         for reply in replies:
             checked(reply)
@@ -320,56 +321,83 @@ class Message:
 
 
 class Session:
-    """The state of one connection's conversation, without I/O: the reader, the replies
-    owed and the pub/sub state (restored on every new socket).
+    """One connection's conversation, without I/O: the reader, the replies owed, the
+    pub/sub state (restored on every new socket). A shell holds one (or subclasses it),
+    feeds the reader and places each reply with ``settle``, or runs the ``exchange`` /
+    ``next_message`` generators (they yield when the reader needs bytes). When the socket
+    must go, ``close_socket`` calls ``on_close`` (the shell's close), then ``forget``."""
 
-    A shell subclasses it, feeds ``_reader`` what its socket receives and places each
-    parsed reply with ``settle`` (or runs the ``exchange``/``next_message`` generators,
-    which yield when the reader needs more bytes); it implements ``close_socket``.
-    """
+    __slots__ = (
+        "channels",
+        "config",
+        "confirming",
+        "count",
+        "fresh",
+        "gap",
+        "id",
+        "kwargs",
+        "messages",
+        "on_close",
+        "patterns",
+        "reader",
+        "received",
+        "received_at",
+        "where",
+    )
 
-    def __init__(self, config: ServerConfig) -> None:
-        self._config = config
-        self._kwargs = config.kwargs()
-        self._where = config.describe()
-        self._reader = new_reader(config.reader)
+    def __init__(self, config: ServerConfig, on_close: Callable[[], None] | None = None) -> None:
+        self.config = config
+        self.on_close = on_close
+        self.kwargs = config.kwargs()
+        self.where = config.describe()
+        self.reader = new_reader(config.reader)
         # No reply read on this socket yet: a maxclients refusal can only be the first.
-        self._fresh = False
+        self.fresh = False
         # Bytes received so far, and the clock time the last of them came (``feed``).
-        self._received = 0
-        self._received_at = 0.0
+        self.received = 0
+        self.received_at = 0.0
         # What the caller subscribed to (ordered sets), restored after every reconnect.
-        self._channels: dict[bytes, None] = {}
-        self._patterns: dict[bytes, None] = {}
-        self._messages: deque[Message] = deque()
+        self.channels: dict[bytes, None] = {}
+        self.patterns: dict[bytes, None] = {}
+        self.messages: deque[Message] = deque()
         # The server's count of this socket's subscriptions (0: not in pub/sub mode), and
         # how many confirmations the replies being read still owe.
-        self._count = 0
-        self._confirming = 0
-        self._id: int | None = None
+        self.count = 0
+        self.confirming = 0
+        self.id: int | None = None
         # A gap the caller has not heard of yet (see ``broken``).
-        self._gap: str | None = None
+        self.gap: str | None = None
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether the caller wants any channel or pattern (restored on reconnect)."""
+        return bool(self.channels or self.patterns)
+
+    @property
+    def pushing(self) -> bool:
+        """Whether the socket may push messages or owes confirmations (pub/sub mode)."""
+        return bool(self.count or self.confirming)
 
     @property
     def subscriptions(self) -> tuple[frozenset[bytes], frozenset[bytes]]:
         """Return the channels and the patterns subscribed to (restored on reconnect)."""
-        return frozenset(self._channels), frozenset(self._patterns)
+        return frozenset(self.channels), frozenset(self.patterns)
 
     # -- reading --------------------------------------------------------------------------------
 
     def feed(self, data: bytes | bytearray, offset: int = 0, length: int = -1) -> None:
         """Give the reader bytes the socket received (progress: they moved now)."""
-        self._received += len(data) if length < 0 else length
-        self._received_at = time.monotonic()
+        self.received += len(data) if length < 0 else length
+        self.received_at = time.monotonic()
         try:
-            self._reader.feed(data, offset, length)
+            self.reader.feed(data, offset, length)
         except Exception as exc:
             raise self.violation(f"malformed reply ({exc})") from exc
 
     def next_reply(self) -> Any:
         """Return the next parsed reply, or ``MORE`` when the reader needs bytes."""
         try:
-            reply = self._reader.gets()
+            reply = self.reader.gets()
         except Exception as exc:  # hiredis.ProtocolError, ValueError, RecursionError...
             raise self.violation(f"malformed reply ({type(exc).__name__}: {exc})") from exc
         return MORE if reply is False else reply
@@ -377,37 +405,39 @@ class Session:
     def settle(self, reply: Any, got: list[Any], wanted: int) -> bool:
         """Place one parsed reply: a pub/sub message or confirmation, else the next of the
         ``wanted`` replies of the current write, appended to ``got``. Return True once
-        every reply and confirmation owed is in."""
+        every reply and confirmation owed is in (then nothing more may be waiting, unless
+        the socket is subscribed)."""
         if type(reply) not in SCALARS:
             if problem := resp2_violation(reply):
                 raise self.violation(problem)
-            if self._fresh and not got and is_max_clients_refusal(reply):
-                raise max_clients_reached(self._where)  # the first reply: nothing ran
-            if (self._count or self._confirming) and self.push(reply):
-                return len(got) == wanted and not self._confirming and self._done()
-        if len(got) == wanted:
+            if self.fresh and not got and is_max_clients_refusal(reply):
+                raise max_clients_reached(self.where)  # the first reply: nothing ran
+        if not ((self.count or self.confirming) and self.push(reply)):
+            got.append(reply)
+        count = len(got)
+        if count < wanted:
+            return False
+        if count > wanted:
             raise self.violation("a reply nobody was waiting for")
-        got.append(reply)
-        return len(got) == wanted and not self._confirming and self._done()
-
-    def _done(self) -> bool:
-        self._fresh = False
-        if not self._count and self.next_reply() is not MORE:
+        if self.confirming:
+            return False
+        self.fresh = False
+        if not self.count and self.next_reply() is not MORE:
             raise self.violation("more replies than commands sent")
         return True
 
     def push(self, reply: Any) -> bool:
         """Take ``reply`` if it is a message or an awaited subscription confirmation."""
-        if not (self._count or self._confirming) or type(reply) is not list or len(reply) < 3:
+        if not (self.count or self.confirming) or type(reply) is not list or len(reply) < 3:
             return False
         kind = reply[0]
         if kind == b"message" and len(reply) == 3:
-            self._messages.append(Message("message", reply[1], reply[2]))
+            self.messages.append(Message("message", reply[1], reply[2]))
         elif kind == b"pmessage" and len(reply) == 4:
-            self._messages.append(Message("pmessage", reply[2], reply[3], reply[1]))
-        elif kind in _CONFIRMATIONS and self._confirming and type(reply[2]) is int:
-            self._confirming -= 1
-            self._count = reply[2]
+            self.messages.append(Message("pmessage", reply[2], reply[3], reply[1]))
+        elif kind in _CONFIRMATIONS and self.confirming and type(reply[2]) is int:
+            self.confirming -= 1
+            self.count = reply[2]
         else:
             return False
         return True
@@ -416,7 +446,7 @@ class Session:
         """Read the answer to one write: ``replies`` replies, then ``confirmations``
         subscription confirmations; messages arriving meanwhile are queued. Yields when
         the reader needs more bytes."""
-        self._confirming += confirmations
+        self.confirming += confirmations
         got: list[Any] = []
         if not (replies or confirmations):
             return got
@@ -429,7 +459,7 @@ class Session:
 
     def next_message(self) -> Generator[None, None, Message]:
         """Return the next message (queued or read). Yields when the reader needs bytes."""
-        while not self._messages:
+        while not self.messages:
             reply = self.next_reply()
             if reply is MORE:
                 yield
@@ -438,7 +468,7 @@ class Session:
                 raise self.violation(problem)
             if not self.push(reply):
                 raise self.violation("a reply nobody was waiting for")
-        return self._messages.popleft()
+        return self.messages.popleft()
 
     # -- what to send -------------------------------------------------------------------------
 
@@ -448,29 +478,29 @@ class Session:
         send in one write as ``(commands, replies, confirmations)`` (``exchange``'s
         arguments) and is sent the replies; a refusal raises the error it means (the
         shell wraps any failure with ``handshake_error``)."""
-        self._fresh = True
-        commands = handshake_commands(self._kwargs)
+        self.fresh = True
+        commands = handshake_commands(self.kwargs)
         if commands:
             replies = yield commands, len(commands), 0
-            failure = handshake_failure(commands, replies, self._where)
+            failure = handshake_failure(commands, replies, self.where)
             if failure is not None:
                 raise failure
         commands, confirmations = self.restore()
         if commands:
             replies = yield commands, 1, confirmations
-            self._id = int(checked(replies[0]))
+            self.id = int(checked(replies[0]))
 
     def restore(self) -> tuple[list[tuple[Any, ...]], int]:
         """Return the commands that restore the subscriptions on a new socket (its CLIENT
         ID first: RESP2 refuses CLIENT ID once subscribed), and their confirmations."""
         commands: list[tuple[Any, ...]] = []
-        if self._channels:
-            commands.append(("SUBSCRIBE", *self._channels))
-        if self._patterns:
-            commands.append(("PSUBSCRIBE", *self._patterns))
+        if self.channels:
+            commands.append(("SUBSCRIBE", *self.channels))
+        if self.patterns:
+            commands.append(("PSUBSCRIBE", *self.patterns))
         if commands:
             commands.insert(0, ("CLIENT", "ID"))
-        return commands, len(self._channels) + len(self._patterns)
+        return commands, len(self.channels) + len(self.patterns)
 
     def subscription(
         self, command: str, names: Sequence[str | bytes]
@@ -478,13 +508,13 @@ class Session:
         """Record a (p)(un)subscribe; return what to send (nothing if it changes nothing)
         and the confirmations owed. A CLIENT ID goes first when the socket's id is not
         known yet (its reply is then the one reply to read)."""
-        wanted = self._patterns if command[0] == "P" else self._channels
+        wanted = self.patterns if command[0] == "P" else self.channels
         encoded = [name.encode() if isinstance(name, str) else bytes(name) for name in names]
         if command.endswith("UNSUBSCRIBE"):
             changed = [name for name in dict.fromkeys(encoded or wanted) if name in wanted]
             for name in changed:
                 del wanted[name]
-            if not self._count:  # not subscribed on this socket: nothing to tell Redis
+            if not self.count:  # not subscribed on this socket: nothing to tell Redis
                 return [], 0
         else:
             changed = [name for name in dict.fromkeys(encoded) if name not in wanted]
@@ -492,14 +522,14 @@ class Session:
         if not changed:
             return [], 0
         commands: list[tuple[Any, ...]] = [(command, *changed)]
-        if self._id is None and not self._count:
+        if self.id is None and not self.count:
             commands.insert(0, ("CLIENT", "ID"))
         return commands, len(changed)
 
     def deadline(self, now: float, block: float | None) -> float | None:
         """Return when the replies of a write made at ``now`` are late (``block``: what a
         blocking command may wait on top of socket_timeout; ``math.inf``: no bound)."""
-        timeout = self._config.socket_timeout
+        timeout = self.config.socket_timeout
         if timeout is None or (block is not None and math.isinf(block)):
             return None
         return now + (block or 0.0) + timeout
@@ -508,35 +538,35 @@ class Session:
         """Return the deadline a reply gets for the bytes of it received since ``start``
         (``_received`` when it was asked for; ``first``: its first deadline), or None
         when it is late."""
-        timeout = self._config.socket_timeout
-        moved = self._received - start
+        timeout = self.config.socket_timeout
+        moved = self.received - start
         if first is None or timeout is None or not moved:
             return None
-        later = late_at(first, moved, self._received_at, timeout)
+        later = late_at(first, moved, self.received_at, timeout)
         return later if later > now else None
 
     # -- failures -------------------------------------------------------------------------------
 
     def violation(self, what: str) -> ProtocolError:
         """Return the error of a reply from this server that breaks RESP2."""
-        return violation(self._where, what)
+        return violation(self.where, what)
 
     def forget(self) -> None:
         """Reset what belonged to the closed socket (a new one starts a new stream)."""
-        self._reader = new_reader(self._config.reader)
-        self._count = self._confirming = 0
-        self._id = None
+        self.reader = new_reader(self.config.reader)
+        self.count = self.confirming = 0
+        self.id = None
 
     def broken(self, exc: BaseException, block: float | None = None) -> BaseException:
         """Close the socket ``exc`` broke and return what to raise for it. A subscriber
         hears of the gap (once: a cancelled or interrupted caller cannot, so the next
         call raises it instead)."""
-        gap = self._count > 0
+        gap = self.count > 0
         self.close_socket()
-        error = transport_error(self._where, exc, self._config.socket_timeout, block)
+        error = transport_error(self.where, exc, self.config.socket_timeout, block)
         if not isinstance(error, (RedisConnectionError, RedisTimeoutError)):
             if gap:
-                self._gap = f"Connection to {self._where} closed by a cancelled call; {GAP}"
+                self.gap = f"Connection to {self.where} closed by a cancelled call; {GAP}"
             return error
         if gap:
             error = type(error)(f"{error}; {GAP}")
@@ -544,24 +574,26 @@ class Session:
 
     def take_gap(self) -> None:
         """Raise the gap a cancelled call left, once."""
-        gap, self._gap = self._gap, None
+        gap, self.gap = self.gap, None
         if gap is not None:
             raise RedisConnectionError(gap)
 
     def lost_while_idle(self) -> None:
         """The server closed the idle socket: tell a subscriber, replace it silently else."""
-        gap = self._count > 0
+        gap = self.count > 0
         self.close_socket()
         if gap:
-            raise RedisConnectionError(f"Connection to {self._where} lost; {GAP}")
+            raise RedisConnectionError(f"Connection to {self.where} lost; {GAP}")
 
     def forget_subscriptions(self) -> None:
         """Drop the subscriptions, the queued messages and a pending gap (on close)."""
-        self._channels.clear()
-        self._patterns.clear()
-        self._messages.clear()
-        self._gap = None
+        self.channels.clear()
+        self.patterns.clear()
+        self.messages.clear()
+        self.gap = None
 
     def close_socket(self) -> None:
-        """Close the socket (the shell's) and ``forget`` its stream."""
-        raise NotImplementedError
+        """Close the shell's socket (``on_close``) and ``forget`` its stream."""
+        if self.on_close is not None:
+            self.on_close()
+        self.forget()

@@ -31,9 +31,9 @@ from djredis._core import observe
 from djredis._core.commands import Batch, Call, Command, Eval, Operation
 from djredis._core.errors import CONNECTION_ERRORS, ErrorPolicy, may_resend
 from djredis._io.loops import LoopState, loop_state
+from djredis._io.pool import execute_on
 from djredis._io.protocol import checked
 from djredis._io.resp import ERROR_TYPES
-from djredis._io.sync_pool import execute_on
 from djredis._io.wire import execute_async
 
 __all__ = [

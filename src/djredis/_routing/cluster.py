@@ -50,7 +50,7 @@ from djredis._io.bridge import (
     retry_policy,
 )
 from djredis._io.loops import LoopState
-from djredis._io.sync_pool import execute_on
+from djredis._io.pool import execute_on
 from djredis._io.wire import execute_async
 from djredis._routing.base import (
     ATTEMPT_ERRORS,

@@ -14,7 +14,7 @@ from typing import Any
 
 from djredis._core.errors import CONNECTION_ERRORS
 from djredis._io.loops import LoopState
-from djredis._io.sync_pool import request_many
+from djredis._io.pool import request_many
 from djredis._routing.cluster_plan import (
     Node,
     Part,

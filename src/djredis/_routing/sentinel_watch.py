@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger
-from djredis._io.dedicated import dedicated
+from djredis._io.pool import dedicated
 
 __all__ = ["GIVE_UP_AFTER", "PING_EVERY", "SWITCH_MASTER", "SwitchWatch"]
 

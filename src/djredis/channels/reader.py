@@ -323,7 +323,7 @@ class Reader:
                 return
             try:
                 conn = await self._connection()
-                block = block_seconds(conn._config)
+                block = block_seconds(conn.config)
                 count = BATCH if self.give_back is None else missing
                 reply = await conn.call(
                     "BLMPOP", block, 1, self.key, "LEFT", "COUNT", count, block=block
@@ -365,7 +365,7 @@ class Reader:
         channel's given back), instead of dropping them with the connection."""
         conn, client = self._conn, self._client
         if conn is not None and client is not None and conn.connected:
-            multiplexed = loop_state().connection(conn._config)
+            multiplexed = loop_state().connection(conn.config)
             if not multiplexed.connected:
                 await multiplexed.ensure_connected()
             await multiplexed.send(("CLIENT", "UNBLOCK", client))
@@ -410,7 +410,7 @@ class Reader:
             config = await self.topology.aprimary_for(
                 self.key, loop_state(), fresh=self._failures > 0
             )
-            if conn is not None and conn._config != config:
+            if conn is not None and conn.config != config:
                 await conn.aclose()
             conn = self._conn = adedicated(config, self.purpose)
             self._client = None

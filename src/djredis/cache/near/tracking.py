@@ -30,7 +30,9 @@ from typing import Protocol
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger
-from djredis._io.dedicated import DedicatedConnection, Message, dedicated
+from djredis._io.blocking import BlockingConnection
+from djredis._io.pool import dedicated
+from djredis._io.protocol import Message
 
 __all__ = ["INVALIDATE", "Listener"]
 
@@ -104,7 +106,7 @@ class Listener:
         finally:
             conn.close()
 
-    def _follow(self, conn: DedicatedConnection) -> None:
+    def _follow(self, conn: BlockingConnection) -> None:
         conn.close()  # a fresh socket: tracking is turned on below, never restored implicitly
         client_id = conn.client_id()
         prefix = ("PREFIX", self._prefix) if self._prefix else ()

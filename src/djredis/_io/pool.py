@@ -1,18 +1,13 @@
-"""Lean blocking connections for djredis's own commands: a socket, a RESP reader, a pool.
+"""The blocking connections of a process: a pool per server, with an exclusive checkout.
 
 redis-py 8 spends most of a cache hit outside the network: per-command observability
 hooks, event dispatch, retry wrappers and a pool checkout that records metrics cost more
 than the round trip itself on loopback. djredis's operations only need "send these
-commands, read that many replies", so they run over this minimal connection; the redis-py
-client from ``get_redis_connection()`` keeps its own pool for everything else.
+commands, read that many replies", so they run over ``blocking.BlockingConnection``; the
+redis-py client from ``get_redis_connection()`` keeps its own pool for everything else.
 
-- Each connection is used by one thread at a time (checked out of ``SyncPool``); idle ones
-  are kept LIFO, so a quiet process keeps one warm socket.
-- Timeouts: opening a connection (TCP, TLS, AUTH/SELECT/SETNAME) is bounded by
-  ``connect_timeout``; after a write, bytes must keep moving (``progress``: no silence
-  longer than ``socket_timeout``, and at least ``MIN_RATE`` on average), else
-  ``TimeoutError`` and the socket is discarded (its position in the reply stream is
-  unknown).
+- Each pooled connection is used by one thread at a time (checked out of
+  ``BlockingPool``); idle ones are kept LIFO, so a quiet process keeps one warm socket.
 - An idle socket is checked before it is written on (one non-blocking ``poll``); one found
   closed by the server is discarded, with every idle socket opened before it (a Redis
   restart kills them all), and the command goes out on another, since Redis never saw it.
@@ -20,10 +15,13 @@ client from ``get_redis_connection()`` keeps its own pool for everything else.
   redis-py does): one whose PONG does not come within ``socket_timeout`` is dropped too.
   Each call here is one attempt: whether a failed one is made again is the router's
   decision (``may_resend``, in ``djredis._routing.base``).
-- A protocol violation (a malformed reply, a RESP3 type, an unsolicited reply) discards
-  the connection and raises ``ProtocolError`` naming the server.
+- ``dedicated(config, purpose)`` checks out the pool's exclusive connection for
+  ``purpose`` (``"channels.reader"``, ``"near-cache.invalidations"``...): one per
+  (server, purpose), kept by the pool, never handed to anyone else and not counted in
+  ``max_connections``, so a blocking read or a subscription never sits on a pooled socket
+  and two components never share one.
 - After ``fork()`` the child never touches the parent's sockets: the pool notices the new
-  pid and starts empty.
+  pid and starts empty (its exclusive connections too).
 """
 
 from __future__ import annotations
@@ -41,11 +39,12 @@ from redis.exceptions import NoScriptError
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CONNECTION_ERRORS
+from djredis._io.blocking import BlockingConnection
 from djredis._io.protocol import eval_fallback, finish, wire
-from djredis._io.sync_connection import SyncConnection
 
 __all__ = [
-    "SyncPool",
+    "BlockingPool",
+    "dedicated",
     "disconnect_pools",
     "execute_on",
     "pool_for",
@@ -54,13 +53,14 @@ __all__ = [
 ]
 
 
-class SyncPool:
-    """Idle connections to one server, shared by threads; fork-aware."""
+class BlockingPool:
+    """Idle connections to one server, shared by threads, and its exclusive ones;
+    fork-aware."""
 
     def __init__(self, config: ServerConfig) -> None:
         kwargs = config.kwargs()
         self._config = config
-        self._idle: list[SyncConnection] = []
+        self._idle: list[BlockingConnection] = []
         self._pid = os.getpid()
         self._max = int(kwargs.get("max_connections") or DEFAULT_MAX_CONNECTIONS)
         self._blocking = config.blocking_pool
@@ -78,8 +78,11 @@ class SyncPool:
         self.refusals = 0
         self.reconnects = 0
         self._broken = 0
+        # The exclusive connections, by purpose; whether a pooled one was ever opened.
+        self._exclusive: dict[str, BlockingConnection] = {}
+        self.pooled = False
 
-    def acquire(self) -> SyncConnection:
+    def acquire(self) -> BlockingConnection:
         """Return a usable idle connection, or a new (connected) one.
 
         Idle sockets the server has closed are dropped here, before anything is written
@@ -113,7 +116,7 @@ class SyncPool:
             if new is not None:
                 return new
 
-    def release(self, conn: SyncConnection) -> None:
+    def release(self, conn: BlockingConnection) -> None:
         """Give a connection back; broken ones are dropped."""
         if conn.pid != self._pid:
             return
@@ -129,13 +132,13 @@ class SyncPool:
         else:
             self._idle.append(conn)
 
-    def discard(self, conn: SyncConnection) -> None:
+    def discard(self, conn: BlockingConnection) -> None:
         """Close a connection that failed and forget it."""
         conn.close()
         if conn.pid == self._pid:
             self._forget(broken=True)
 
-    def lost(self, conn: SyncConnection) -> None:
+    def lost(self, conn: BlockingConnection) -> None:
         """Forget a connection that broke in use; idle ones opened before it go too."""
         self._dead_upto = max(self._dead_upto, conn.generation)
         self.discard(conn)
@@ -147,7 +150,25 @@ class SyncPool:
             conn.close()
             self._forget()
 
-    def _new(self) -> SyncConnection | None:
+    def exclusive(self, purpose: str) -> BlockingConnection:
+        """Return the connection of this server kept for ``purpose`` alone, created (not
+        connected) on first use."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        conn = self._exclusive.get(purpose)
+        if conn is None:
+            with self._condition:
+                conn = self._exclusive.get(purpose)
+                if conn is None:
+                    conn = self._exclusive[purpose] = BlockingConnection(self._config)
+        return conn
+
+    def close_exclusive(self) -> None:
+        """Close the exclusive connections (at exit)."""
+        for conn in list(self._exclusive.values()):
+            conn.close()
+
+    def _new(self) -> BlockingConnection | None:
         """Open a connection; None when one came back to the idle list meanwhile."""
         with self._condition:
             while self._open >= self._max:
@@ -162,8 +183,9 @@ class SyncPool:
                     return None
             self._open += 1
             self._generation += 1
+            self.pooled = True
             generation = self._generation
-        conn = SyncConnection(self._config, generation)
+        conn = BlockingConnection(self._config, generation)
         try:
             conn.connect()
         except BaseException:
@@ -195,37 +217,60 @@ class SyncPool:
     def _after_fork(self) -> None:
         # The inherited sockets are the parent's conversations: never reuse them here.
         idle, self._idle = self._idle, []
+        exclusive, self._exclusive = self._exclusive, {}
         for conn in idle:
             conn.close()
+        for conn in exclusive.values():  # its holder may use it again: it reconnects
+            conn.session.close_socket()
         self._open = 0
         self._broken = 0
         self._pid = os.getpid()
         self._condition = threading.Condition(threading.Lock())
 
 
-_pools: dict[ServerConfig, SyncPool] = {}
+_pools: dict[ServerConfig, BlockingPool] = {}
 _pools_lock = threading.Lock()
 
 
 @atexit.register
 def _close_at_exit() -> None:
     disconnect_pools(list(_pools))
+    for pool in list(_pools.values()):
+        pool.close_exclusive()
 
 
-def pool_for(config: ServerConfig) -> SyncPool:
+def _after_fork_in_child() -> None:
+    global _pools_lock
+    # The parent's lock may have been held by a thread that does not exist here; the pools
+    # themselves notice the new pid when next used.
+    _pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def pool_for(config: ServerConfig) -> BlockingPool:
     """Return the process-wide djredis pool for ``config``, created on first use."""
     pool = _pools.get(config)
     if pool is None:
         with _pools_lock:
             pool = _pools.get(config)
             if pool is None:
-                pool = _pools[config] = SyncPool(config)
+                pool = _pools[config] = BlockingPool(config)
     return pool
 
 
-def pools() -> list[SyncPool]:
-    """Return this process's djredis pools (one per server), for ``djredis.metrics``."""
-    return list(_pools.values())
+def pools() -> list[BlockingPool]:
+    """Return this process's djredis pools (one per server that opened a pooled
+    connection), for ``djredis.metrics``."""
+    return [pool for pool in list(_pools.values()) if pool.pooled]
+
+
+def dedicated(config: ServerConfig, purpose: str) -> BlockingConnection:
+    """Return this process's exclusive connection to ``config`` for ``purpose``, created
+    on first use (``BlockingPool.exclusive``). A forked child gets connections of its own.
+    """
+    return pool_for(config).exclusive(purpose)
 
 
 def disconnect_pools(configs: Iterable[ServerConfig]) -> None:
@@ -272,7 +317,7 @@ def request_many(
     all of them at once (a Redis Cluster command spanning nodes). Each server's outcome is
     its replies (error replies as objects) or the connection error it met; one attempt."""
     outcomes: dict[ServerConfig, list[Any] | Exception] = {}
-    sent: list[tuple[ServerConfig, SyncPool, SyncConnection, int, float | None]] = []
+    sent: list[tuple[ServerConfig, BlockingPool, BlockingConnection, int, float | None]] = []
     try:
         for config, commands in batches.items():
             pool = pool_for(config)
@@ -303,7 +348,7 @@ def request_many(
     return outcomes
 
 
-def _give_back(pool: SyncPool, conn: SyncConnection, exc: Exception) -> None:
+def _give_back(pool: BlockingPool, conn: BlockingConnection, exc: Exception) -> None:
     if type(exc) is RedisConnectionError:  # closed or reset: not a timeout or a violation
         pool.lost(conn)
     else:
