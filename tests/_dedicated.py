@@ -1,7 +1,7 @@
 """Drive a dedicated connection through the same sync-looking calls, sync or async.
 
 ``open_face(config, "async", purpose)`` returns an object whose methods run the
-``AsyncDedicatedConnection`` coroutines on one event loop of its own, kept for the whole
+exclusive ``AsyncConnection``'s coroutines on one event loop of its own, kept for the whole
 test (as a server process keeps its loop); ``close()`` shuts that loop down the way
 ``asyncio.run`` does, which closes the loop's dedicated connections.
 """
@@ -13,8 +13,9 @@ from typing import Any
 
 from djredis._config.options import parse_connection_settings
 from djredis._config.server import ServerConfig
+from djredis._io.aio import AsyncConnection
 from djredis._io.blocking import BlockingConnection
-from djredis._io.dedicated_async import AsyncDedicatedConnection, adedicated
+from djredis._io.loops import adedicated
 from djredis._io.pool import dedicated
 from djredis._io.protocol import Message
 
@@ -60,15 +61,15 @@ class SyncFace:
 
 
 class AsyncFace:
-    """The running loop's ``AsyncDedicatedConnection``, on a loop of the face's own."""
+    """The running loop's exclusive ``AsyncConnection``, on a loop of the face's own."""
 
     def __init__(self, config: ServerConfig, purpose: str) -> None:
         self.loop = asyncio.new_event_loop()
 
-        async def make() -> AsyncDedicatedConnection:
+        async def make() -> AsyncConnection:
             return adedicated(config, purpose)
 
-        self.conn: AsyncDedicatedConnection = self.run(make())
+        self.conn: AsyncConnection = self.run(make())
 
     def run(self, awaitable: Any) -> Any:
         return self.loop.run_until_complete(awaitable)

@@ -20,8 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from djredis._io.aio import reconnects
 from djredis._io.loops import multiplexed_connections
-from djredis._io.multiplex import reconnects
 from djredis._io.pool import pools
 from djredis.cache.near.tier import near_caches
 

@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from djredis._core.errors import ProtocolError
-from djredis._io.dedicated_async import AsyncDedicatedConnection
+from djredis._io.aio import AsyncConnection
 from djredis._io.protocol import GAP, Message
 from tests._dedicated import APIS, AsyncFace, SyncFace, open_face, server_config
 from tests._proxy import FaultyProxy
@@ -151,7 +151,7 @@ def test_a_stopped_redis_makes_a_subscriber_ping_fail_within_socket_timeout(
     assert conn.get_message(1.0) == Message("message", b"news", b"back")
 
 
-def run_cancelled(face: AsyncFace, make: Callable[[AsyncDedicatedConnection], Any]) -> None:
+def run_cancelled(face: AsyncFace, make: Callable[[AsyncConnection], Any]) -> None:
     """Start ``make(conn)`` as a task on the face's loop and cancel it 0.2 s later."""
 
     async def scenario() -> None:

@@ -594,3 +594,29 @@ def test_a_server_error_is_not_a_protocol_error(
     got, reported = run(scenario)
     assert got == "default"
     assert reported == []
+
+
+def test_rediss_pointed_at_a_plain_port_says_the_tls_handshake_failed(
+    redis_server: RedisServer, build: CacheFactory
+) -> None:
+    """The shared async connection words a failed TLS handshake as the blocking pool and the
+    exclusive connections do (``protocol.tls_handshake_error``), within connect_timeout."""
+    cache = build(
+        f"rediss://127.0.0.1:{redis_server.port}/0", ssl_cert_reqs="none", SOCKET_TIMEOUT=1
+    )
+
+    async def scenario() -> tuple[BaseException | None, float]:
+        start = time.monotonic()
+        try:
+            await cache.aget("k")
+        except CONNECTION_ERRORS as exc:
+            return exc, time.monotonic() - start
+        return None, time.monotonic() - start
+
+    (error, took), reported = run(scenario)
+    assert isinstance(error, (RedisConnectionError, RedisTimeoutError)), repr(error)
+    assert "TLS handshake" in str(error)
+    assert "is it a TLS port?" in str(error)
+    assert f"127.0.0.1:{redis_server.port}" in str(error)
+    assert took < 4 * 1 + 0.5  # connect_timeout (socket_timeout) per attempt
+    assert reported == []

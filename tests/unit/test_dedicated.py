@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 from djredis._core.commands import Call
-from djredis._io.dedicated_async import adedicated
-from djredis._io.loops import loop_state
+from djredis._io.loops import adedicated, loop_state
 from djredis._io.pool import dedicated, execute_on
 from djredis._io.protocol import Message
 from djredis._io.wire import execute_async

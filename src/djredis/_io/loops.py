@@ -2,11 +2,13 @@
 
 An asyncio connection belongs to the loop that opened it. Django code meets many loops:
 uvicorn/daphne run one per worker, ``async_to_sync`` makes a new one per call, test runners
-one per test. So every loop gets its own multiplexed connections (and its own
-``redis.asyncio`` clients), created on first use and closed from inside that loop when it
-shuts down: each loop holds one parked async generator, and ``loop.shutdown_asyncgens()``
-— which ``asyncio.run``, asgiref, uvicorn and pytest-asyncio call before closing a loop —
-runs its ``finally`` block while the loop can still await. Nothing patches the loop.
+one per test. So every loop gets its own connections (``aio.AsyncConnection``): one shared
+connection per server (``connection``), one exclusive connection per server and purpose
+(``exclusive``), and its own ``redis.asyncio`` clients, created on first use and closed
+from inside that loop when it shuts down: each loop holds one parked async generator, and
+``loop.shutdown_asyncgens()`` — which ``asyncio.run``, asgiref, uvicorn and pytest-asyncio
+call before closing a loop — runs its ``finally`` block while the loop can still await.
+Nothing patches the loop.
 
 The states are kept in a ``WeakKeyDictionary`` keyed by the loop, so nothing in a state
 may hold its loop strongly once the loop is done (an open socket's transport does): a
@@ -26,10 +28,10 @@ from redis import asyncio as aioredis
 from redis.asyncio import connection as aioconnection
 
 from djredis._config.server import ServerConfig
+from djredis._io.aio import AsyncConnection
 from djredis._io.bridge import resent_errors, retry_policy
-from djredis._io.multiplex import MultiplexedConnection
 
-__all__ = ["LoopState", "loop_state", "multiplexed_connections"]
+__all__ = ["LoopState", "adedicated", "loop_state", "multiplexed_connections"]
 
 T = TypeVar("T")
 
@@ -38,17 +40,27 @@ class LoopState:
     """The async connections and clients one event loop owns."""
 
     def __init__(self) -> None:
-        self.multiplexed: dict[ServerConfig, MultiplexedConnection] = {}
+        self.multiplexed: dict[ServerConfig, AsyncConnection] = {}  # the shared ones
+        self.exclusives: dict[tuple[ServerConfig, str], AsyncConnection] = {}
         self.clients: dict[ServerConfig, aioredis.Redis] = {}
         # Other per-loop objects with an ``aclose()`` (Sentinel- and Cluster-aware clients).
         self.extras: dict[Hashable, Any] = {}
         self._guard: AsyncGenerator[None, None] | None = None
 
-    def connection(self, config: ServerConfig) -> MultiplexedConnection:
-        """Return this loop's multiplexed connection to ``config`` (not yet connected)."""
+    def connection(self, config: ServerConfig) -> AsyncConnection:
+        """Return this loop's shared connection to ``config`` (not yet connected)."""
         conn = self.multiplexed.get(config)
         if conn is None:
-            conn = self.multiplexed[config] = MultiplexedConnection(config)
+            conn = self.multiplexed[config] = AsyncConnection(config)
+        return conn
+
+    def exclusive(self, config: ServerConfig, purpose: str) -> AsyncConnection:
+        """Return this loop's exclusive connection to ``config`` for ``purpose`` (e.g.
+        ``"channels.reader"``), created on first use: two purposes never share one."""
+        key = (config, purpose)
+        conn = self.exclusives.get(key)
+        if conn is None:
+            conn = self.exclusives[key] = AsyncConnection(config, exclusive=True)
         return conn
 
     def client(self, config: ServerConfig) -> aioredis.Redis:
@@ -88,12 +100,13 @@ class LoopState:
 
     async def aclose(self) -> None:
         """Close every connection this loop holds."""
-        multiplexed, self.multiplexed = self.multiplexed, {}
+        connections = [*self.multiplexed.values(), *self.exclusives.values()]
+        self.multiplexed, self.exclusives = {}, {}
         clients, self.clients = self.clients, {}
         extras, self.extras = self.extras, {}
-        for conn in multiplexed.values():
+        for conn in connections:
             conn.close()
-        for conn in multiplexed.values():
+        for conn in connections:
             await conn.wait_closed()
         for client in clients.values():
             # The pool was passed in, so closing the client leaves it open: close it too.
@@ -132,8 +145,18 @@ def loop_state() -> LoopState:
     return state
 
 
-def multiplexed_connections() -> list[MultiplexedConnection]:
-    """Return every event loop's multiplexed connections (for ``djredis.metrics``; other
+def adedicated(config: ServerConfig, purpose: str) -> AsyncConnection:
+    """Return the running loop's exclusive connection to ``config`` for ``purpose``,
+    created on first use and closed when the loop shuts down (the asyncio twin of
+    ``dedicated.dedicated``).
+
+    Raises RuntimeError when no event loop is running.
+    """
+    return loop_state().exclusive(config, purpose)
+
+
+def multiplexed_connections() -> list[AsyncConnection]:
+    """Return every event loop's shared connections (for ``djredis.metrics``; other
     threads' loops may add some meanwhile, so the copy is retried)."""
     for _attempt in range(5):
         try:

@@ -1,4 +1,4 @@
-"""Send a command description over this loop's multiplexed connection.
+"""Send a command description over this loop's shared connection.
 
 Its replies become its result exactly as on the blocking pool: both use
 ``protocol.wire`` and ``protocol.finish``.
@@ -12,14 +12,14 @@ from redis.exceptions import NoScriptError
 
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CONNECTION_ERRORS, CommandNotSent
-from djredis._io.multiplex import MultiplexedConnection
+from djredis._io.aio import AsyncConnection
 from djredis._io.protocol import checked, eval_fallback, finish, wire
 
 __all__ = ["execute_async"]
 
 
-async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eval) -> Any:
-    """Send one command description over this loop's multiplexed connection; its replies
+async def execute_async(conn: AsyncConnection, command: Call | Batch | Eval) -> Any:
+    """Send one command description over this loop's shared connection; its replies
     become its result exactly as on the blocking pool (``finish``).
 
     Raises ``CommandNotSent`` when Redis surely did not get the command (the connection
@@ -39,7 +39,7 @@ async def execute_async(conn: MultiplexedConnection, command: Call | Batch | Eva
         return finish(command, await _replies(conn, eval_fallback(command)))
 
 
-async def _replies(conn: MultiplexedConnection, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+async def _replies(conn: AsyncConnection, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
     if len(commands) == 1:
         return [await conn.send(commands[0])]
     futures = conn.send_all(commands)

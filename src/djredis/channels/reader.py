@@ -58,9 +58,8 @@ from typing import Any
 
 from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger, CommandNotSent
-from djredis._io.dedicated_async import AsyncDedicatedConnection, adedicated
-from djredis._io.loops import loop_state
-from djredis._io.multiplex import MultiplexedConnection
+from djredis._io.aio import AsyncConnection
+from djredis._io.loops import adedicated, loop_state
 from djredis._routing.base import Topology
 from djredis.channels.mailboxes import Inbox, Mailbox, Waiter
 
@@ -122,10 +121,10 @@ class Reader:
         self.task: asyncio.Task[None] | None = None
         self.pops = 0  # BLMPOP round trips, for tests and benchmarks
         self.fast_pops = 0  # LPOP round trips (a plain channel's fast path), likewise
-        self._conn: AsyncDedicatedConnection | None = None
+        self._conn: AsyncConnection | None = None
         # A plain channel's fast path: this loop's multiplexed connection to the list's
         # primary, and the LPOPs written on it whose reply has not been handled yet.
-        self._fast: MultiplexedConnection | None = None
+        self._fast: AsyncConnection | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._fast_stale = False  # ask the topology afresh before the next fast pop
         self._clock = False  # _offset_ms was measured
@@ -405,7 +404,7 @@ class Reader:
             )
         return True
 
-    async def _connection(self) -> AsyncDedicatedConnection:
+    async def _connection(self) -> AsyncConnection:
         conn = self._conn
         if conn is None or not conn.connected:
             config = await self.topology.aprimary_for(
