@@ -16,7 +16,9 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
+from redis import asyncio as aioredis
 from redis._parsers import _HiredisParser, _RESP2Parser
+from redis.asyncio import connection as aioconnection
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.client import Redis
@@ -30,6 +32,7 @@ from djredis._config.server import ServerConfig
 from djredis._io.pool import disconnect_pools
 
 __all__ = [
+    "async_client",
     "disconnect_idle",
     "get_client",
     "get_pool",
@@ -161,3 +164,25 @@ def redis_py_kwargs(config: ServerConfig) -> dict[str, Any]:
     if config.transport == "tls":
         kwargs["ssl"] = True
     return kwargs
+
+
+def async_client(config: ServerConfig) -> aioredis.Redis:
+    """Return a new ``redis.asyncio`` client for ``config`` (one per event loop: the caller,
+    ``djredis._io.loops``, keeps it with the loop's other connections)."""
+    kwargs = config.kwargs()
+    connection_class: type[Any] = {
+        "unix": aioconnection.UnixDomainSocketConnection,
+        "tls": aioconnection.SSLConnection,
+        "tcp": aioconnection.Connection,
+    }[config.transport]
+    kwargs.pop("parser_class", None)  # sync parser classes do not fit asyncio connections
+    # A sync Retry from OPTIONS would run but never retry here: build the asyncio one.
+    kwargs["retry"] = retry_policy(config, asyncio=True)
+    kwargs.setdefault("retry_on_error", list(resent_errors(config)))
+    if config.blocking_pool:
+        pool: aioconnection.ConnectionPool = aioconnection.BlockingConnectionPool(
+            connection_class=connection_class, **kwargs
+        )
+    else:
+        pool = aioconnection.ConnectionPool(connection_class=connection_class, **kwargs)
+    return aioredis.Redis(connection_pool=pool)

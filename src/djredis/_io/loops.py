@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncGenerator, Callable, Hashable
-from typing import Any, TypeVar
-
-from redis import asyncio as aioredis
-from redis.asyncio import connection as aioconnection
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from djredis._config.server import ServerConfig
 from djredis._io.aio import AsyncConnection
-from djredis._io.bridge import resent_errors, retry_policy
+from djredis._io.bridge import async_client
+
+if TYPE_CHECKING:
+    from redis import asyncio as aioredis
 
 __all__ = ["LoopState", "adedicated", "loop_state", "multiplexed_connections"]
 
@@ -67,7 +67,7 @@ class LoopState:
         """Return this loop's ``redis.asyncio`` client for ``config`` (for pub/sub etc.)."""
         client = self.clients.get(config)
         if client is None:
-            client = self.clients[config] = _async_client(config)
+            client = self.clients[config] = async_client(config)
         return client
 
     def shared(self, key: Hashable, factory: Callable[[], T]) -> T:
@@ -164,23 +164,3 @@ def multiplexed_connections() -> list[AsyncConnection]:
         except RuntimeError:  # changed size during iteration
             continue
     return []
-
-
-def _async_client(config: ServerConfig) -> aioredis.Redis:
-    kwargs = config.kwargs()
-    connection_class: type[Any] = {
-        "unix": aioconnection.UnixDomainSocketConnection,
-        "tls": aioconnection.SSLConnection,
-        "tcp": aioconnection.Connection,
-    }[config.transport]
-    kwargs.pop("parser_class", None)  # sync parser classes do not fit asyncio connections
-    # A sync Retry from OPTIONS would run but never retry here: build the asyncio one.
-    kwargs["retry"] = retry_policy(config, asyncio=True)
-    kwargs.setdefault("retry_on_error", list(resent_errors(config)))
-    if config.blocking_pool:
-        pool: aioconnection.ConnectionPool = aioconnection.BlockingConnectionPool(
-            connection_class=connection_class, **kwargs
-        )
-    else:
-        pool = aioconnection.ConnectionPool(connection_class=connection_class, **kwargs)
-    return aioredis.Redis(connection_pool=pool)
