@@ -7,11 +7,15 @@ reconfigure it only when they next look at it, and until then reads from it succ
 return values the new primary has already replaced, and writes to it succeed and are lost.
 
 Each Sentinel publishes ``+switch-master <service> <old ip> <old port> <new ip> <new port>``
-on its own pub/sub the moment its configuration names the new primary, which is also the
-moment it starts answering ``SENTINEL GET-MASTER-ADDR-BY-NAME`` (what every client asks)
-with it. One thread per Sentinel follows that channel on a dedicated connection and, on an
+on its own pub/sub when its configuration names the new primary. The Sentinel leading a
+failover names the promoted replica to ``SENTINEL GET-MASTER-ADDR-BY-NAME`` (what every
+client asks) earlier: from the moment it sees the promotion, which it announces with
+``+promoted-slave slave <name> <ip> <port> @ <service> <old ip> <old port>``; its
+``+switch-master`` follows only when the other replicas are reconfigured (a tick later, or
+up to 10 s when one does not answer), and the other Sentinels' when they hear of it. One
+thread per Sentinel follows both channels on a dedicated connection and, on an
 announcement for our service, has the group ask that Sentinel again (``recheck``): so the
-process switches within a round trip of the first Sentinel that switches.
+process switches within a round trip of the first Sentinel that names the new primary.
 
 A connection that breaks, or whose PING (every ``PING_EVERY`` s) goes unanswered, may have
 missed an announcement: after reconnecting, the Sentinel is asked again too. A thread whose
@@ -31,11 +35,12 @@ from djredis._config.server import ServerConfig
 from djredis._core.errors import BurstLogger
 from djredis._io.pool import dedicated
 
-__all__ = ["GIVE_UP_AFTER", "PING_EVERY", "SWITCH_MASTER", "SwitchWatch"]
+__all__ = ["GIVE_UP_AFTER", "PING_EVERY", "PROMOTED", "SWITCH_MASTER", "SwitchWatch"]
 
 logger = logging.getLogger("djredis.topology")
 
 SWITCH_MASTER = b"+switch-master"
+PROMOTED = b"+promoted-slave"
 PING_EVERY = 1.0
 GIVE_UP_AFTER = 30.0
 RESTART_EVERY = 1.0
@@ -97,14 +102,14 @@ class SwitchWatch:
             while True:
                 try:
                     conn.close()  # a fresh subscription: what was missed is asked below
-                    conn.subscribe(SWITCH_MASTER)
+                    conn.subscribe(SWITCH_MASTER, PROMOTED)
                     failing_since, failures = None, 0
                     self._recheck(sentinel)
                     while True:
                         message = conn.get_message(PING_EVERY)
                         if message is None:
                             conn.ping()
-                        elif message.channel == SWITCH_MASTER and self._names_us(message.data):
+                        elif self._names_us(message.channel, message.data):
                             self._recheck(sentinel)
                 except Exception as exc:  # the stream has a gap: reconnect, then ask again
                     now = time.monotonic()
@@ -124,5 +129,12 @@ class SwitchWatch:
             self.complete = False
             conn.close()
 
-    def _names_us(self, data: object) -> bool:
-        return isinstance(data, bytes) and data.split(b" ", 1)[0] == self._service
+    def _names_us(self, channel: object, data: object) -> bool:
+        """Whether ``data`` (on ``channel``) announces a failover of our service."""
+        if not isinstance(data, bytes):
+            return False
+        if channel == SWITCH_MASTER:  # <service> <old ip> <old port> <new ip> <new port>
+            return data.split(b" ", 1)[0] == self._service
+        if channel == PROMOTED:  # slave <name> <ip> <port> @ <service> <ip> <port>
+            return data.partition(b" @ ")[2].split(b" ", 1)[0] == self._service
+        return False

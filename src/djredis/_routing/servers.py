@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
@@ -138,8 +138,14 @@ class ServerGroup(Topology):
         close_multiplexed(state, self.all_configs())
 
 
-# (primary, healthy replicas, the answering Sentinel's configuration epoch)
-_Found = tuple[ServerConfig, tuple[ServerConfig, ...], int]
+class _Found(NamedTuple):
+    """What a Sentinel named: the primary, the healthy replicas, its configuration epoch;
+    ``newest``: False for an older configuration taken because no Sentinel knew better."""
+
+    primary: ServerConfig
+    replicas: tuple[ServerConfig, ...]
+    epoch: int
+    newest: bool = True
 
 
 def _int(value: str | None) -> int:
@@ -184,11 +190,13 @@ class SentinelGroup(Topology):
         self._nodes: dict[tuple[str, int], ServerConfig] = {}
         self._health = ReplicaHealth()
         self._lock = threading.Lock()
+        self._telling = threading.Lock()  # one _servers_changed at a time
         self._watch = SwitchWatch(settings.sentinels, self._service, self._recheck)
 
     def after_fork(self) -> None:
         super().after_fork()
         self._lock = threading.Lock()
+        self._telling = threading.Lock()
         self._watch.after_fork()
 
     # -- discovery, written once for both runners --------------------------------------------
@@ -211,43 +219,45 @@ class SentinelGroup(Topology):
 
         A Sentinel whose configuration epoch is older than the newest seen has not heard of
         a failover yet: the next one is asked, and its answer is taken only when no other
-        Sentinel gives a newer one (``newest_only``: not even then)."""
+        Sentinel gives a newer one (``newest_only``: not even then).
+
+        Mid-failover, ``SENTINEL MASTER`` still shows the old primary until the failover
+        ends (``+switch-master``, when the other replicas are reconfigured), but the Sentinel
+        leading it names the promoted replica to ``GET-MASTER-ADDR-BY-NAME`` (what every
+        client asks) from the moment it saw the promotion, and writes land there from then
+        on: that Sentinel is asked that too, and the promoted replica followed at once."""
         problems = []
         older: _Found | None = None
         for sentinel in sentinels or tuple(self._sentinels):
             try:
-                state = _fields(
-                    (yield sentinel, Call(("SENTINEL", "MASTER", self._service), write=False))
+                state = _fields((yield from self._ask(sentinel, "MASTER")))
+                named = (
+                    (yield from self._ask(sentinel, "GET-MASTER-ADDR-BY-NAME"))
+                    if "failover_in_progress" in state.get("flags", "")
+                    else None
                 )
                 replicas = (
-                    (yield sentinel, Call(("SENTINEL", "REPLICAS", self._service), write=False))
-                    if self._read_replicas
-                    else []
+                    (yield from self._ask(sentinel, "REPLICAS")) if self._read_replicas else []
                 )
             except ATTEMPT_ERRORS as exc:
                 problems.append(f"{_where(sentinel)}: {type(exc).__name__}: {exc}")
                 continue
             flags = set(state.get("flags", "").split(","))
-            if "master" not in flags or flags & {"s_down", "o_down"}:
+            primary = self._node(state["ip"], int(state["port"]))
+            promoted = self._node(_text(named[0]), int(named[1])) if named else primary
+            # The old primary's down flags no longer matter once a replica was promoted.
+            if "master" not in flags or (flags & {"s_down", "o_down"} and promoted == primary):
                 problems.append(
                     f"{_where(sentinel)} sees {state.get('ip')}:{state.get('port')} "
                     f"as {state.get('flags')}"
                 )
                 continue
-            healthy = []
-            for replica in map(_fields, replicas):
-                replica_flags = set(replica.get("flags", "").split(","))
-                if replica.get("master-link-status") == "ok" and not replica_flags & {
-                    "s_down",
-                    "o_down",
-                    "disconnected",
-                }:
-                    healthy.append(self._node(replica["ip"], int(replica["port"])))
             epoch = _int(state.get("config-epoch"))
-            found = self._node(state["ip"], int(state["port"])), tuple(healthy), epoch
+            healthy = self._healthy(replicas, promoted, failing_over=named is not None)
+            found = _Found(promoted, healthy, epoch)
             if epoch < self._epoch:
                 problems.append(f"{_where(sentinel)} has an older configuration (epoch {epoch})")
-                older = older or found
+                older = older or found._replace(newest=False)
                 continue
             self._prefer(sentinel)
             return found
@@ -257,6 +267,38 @@ class SentinelGroup(Topology):
             f"no Sentinel names a usable primary for {self._service!r} "
             f"({'; '.join(problems) or 'no Sentinel configured'})"
         )
+
+    def _ask(self, sentinel: ServerConfig, question: str) -> Route[Any]:
+        """Ask ``sentinel`` ``SENTINEL <question> <service>``."""
+        return (yield sentinel, Call(("SENTINEL", question, self._service), write=False))
+
+    def _healthy(
+        self, replicas: Any, primary: ServerConfig, *, failing_over: bool
+    ) -> tuple[ServerConfig, ...]:
+        """Return the replicas a Sentinel lists that may answer reads: linked to a primary,
+        not down, not promoted (the replica being promoted is listed until the failover
+        ends). During a failover, only those already replicating ``primary``: the others
+        still follow the old primary, which writes no longer reach (the leading Sentinel
+        moves them with the very address it names, so they compare equal)."""
+        healthy = []
+        host, port = primary.address
+        for replica in map(_fields, replicas):
+            flags = set(replica.get("flags", "").split(","))
+            if (
+                replica.get("master-link-status") != "ok"
+                or replica.get("role-reported", "slave") != "slave"
+                or flags & {"s_down", "o_down", "disconnected", "promoted"}
+            ):
+                continue
+            if failing_over and (replica.get("master-host"), replica.get("master-port")) != (
+                host,
+                str(port),
+            ):
+                continue
+            node = self._node(replica["ip"], int(replica["port"]))
+            if node != primary:
+                healthy.append(node)
+        return tuple(healthy)
 
     def _prefer(self, sentinel: ServerConfig) -> None:
         with self._lock:
@@ -272,9 +314,16 @@ class SentinelGroup(Topology):
 
     def _found(self, found: _Found) -> ServerConfig:
         """Route to what a Sentinel named from now on; tell the observers (the near-cache)
-        when the read servers changed, after the switch (see ``Topology.watch``)."""
-        primary, replicas, epoch = found
+        when the read servers changed, after the switch (see ``Topology.watch``).
+
+        Threads discover concurrently (a Sentinel's announcement, the near-cache's refresh,
+        a failed command): an answer older than one another thread took meanwhile is not
+        followed, and the observers are told the servers in use when they are told, one
+        thread at a time, so the last thing they hear is what reads go to."""
+        primary, replicas, epoch, newest = found
         with self._lock:
+            if newest and epoch < self._epoch:
+                return self._primary or (self._announced or (primary,))[0]
             previous = self._announced[0] if self._announced else None
             self._primary, self._replicas, self._checked = primary, replicas, time.monotonic()
             self._epoch = max(self._epoch, epoch)
@@ -289,7 +338,8 @@ class SentinelGroup(Topology):
                 previous.describe(),
             )
         if changed:
-            self._servers_changed(servers)
+            with self._telling:
+                self._servers_changed(self._announced)
         return primary
 
     def _replicas_stale(self) -> bool:

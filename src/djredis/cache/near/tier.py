@@ -53,6 +53,7 @@ class NearCache:
         self._supervisor: threading.Thread | None = None
         self._topology: Topology | None = None
         self._generation = 0  # of the supervisor: close() ends the running one
+        self._moves = 0  # how many times the topology told of new read servers
         self.hits = 0
         self.misses = 0
         self.flushes = 0
@@ -190,12 +191,13 @@ class NearCache:
         topology.watch(self)  # a failover moves the listeners at once (servers_changed)
         refresh = False
         while self._generation == generation:
+            moves = self._moves
             try:
                 servers = topology.read_servers(refresh)
             except Exception as exc:
                 logger.warning("djredis: near-cache cannot find the read servers (%s)", exc)
             else:
-                self._reconcile(servers, generation)
+                self._reconcile(servers, generation, moves)
             refresh = wake.wait(RECHECK_SECONDS)
             wake.clear()
 
@@ -206,13 +208,29 @@ class NearCache:
         if self._supervisor is not None:
             self._reconcile(servers, self._generation)
 
-    def _reconcile(self, servers: tuple[ServerConfig, ...], generation: int) -> None:
+    def _reconcile(
+        self, servers: tuple[ServerConfig, ...], generation: int, moves: int | None = None
+    ) -> None:
+        """Follow ``servers``: told by the topology (``moves`` None), or asked for by the
+        supervisor after ``moves`` moves (then not if the topology told of newer ones since:
+        what it asked for may predate them)."""
         with self._lock:
             if self._generation != generation:  # closed meanwhile
+                return
+            if moves is None:
+                self._moves += 1
+            elif moves != self._moves:
                 return
             current = self._listeners
             if set(servers) == set(current) and all(lis.alive for lis in current.values()):
                 return
+            # First stop serving and void the tickets of the reads in flight (one may have
+            # been sent to a server reads no longer go to): starting a listener's thread
+            # can take a scheduler's time slice or more on a loaded machine, and until the
+            # tier is empty every local entry would still be served meanwhile.
+            self._fresh_until = 0.0
+            self._tier.clear()
+            self.flushes += 1
             for config, listener in list(current.items()):
                 if config not in servers or not listener.alive:
                     listener.stop()
@@ -226,9 +244,6 @@ class NearCache:
                     )
                     current[config] = listener
                     listener.start()
-            self._fresh_until = 0.0
-            self._tier.clear()
-            self.flushes += 1
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
