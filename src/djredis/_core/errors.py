@@ -64,7 +64,10 @@ def error_from_reply(reply: Exception) -> ResponseError:
         message = text[len(code) + 1 :]
         if isinstance(found, dict):
             found = found.get(message, ResponseError)
-        error = found(message)
+        try:
+            error = found(message)
+        except (ValueError, IndexError):  # "MOVED" without its slot and address: garbage
+            error = ResponseError(text)
     # The code the reply starts with (ERR, MOVED...), as redis-py >= 8 sets it; on every
     # redis-py version, so that routing reads one attribute.
     error.status_code = code if _STATUS_CODE.fullmatch(code) else None

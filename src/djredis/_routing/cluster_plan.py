@@ -177,7 +177,10 @@ def redirect_target(exc: ResponseError) -> tuple[str, int, str, int] | None:
         return None
     slot, _, address = text.strip().partition(" ")
     host, _, port = address.rpartition(":")
-    return code, int(slot), host, int(port)
+    try:
+        return code, int(slot), host, int(port)
+    except ValueError:  # a malformed redirection: an error like any other, not a crash
+        return None
 
 
 def error_code(exc: ResponseError) -> str:
