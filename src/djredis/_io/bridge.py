@@ -29,6 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from djredis._config.server import ServerConfig
+from djredis._core.once import built_once
 from djredis._io.pool import disconnect_pools
 
 __all__ = [
@@ -97,10 +98,7 @@ def get_pool(config: ServerConfig) -> ConnectionPool:
     """Return the process-wide pool for ``config``, creating it on first use."""
     pool = _pools.get(config)
     if pool is None:
-        with _lock:
-            pool = _pools.get(config)
-            if pool is None:
-                pool = _pools[config] = _new_pool(config)
+        pool = built_once(_pools, _lock, config, lambda: _new_pool(config))
     return pool
 
 
@@ -109,11 +107,10 @@ def get_client(config: ServerConfig) -> Redis:
     client = _clients.get(config)
     if client is None:
         pool = get_pool(config)
-        with _lock:
-            client = _clients.get(config)
-            if client is None:
-                kwargs: dict[str, Any] = dict(config.client_kwargs)
-                client = _clients[config] = config.client_class(connection_pool=pool, **kwargs)
+        kwargs: dict[str, Any] = dict(config.client_kwargs)
+        client = built_once(
+            _clients, _lock, config, lambda: config.client_class(connection_pool=pool, **kwargs)
+        )
     return client
 
 
@@ -121,10 +118,7 @@ def get_shared(key: Hashable, factory: Callable[[], T]) -> T:
     """Return the process-wide object for ``key``, built by ``factory`` on first use."""
     found = _shared.get(key)
     if found is None:
-        with _lock:
-            found = _shared.get(key)
-            if found is None:
-                found = _shared[key] = factory()
+        found = built_once(_shared, _lock, key, factory)
     result: T = found
     return result
 

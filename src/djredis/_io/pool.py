@@ -39,6 +39,7 @@ from redis.exceptions import NoScriptError
 from djredis._config.server import DEFAULT_MAX_CONNECTIONS, ServerConfig
 from djredis._core.commands import Batch, Call, Eval
 from djredis._core.errors import CONNECTION_ERRORS
+from djredis._core.once import built_once
 from djredis._io.blocking import BlockingConnection
 from djredis._io.protocol import eval_fallback, finish, wire
 
@@ -253,10 +254,7 @@ def pool_for(config: ServerConfig) -> BlockingPool:
     """Return the process-wide djredis pool for ``config``, created on first use."""
     pool = _pools.get(config)
     if pool is None:
-        with _pools_lock:
-            pool = _pools.get(config)
-            if pool is None:
-                pool = _pools[config] = BlockingPool(config)
+        pool = built_once(_pools, _pools_lock, config, lambda: BlockingPool(config))
     return pool
 
 

@@ -23,6 +23,7 @@ import os
 import threading
 
 from djredis._config.server import ClusterSettings, SentinelSettings, Settings
+from djredis._core.once import built_once
 from djredis._routing.base import Topology
 from djredis._routing.cluster import ClusterGroup
 from djredis._routing.servers import SentinelGroup, ServerGroup
@@ -37,10 +38,7 @@ def connect(settings: Settings) -> Topology:
     """Return this process's topology for ``settings`` (built on first use, then shared)."""
     topology = _topologies.get(settings)
     if topology is None:
-        with _lock:
-            topology = _topologies.get(settings)
-            if topology is None:
-                topology = _topologies[settings] = _build(settings)
+        topology = built_once(_topologies, _lock, settings, lambda: _build(settings))
     return topology
 
 
